@@ -1,0 +1,8 @@
+// Placeholder registration; replaced by the real command.
+#include "cli/commands.h"
+
+namespace tessera::cli {
+
+void register_dev(CLI::App& app) { (void)app; }
+
+}  // namespace tessera::cli

@@ -1,0 +1,35 @@
+// Matrix multiplication of a GGUF weight matrix with float activations.
+// This is the seam where per-type, per-ISA kernels plug in: callers only see
+// WeightMatrix and matmul(); dispatch on type and CPU features happens inside.
+#pragma once
+
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "gguf/ggml_type.h"
+
+namespace tessera {
+
+// A row-major weight matrix in one of the GGUF block formats: `rows` output
+// features, each a row of `cols` input features stored as row_bytes(type, cols)
+// bytes. For a GGUF tensor of shape [ne0, ne1], cols = ne0 and rows = ne1.
+struct WeightMatrix {
+  GgmlType type = GgmlType::F32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const uint8_t* data = nullptr;
+  int64_t row_stride = 0;  // bytes between rows
+};
+
+// y[t * rows + r] = sum_c W[r][c] * x[t * cols + c] for t in [0, n_tokens).
+// x: n_tokens x cols floats, y: n_tokens x rows floats (must not alias x).
+// Work is split over the pool's threads. Results agree with the
+// float reference within the rounding of the activation quantization the
+// chosen kernel uses (as ggml does: Q8_0 / Q8_K activation blocks).
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// Plain float reference: dequantizes each row and accumulates in double.
+// Used by tests to check every fast path.
+void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
+
+}  // namespace tessera

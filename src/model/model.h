@@ -1,0 +1,44 @@
+// A loaded model: hyper-parameters from GGUF metadata, weights viewed in place
+// in the mapping, a tokenizer, and one forward pass over a Batch + KvCache.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "gguf/gguf_file.h"
+#include "kv/kv_cache.h"
+#include "model/batch.h"
+#include "model/hparams.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tessera {
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  // Loads any supported architecture. Throws FormatError for an unsupported
+  // architecture (listing the supported ones), a missing key or tensor, or a
+  // tensor of the wrong shape or an unsupported type.
+  static std::unique_ptr<Model> load(const std::string& path);
+
+  virtual const HParams& hparams() const = 0;
+  virtual const Tokenizer& tokenizer() const = 0;
+  virtual const GgufFile& file() const = 0;
+
+  // A KV cache sized for `n_ctx` tokens in total across sequences.
+  virtual std::unique_ptr<KvCache> make_kv_cache(int64_t n_ctx) const = 0;
+
+  // Runs the batch. For each token with want_logits set, in batch order, writes
+  // n_vocab floats to logits (so logits must hold batch.n_logits() * n_vocab).
+  // The KV cache must have room for every (seq, position) in the batch; tokens
+  // of one sequence must appear in increasing position order.
+  virtual void forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) = 0;
+};
+
+// Names of the architectures Model::load accepts.
+std::vector<std::string> supported_architectures();
+
+}  // namespace tessera
