@@ -1,0 +1,8 @@
+// Placeholder registration; replaced by the real command.
+#include "cli/dev_commands.h"
+
+namespace tessera::cli {
+
+void register_dev_logits(CLI::App& dev) { (void)dev; }
+
+}  // namespace tessera::cli
