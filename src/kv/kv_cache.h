@@ -4,6 +4,7 @@
 // block_of(); later policies (precision, eviction, prefix sharing) plug in here.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

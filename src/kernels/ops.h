@@ -1,0 +1,38 @@
+// Element-wise and per-row operations of the transformer forward pass. They
+// follow ggml's numerics where it matters for agreement with llama.cpp
+// (RMSNorm accumulates in double; RoPE angles as ggml computes them).
+#pragma once
+
+#include <cstdint>
+
+namespace tessera {
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]; out may alias x.
+// weight may be null (no scaling).
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
+
+// In-place rotary embedding of one head vector of `head_dim` floats at
+// position `pos`; the first n_rot dims are rotated.
+//  - normal: pairs (2i, 2i+1) (llama);  neox: pairs (i, i + n_rot/2) (qwen, gemma).
+// theta_i = pos * freq_scale * base^(-2i/n_rot) / freq_factors[i] (factors may be null).
+void rope_inplace(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
+                  float freq_scale, const float* freq_factors, bool neox);
+
+// out[i] = silu(gate[i]) * up[i]
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+// out[i] = gelu_tanh(gate[i]) * up[i]
+void geglu_tanh(const float* gate, const float* up, float* out, int64_t n);
+
+// y[i] += x[i]
+void add_inplace(float* y, const float* x, int64_t n);
+void scale_inplace(float* x, float s, int64_t n);
+// x[i] = cap * tanh(x[i] / cap)
+void softcap_inplace(float* x, float cap, int64_t n);
+
+// Dot product of a float vector with an fp16 vector, and y += a * fp16 vector.
+float dot_f32_f16(const float* x, const uint16_t* y, int64_t n);
+void axpy_f16(float a, const uint16_t* x, float* y, int64_t n);
+// fp32 -> fp16 conversion of a vector (round to nearest even).
+void f32_to_f16(const float* x, uint16_t* y, int64_t n);
+
+}  // namespace tessera

@@ -1,0 +1,197 @@
+#include "model/transformer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/ops.h"
+#include "model/attention.h"
+#include "model/hparams_loader.h"
+#include "quant/dequantize.h"
+
+namespace tessera {
+
+namespace {
+
+void grow(std::vector<float>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::load(const std::string& path) {
+  return std::make_unique<Transformer>(std::make_unique<GgufFile>(path));
+}
+
+Transformer::Transformer(std::unique_ptr<GgufFile> file)
+    : file_(std::move(file)), hp_(read_hparams(*file_)), w_(bind_weights(*file_, hp_)) {
+  hp_.n_vocab = w_.token_embd.rows;
+  tokenizer_ = Tokenizer::from_gguf(*file_);
+  if (tokenizer_->n_vocab() != hp_.n_vocab) {
+    raise<FormatError>("{}: the vocabulary has {} tokens but token_embd.weight has {} rows",
+                       file_->path(), tokenizer_->n_vocab(), hp_.n_vocab);
+  }
+}
+
+std::unique_ptr<KvCache> Transformer::make_kv_cache(int64_t n_ctx) const {
+  if (n_ctx <= 0) raise<InvalidArgument>("context size must be positive, got {}", n_ctx);
+  KvCacheConfig c;
+  c.n_layers = static_cast<int>(hp_.n_layer);
+  c.n_kv_heads = static_cast<int>(hp_.n_head_kv);
+  c.head_dim_k = static_cast<int>(hp_.head_dim_k);
+  c.head_dim_v = static_cast<int>(hp_.head_dim_v);
+  c.block_tokens = 32;
+  c.n_blocks = (n_ctx + c.block_tokens - 1) / c.block_tokens;
+  return std::make_unique<KvCache>(c);
+}
+
+void Transformer::check_batch(const Batch& batch, const KvCache& kv) const {
+  const size_t n = batch.tokens.size();
+  if (batch.positions.size() != n || batch.seq_ids.size() != n || batch.want_logits.size() != n) {
+    raise<InvalidArgument>("batch: tokens, positions, seq_ids and want_logits differ in length");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (batch.tokens[i] < 0 || batch.tokens[i] >= hp_.n_vocab) {
+      raise<InvalidArgument>("batch: token id {} at index {} is outside the vocabulary (0..{})",
+                             batch.tokens[i], i, hp_.n_vocab - 1);
+    }
+    if (batch.positions[i] < 0 || batch.positions[i] >= kv.reserved_tokens(batch.seq_ids[i])) {
+      raise<InvalidArgument>("batch: position {} of sequence {} has no KV cache space",
+                             batch.positions[i], batch.seq_ids[i]);
+    }
+  }
+}
+
+void Transformer::forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) {
+  check_batch(batch, kv);
+  const int64_t n = batch.size();
+  if (n == 0) return;
+  const int64_t d = hp_.n_embd;
+  grow(x_, n * d);
+  grow(xn_, n * d);
+  grow(q_, n * hp_.n_head * hp_.head_dim_k);
+  grow(k_, n * hp_.n_head_kv * hp_.head_dim_k);
+  grow(v_, n * hp_.n_head_kv * hp_.head_dim_v);
+  grow(attn_, n * hp_.n_head * hp_.head_dim_v);
+  grow(proj_, n * d);
+  grow(gate_, n * hp_.n_ff);
+  grow(up_, n * hp_.n_ff);
+
+  // Embedding rows, dequantized from the table (scaled for gemma).
+  pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const uint8_t* row = w_.token_embd.data + batch.tokens[t] * w_.token_embd.row_stride;
+      dequantize_row(w_.token_embd.type, row, x_.data() + t * d, d);
+      if (hp_.embd_scale != 1.0f) scale_inplace(x_.data() + t * d, hp_.embd_scale, d);
+    }
+  });
+
+  for (int il = 0; il < hp_.n_layer; ++il) {
+    attention_block(il, batch, kv, pool);
+    ffn_block(il, n, pool);
+  }
+
+  // Final norm and output projection, only for the tokens that want logits.
+  const int64_t n_out = batch.n_logits();
+  if (n_out == 0) return;
+  grow(logit_in_, n_out * d);
+  for (int64_t t = 0, o = 0; t < n; ++t) {
+    if (!batch.want_logits[t]) continue;
+    rms_norm(x_.data() + t * d, w_.output_norm, logit_in_.data() + o * d, d, hp_.norm_eps);
+    ++o;
+  }
+  matmul(w_.output, logit_in_.data(), n_out, logits, pool);
+  if (hp_.final_logit_softcap > 0.0f) {
+    softcap_inplace(logits, hp_.final_logit_softcap, n_out * hp_.n_vocab);
+  }
+}
+
+void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, ThreadPool& pool) {
+  const LayerWeights& l = w_.layers[il];
+  const int64_t n = batch.size();
+  const int64_t d = hp_.n_embd;
+  const int64_t hd = hp_.head_dim_k;
+  const int64_t q_dim = hp_.n_head * hd;
+  const int64_t k_dim = hp_.n_head_kv * hd;
+  const int64_t v_dim = hp_.n_head_kv * hp_.head_dim_v;
+  const bool swa = hp_.layer_is_swa[il] != 0;
+  const float freq_base = swa ? hp_.rope_freq_base_swa : hp_.rope_freq_base;
+  const float freq_scale = swa ? 1.0f : hp_.rope_freq_scale;
+  const bool neox = hp_.rope_style == RopeStyle::Neox;
+
+  for (int64_t t = 0; t < n; ++t) {
+    rms_norm(x_.data() + t * d, l.attn_norm, xn_.data() + t * d, d, hp_.norm_eps);
+  }
+  matmul(l.wq, xn_.data(), n, q_.data(), pool);
+  matmul(l.wk, xn_.data(), n, k_.data(), pool);
+  matmul(l.wv, xn_.data(), n, v_.data(), pool);
+
+  pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      float* q = q_.data() + t * q_dim;
+      float* k = k_.data() + t * k_dim;
+      float* v = v_.data() + t * v_dim;
+      if (l.bq != nullptr) {
+        add_inplace(q, l.bq, q_dim);
+        add_inplace(k, l.bk, k_dim);
+        add_inplace(v, l.bv, v_dim);
+      }
+      const int64_t pos = batch.positions[t];
+      for (int64_t h = 0; h < hp_.n_head; ++h) {
+        if (l.q_norm != nullptr) rms_norm(q + h * hd, l.q_norm, q + h * hd, hd, hp_.norm_eps);
+        rope_inplace(q + h * hd, hd, hp_.n_rot, pos, freq_base, freq_scale, w_.rope_freqs, neox);
+      }
+      for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
+        if (l.k_norm != nullptr) rms_norm(k + h * hd, l.k_norm, k + h * hd, hd, hp_.norm_eps);
+        rope_inplace(k + h * hd, hd, hp_.n_rot, pos, freq_base, freq_scale, w_.rope_freqs, neox);
+      }
+      f32_to_f16(k, kv.k(il, batch.seq_ids[t], pos), k_dim);
+      f32_to_f16(v, kv.v(il, batch.seq_ids[t], pos), v_dim);
+    }
+  });
+
+  AttentionShape shape;
+  shape.layer = il;
+  shape.n_head = hp_.n_head;
+  shape.n_head_kv = hp_.n_head_kv;
+  shape.head_dim_k = hd;
+  shape.head_dim_v = hp_.head_dim_v;
+  shape.scale = hp_.attn_scale;
+  shape.softcap = hp_.attn_logit_softcap;
+  shape.window = swa ? hp_.sliding_window : 0;
+  attention(shape, batch, q_.data(), kv, attn_.data(), pool, attn_scratch_);
+
+  matmul(l.wo, attn_.data(), n, proj_.data(), pool);
+  for (int64_t t = 0; t < n; ++t) {
+    float* p = proj_.data() + t * d;
+    if (l.post_attn_norm != nullptr) rms_norm(p, l.post_attn_norm, p, d, hp_.norm_eps);
+    add_inplace(x_.data() + t * d, p, d);
+  }
+}
+
+void Transformer::ffn_block(int il, int64_t n, ThreadPool& pool) {
+  const LayerWeights& l = w_.layers[il];
+  const int64_t d = hp_.n_embd;
+  const int64_t ff = hp_.n_ff;
+  for (int64_t t = 0; t < n; ++t) {
+    rms_norm(x_.data() + t * d, l.ffn_norm, xn_.data() + t * d, d, hp_.norm_eps);
+  }
+  matmul(l.w_gate, xn_.data(), n, gate_.data(), pool);
+  matmul(l.w_up, xn_.data(), n, up_.data(), pool);
+  pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      float* g = gate_.data() + t * ff;
+      const float* u = up_.data() + t * ff;
+      if (hp_.activation == FfnActivation::GeluTanh) geglu_tanh(g, u, g, ff);
+      else swiglu(g, u, g, ff);
+    }
+  });
+  matmul(l.w_down, gate_.data(), n, proj_.data(), pool);
+  for (int64_t t = 0; t < n; ++t) {
+    float* p = proj_.data() + t * d;
+    if (l.post_ffn_norm != nullptr) rms_norm(p, l.post_ffn_norm, p, d, hp_.norm_eps);
+    add_inplace(x_.data() + t * d, p, d);
+  }
+}
+
+}  // namespace tessera

@@ -1,0 +1,39 @@
+// The decoder-only transformer shared by every supported architecture; the
+// differences between llama, qwen2, qwen3 and gemma3 are flags in HParams
+// (biases, QK-norm, post-norms, activation, RoPE style, sliding windows).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "model/model.h"
+#include "model/weights.h"
+
+namespace tessera {
+
+class Transformer final : public Model {
+ public:
+  explicit Transformer(std::unique_ptr<GgufFile> file);
+
+  const HParams& hparams() const override { return hp_; }
+  const Tokenizer& tokenizer() const override { return *tokenizer_; }
+  const GgufFile& file() const override { return *file_; }
+  std::unique_ptr<KvCache> make_kv_cache(int64_t n_ctx) const override;
+  void forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) override;
+
+ private:
+  void check_batch(const Batch& batch, const KvCache& kv) const;
+  void attention_block(int il, const Batch& batch, KvCache& kv, ThreadPool& pool);
+  void ffn_block(int il, int64_t n_tokens, ThreadPool& pool);
+
+  std::unique_ptr<GgufFile> file_;
+  HParams hp_;
+  ModelWeights w_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+
+  // Activations, grown to the largest batch seen and reused (no allocation in
+  // the steady-state decode loop).
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_, attn_scratch_, logit_in_;
+};
+
+}  // namespace tessera

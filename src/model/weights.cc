@@ -1,0 +1,119 @@
+#include "model/weights.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace tessera {
+
+namespace {
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+class Binder {
+ public:
+  explicit Binder(const GgufFile& file) : file_(file) {}
+
+  // A 2-D weight of GGUF shape [cols, rows].
+  WeightMatrix matrix(const std::string& name, int64_t cols, int64_t rows) const {
+    const GgufTensorInfo& t = file_.tensor(name);
+    return to_matrix(t, cols, rows);
+  }
+  bool has(const std::string& name) const { return file_.find_tensor(name) != nullptr; }
+
+  WeightMatrix to_matrix(const GgufTensorInfo& t, int64_t cols, int64_t rows) const {
+    const bool ok = t.shape.size() == 2 && t.shape[0] == cols && t.shape[1] == rows;
+    if (!ok) {
+      raise<FormatError>("{}: tensor '{}' has shape {}, expected [{}, {}]", file_.path(), t.name,
+                         shape_string(t.shape), cols, rows);
+    }
+    const TypeTraits& tt = type_traits(t.type);
+    if (!tt.weight_type) {
+      raise<FormatError>("{}: tensor '{}' has type {}, which is not a weight type; supported: {}",
+                         file_.path(), t.name, tt.name, supported_type_names());
+    }
+    WeightMatrix w;
+    w.type = t.type;
+    w.rows = rows;
+    w.cols = cols;
+    w.data = t.data;
+    w.row_stride = row_bytes(t.type, cols);
+    return w;
+  }
+
+  // A 1-D F32 vector of n elements.
+  const float* vector(const std::string& name, int64_t n) const {
+    const GgufTensorInfo& t = file_.tensor(name);
+    if (t.n_elements() != n || t.shape.size() != 1) {
+      raise<FormatError>("{}: tensor '{}' has shape {}, expected [{}]", file_.path(), name,
+                         shape_string(t.shape), n);
+    }
+    if (t.type != GgmlType::F32) {
+      raise<FormatError>("{}: tensor '{}' has type {}; norm and bias vectors must be F32",
+                         file_.path(), name, type_name(t.type));
+    }
+    return reinterpret_cast<const float*>(t.data);
+  }
+  const float* optional_vector(const std::string& name, int64_t n) const {
+    return has(name) ? vector(name, n) : nullptr;
+  }
+
+ private:
+  const GgufFile& file_;
+};
+
+}  // namespace
+
+ModelWeights bind_weights(const GgufFile& file, const HParams& hp) {
+  Binder b(file);
+  ModelWeights w;
+  const GgufTensorInfo& embd = file.tensor("token_embd.weight");
+  if (embd.shape.size() != 2 || embd.shape[0] != hp.n_embd) {
+    raise<FormatError>("{}: tensor 'token_embd.weight' has shape {}, expected [{}, n_vocab]",
+                       file.path(), shape_string(embd.shape), hp.n_embd);
+  }
+  const int64_t n_vocab = embd.shape[1];
+  w.token_embd = b.to_matrix(embd, hp.n_embd, n_vocab);
+  w.output = b.has("output.weight") ? b.matrix("output.weight", hp.n_embd, n_vocab) : w.token_embd;
+  w.output_norm = b.vector("output_norm.weight", hp.n_embd);
+  w.rope_freqs = b.optional_vector("rope_freqs.weight", hp.n_rot / 2);
+
+  const int64_t q_dim = hp.n_head * hp.head_dim_k;
+  const int64_t k_dim = hp.n_head_kv * hp.head_dim_k;
+  const int64_t v_dim = hp.n_head_kv * hp.head_dim_v;
+  const int64_t o_dim = hp.n_head * hp.head_dim_v;
+  w.layers.resize(hp.n_layer);
+  for (int64_t il = 0; il < hp.n_layer; ++il) {
+    LayerWeights& l = w.layers[il];
+    auto name = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
+    l.attn_norm = b.vector(name("attn_norm.weight"), hp.n_embd);
+    l.wq = b.matrix(name("attn_q.weight"), hp.n_embd, q_dim);
+    l.wk = b.matrix(name("attn_k.weight"), hp.n_embd, k_dim);
+    l.wv = b.matrix(name("attn_v.weight"), hp.n_embd, v_dim);
+    l.wo = b.matrix(name("attn_output.weight"), o_dim, hp.n_embd);
+    if (hp.has_qkv_bias) {
+      l.bq = b.vector(name("attn_q.bias"), q_dim);
+      l.bk = b.vector(name("attn_k.bias"), k_dim);
+      l.bv = b.vector(name("attn_v.bias"), v_dim);
+    }
+    if (hp.has_qk_norm) {
+      l.q_norm = b.vector(name("attn_q_norm.weight"), hp.head_dim_k);
+      l.k_norm = b.vector(name("attn_k_norm.weight"), hp.head_dim_k);
+    }
+    l.ffn_norm = b.vector(name("ffn_norm.weight"), hp.n_embd);
+    l.w_gate = b.matrix(name("ffn_gate.weight"), hp.n_embd, hp.n_ff);
+    l.w_up = b.matrix(name("ffn_up.weight"), hp.n_embd, hp.n_ff);
+    l.w_down = b.matrix(name("ffn_down.weight"), hp.n_ff, hp.n_embd);
+    if (hp.has_post_norms) {
+      l.post_attn_norm = b.vector(name("post_attention_norm.weight"), hp.n_embd);
+      l.post_ffn_norm = b.vector(name("post_ffw_norm.weight"), hp.n_embd);
+    }
+  }
+  return w;
+}
+
+}  // namespace tessera

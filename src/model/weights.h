@@ -1,0 +1,39 @@
+// Views of a model's weight tensors inside the GGUF mapping, checked for name,
+// shape and type at load time so the forward pass can trust them.
+#pragma once
+
+#include <vector>
+
+#include "gguf/gguf_file.h"
+#include "kernels/matmul.h"
+#include "model/hparams.h"
+
+namespace tessera {
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;
+  WeightMatrix wq, wk, wv, wo;
+  const float* bq = nullptr;  // qwen2 biases
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  const float* q_norm = nullptr;  // qwen3 / gemma3, per head_dim
+  const float* k_norm = nullptr;
+  const float* post_attn_norm = nullptr;  // gemma3
+  const float* ffn_norm = nullptr;
+  WeightMatrix w_gate, w_up, w_down;
+  const float* post_ffn_norm = nullptr;  // gemma3
+};
+
+struct ModelWeights {
+  WeightMatrix token_embd;  // rows = n_vocab, cols = n_embd
+  WeightMatrix output;      // token_embd when tied
+  const float* output_norm = nullptr;
+  const float* rope_freqs = nullptr;  // llama3 RoPE frequency factors (n_rot / 2) or null
+  std::vector<LayerWeights> layers;
+};
+
+// Throws FormatError naming the tensor for a missing tensor, a wrong shape or
+// an unsupported type.
+ModelWeights bind_weights(const GgufFile& file, const HParams& hp);
+
+}  // namespace tessera
