@@ -11,6 +11,7 @@ void register_run(CLI::App& app);         // cmd_run.cc
 void register_info(CLI::App& app);        // cmd_info.cc
 void register_tokenize(CLI::App& app);    // cmd_tokenize.cc
 void register_perplexity(CLI::App& app);  // cmd_perplexity.cc
+void register_bench(CLI::App& app);       // cmd_bench.cc
 void register_dev(CLI::App& app);         // cmd_dev.cc: test-harness helpers
 
 }  // namespace tessera::cli

@@ -1,0 +1,107 @@
+// tessera bench: prefill / decode throughput as llama-bench reports it, the
+// weight bytes a decode step reads, and how close that comes to the machine's
+// measured read bandwidth.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/default_model.h"
+#include "core/error.h"
+#include "core/process_stats.h"
+#include "eval/roofline.h"
+#include "eval/speed_bench.h"
+#include "kernels/cpu_features.h"
+#include "model/model.h"
+
+namespace tessera::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  SpeedBenchOptions speed;
+  int threads = 0;
+  bool roofline = false;
+  bool json = false;
+};
+
+void run_bench(const BenchOptions& o) {
+  if (o.threads < 0) raise<InvalidArgument>("-t must be positive, got {}", o.threads);
+  const std::string path = resolve_model_path(o.model);
+  auto model = Model::load(path);
+  ThreadPool pool(o.threads > 0 ? o.threads : default_thread_count());
+  auto progress = [&](const char* stage, int rep) {
+    if (!o.json) std::fprintf(stderr, "\r%s %d/%d   ", stage, rep + 1, o.speed.repetitions);
+  };
+  const SpeedBenchResult r = run_speed_bench(*model, pool, o.speed, progress);
+  if (!o.json) std::fprintf(stderr, "\r%*s\r", 24, "");
+  const int64_t peak_rss = peak_rss_bytes();
+  // Bandwidth is measured after the RSS reading so its buffer does not count.
+  const Roofline roof = measure_roofline(pool);
+  const double share = roof.read_gbps > 0 ? r.decode_read_gbps / roof.read_gbps : 0.0;
+
+  if (o.json) {
+    nlohmann::json j = {
+        {"model", path},
+        {"threads", pool.size()},
+        {"isa", cpu_features().summary()},
+        {"n_prompt", o.speed.n_prompt},
+        {"n_gen", o.speed.n_gen},
+        {"repetitions", o.speed.repetitions},
+        {"prefill_tok_s", r.prefill.mean},
+        {"prefill_tok_s_stddev", r.prefill.stddev},
+        {"decode_tok_s", r.decode.mean},
+        {"decode_tok_s_stddev", r.decode.stddev},
+        {"weight_bytes_per_token", r.weight_bytes_per_token},
+        {"decode_read_gbps", r.decode_read_gbps},
+        {"machine_read_gbps", roof.read_gbps},
+        {"bandwidth_share", share},
+        {"peak_rss_bytes", peak_rss},
+    };
+    if (o.roofline) {
+      j["fma_gflops"] = roof.fma_gflops;
+      j["int8_gops"] = roof.int8_gops;
+    }
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  const auto& hp = model->hparams();
+  std::printf("model    %s (%s, %lld layers, %.1f MiB file)\n", path.c_str(), hp.arch.c_str(),
+              static_cast<long long>(hp.n_layer), model->file().file_size() / 1048576.0);
+  std::printf("threads  %d   ISA %s\n", pool.size(), cpu_features().summary().c_str());
+  if (o.speed.n_prompt > 0) {
+    std::printf("pp%-5d  %8.2f ± %.2f tok/s\n", o.speed.n_prompt, r.prefill.mean, r.prefill.stddev);
+  }
+  if (o.speed.n_gen > 0) {
+    std::printf("tg%-5d  %8.2f ± %.2f tok/s\n", o.speed.n_gen, r.decode.mean, r.decode.stddev);
+    std::printf("decode   %.1f MiB of weights per token, %.1f GB/s = %.0f%% of measured read "
+                "bandwidth (%.1f GB/s)\n",
+                r.weight_bytes_per_token / 1048576.0, r.decode_read_gbps, 100.0 * share,
+                roof.read_gbps);
+  }
+  if (o.roofline) {
+    std::printf("roofline read %.1f GB/s, fp32 FMA %.0f GFLOP/s, int8 %.0f GOP/s\n",
+                roof.read_gbps, roof.fma_gflops, roof.int8_gops);
+  }
+  std::printf("peak RSS %.1f MiB\n", peak_rss / 1048576.0);
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure prefill and decode speed");
+  cmd->add_option("-m,--model", o->model, "GGUF model (default: the set-up default model)");
+  cmd->add_option("-p,--n-prompt", o->speed.n_prompt, "prompt tokens for the prefill test")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-n,--n-gen", o->speed.n_gen, "tokens for the decode test")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-r,--repetitions", o->speed.repetitions, "repetitions")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  cmd->add_flag("--roofline", o->roofline, "also measure peak FMA and int8 throughput");
+  cmd->add_flag("--json", o->json, "print one JSON object");
+  cmd->callback([o] { run_bench(*o); });
+}
+
+}  // namespace tessera::cli

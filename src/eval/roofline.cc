@@ -1,0 +1,115 @@
+#include "eval/roofline.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace tessera {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Sums a range with 4 independent AVX2 accumulators; the result is returned so
+// the compiler cannot drop the loads.
+float read_range(const float* p, size_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+    a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+  }
+  __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  return out[0] + out[7];
+}
+
+float fma_loop(int64_t iters) {
+  __m256 acc[10];
+  for (int k = 0; k < 10; ++k) acc[k] = _mm256_set1_ps(0.001f * k);
+  const __m256 m = _mm256_set1_ps(0.999999f);
+  const __m256 b = _mm256_set1_ps(1e-7f);
+  for (int64_t i = 0; i < iters; ++i) {
+    for (int k = 0; k < 10; ++k) acc[k] = _mm256_fmadd_ps(acc[k], m, b);
+  }
+  __m256 s = acc[0];
+  for (int k = 1; k < 10; ++k) s = _mm256_add_ps(s, acc[k]);
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  return out[0];
+}
+
+int int8_loop(int64_t iters) {
+  // u8 x s8 products summed to s16 pairs then s32: the AVX2 int8 dot building block.
+  __m256i acc[8];
+  for (int k = 0; k < 8; ++k) acc[k] = _mm256_set1_epi32(k);
+  const __m256i a = _mm256_set1_epi8(3);
+  const __m256i b = _mm256_set1_epi8(-2);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t i = 0; i < iters; ++i) {
+    for (int k = 0; k < 8; ++k) {
+      const __m256i p = _mm256_maddubs_epi16(a, b);
+      acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(p, ones));
+    }
+  }
+  __m256i s = acc[0];
+  for (int k = 1; k < 8; ++k) s = _mm256_add_epi32(s, acc[k]);
+  return _mm256_extract_epi32(s, 0);
+}
+
+}  // namespace
+
+Roofline measure_roofline(ThreadPool& pool, size_t buffer_bytes) {
+  Roofline r;
+  const size_t n = buffer_bytes / sizeof(float);
+  std::unique_ptr<float, decltype(&std::free)> buf(
+      static_cast<float*>(std::aligned_alloc(64, n * sizeof(float))), &std::free);
+  // First touch from the threads that will read, so pages are mapped up front.
+  pool.parallel_for(static_cast<int64_t>(n), 1 << 16, [&](int64_t b, int64_t e) {
+    std::memset(buf.get() + b, 1, static_cast<size_t>(e - b) * sizeof(float));
+  });
+  std::vector<float> sink(pool.size());
+  double best = 1e30;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = Clock::now();
+    pool.run([&](int t, int threads) {
+      const size_t begin = (n / threads) * t / 32 * 32;
+      const size_t end = t + 1 == threads ? n : (n / threads) * (t + 1) / 32 * 32;
+      sink[t] += read_range(buf.get() + begin, end - begin);
+    });
+    best = std::min(best, seconds_since(t0));
+  }
+  r.read_gbps = static_cast<double>(n * sizeof(float)) / best / 1e9;
+
+  const int64_t iters = 20'000'000;
+  best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = Clock::now();
+    pool.run([&](int t, int) { sink[t] += fma_loop(iters); });
+    best = std::min(best, seconds_since(t0));
+  }
+  r.fma_gflops = 2.0 * 8 * 10 * static_cast<double>(iters) * pool.size() / best / 1e9;
+
+  best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = Clock::now();
+    pool.run([&](int t, int) { sink[t] += static_cast<float>(int8_loop(iters)); });
+    best = std::min(best, seconds_since(t0));
+  }
+  r.int8_gops = 2.0 * 32 * 8 * static_cast<double>(iters) * pool.size() / best / 1e9;
+  return r;
+}
+
+}  // namespace tessera

@@ -1,0 +1,107 @@
+#include "eval/speed_bench.h"
+
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/error.h"
+
+namespace tessera {
+
+namespace {
+
+Throughput summarize(const std::vector<double>& tps) {
+  Throughput t;
+  if (tps.empty()) return t;
+  for (double v : tps) t.mean += v;
+  t.mean /= static_cast<double>(tps.size());
+  if (tps.size() > 1) {
+    double var = 0;
+    for (double v : tps) var += (v - t.mean) * (v - t.mean);
+    t.stddev = std::sqrt(var / static_cast<double>(tps.size() - 1));
+  }
+  return t;
+}
+
+double elapsed(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+int64_t decode_weight_bytes(const Model& model) {
+  // Every tensor with two or more dimensions is a matrix the decode step reads
+  // in full, except the embedding table of which one row is read (and which
+  // is read in full again when it doubles as the output matrix).
+  const GgufFile& f = model.file();
+  int64_t bytes = 0;
+  bool has_output = false;
+  for (const auto& t : f.tensors()) {
+    if (t.shape.size() < 2) continue;
+    if (t.name == "token_embd.weight") {
+      bytes += static_cast<int64_t>(t.n_bytes / static_cast<uint64_t>(t.shape[1]));
+      continue;
+    }
+    if (t.name == "output.weight") has_output = true;
+    bytes += static_cast<int64_t>(t.n_bytes);
+  }
+  if (!has_output) {
+    if (const auto* embd = f.find_tensor("token_embd.weight")) bytes += static_cast<int64_t>(embd->n_bytes);
+  }
+  return bytes;
+}
+
+SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenchOptions& o,
+                                 const std::function<void(const char*, int)>& progress) {
+  if (o.n_prompt < 0 || o.n_gen < 0 || o.repetitions <= 0) {
+    raise<InvalidArgument>("bench: -p and -n must be >= 0 and -r > 0");
+  }
+  const int64_t n_vocab = model.hparams().n_vocab;
+  const int64_t ctx = std::max(o.n_prompt, o.n_gen) + 1;
+  auto kv = model.make_kv_cache(ctx);
+  std::mt19937 rng(o.seed);
+  std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(n_vocab - 1));
+  std::vector<float> logits(static_cast<size_t>(n_vocab));
+  Batch batch;
+  std::vector<double> pp, tg;
+
+  // One untimed warm-up step pages the weights in and sizes the buffers.
+  kv->release(0);
+  kv->reserve(0, 1);
+  batch.add(token(rng), 0, 0, true);
+  model.forward(batch, *kv, logits.data(), pool);
+
+  for (int rep = 0; rep < o.repetitions; ++rep) {
+    if (o.n_prompt > 0) {
+      if (progress) progress("prefill", rep);
+      kv->release(0);
+      kv->reserve(0, o.n_prompt);
+      batch.clear();
+      for (int i = 0; i < o.n_prompt; ++i) batch.add(token(rng), i, 0, i + 1 == o.n_prompt);
+      const auto t0 = std::chrono::steady_clock::now();
+      model.forward(batch, *kv, logits.data(), pool);
+      pp.push_back(o.n_prompt / elapsed(t0));
+    }
+    if (o.n_gen > 0) {
+      if (progress) progress("decode", rep);
+      kv->release(0);
+      kv->reserve(0, o.n_gen);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < o.n_gen; ++i) {
+        batch.clear();
+        batch.add(token(rng), i, 0, true);
+        model.forward(batch, *kv, logits.data(), pool);
+      }
+      tg.push_back(o.n_gen / elapsed(t0));
+    }
+  }
+  SpeedBenchResult r;
+  r.prefill = summarize(pp);
+  r.decode = summarize(tg);
+  r.weight_bytes_per_token = decode_weight_bytes(model);
+  r.decode_read_gbps = static_cast<double>(r.weight_bytes_per_token) * r.decode.mean / 1e9;
+  return r;
+}
+
+}  // namespace tessera

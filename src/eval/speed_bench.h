@@ -1,0 +1,41 @@
+// Prefill and decode throughput of a model, measured as llama-bench measures
+// it: ppN = one forward pass over N prompt tokens from an empty cache; tgN = N
+// single-token decode steps from an empty cache. Tokens are random ids.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "core/thread_pool.h"
+#include "model/model.h"
+
+namespace tessera {
+
+struct SpeedBenchOptions {
+  int n_prompt = 512;
+  int n_gen = 128;
+  int repetitions = 3;
+  uint32_t seed = 42;
+};
+
+struct Throughput {
+  double mean = 0;    // tokens / s
+  double stddev = 0;  // over repetitions
+};
+
+struct SpeedBenchResult {
+  Throughput prefill;
+  Throughput decode;
+  int64_t weight_bytes_per_token = 0;  // bytes of weights one decode step reads
+  double decode_read_gbps = 0;         // weight_bytes_per_token * decode tok/s
+};
+
+// Bytes of every matrix a decode step multiplies with (all layers + output)
+// plus one embedding row.
+int64_t decode_weight_bytes(const Model& model);
+
+// progress(stage, repetition) is called before each measurement.
+SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenchOptions& options,
+                                 const std::function<void(const char*, int)>& progress = {});
+
+}  // namespace tessera
