@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Times tessera against llama.cpp (llama-cpp-python) on the same GGUF files and threads.
+
+Writes a Llama-shaped model with random weights (F16) and llama.cpp's Q4_0, Q4_K_M and
+Q8_0 quantizations of it, then, alternating the two engines, measures prefill (ppN: one
+batch of N prompt tokens from an empty cache) and decode (tgN: N single-token steps) on
+each file and on the default Gemma 3 model, at each thread count. Prints every figure and
+the ratio tessera / llama.cpp (median over the alternations) as a Markdown table.
+
+  build/venv/bin/python bench/compare_llamacpp.py                # full run (1.1B model)
+  build/venv/bin/python bench/compare_llamacpp.py --short        # CI: small model, 1 rep
+
+llama.cpp's own timers (llama_perf_context) are used for its figures, so Python overhead
+is not counted against it.
+"""
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+from random_llama import LlamaShape, write_random_llama  # noqa: E402
+
+TINYLLAMA = LlamaShape(n_embd=2048, n_layer=22, n_head=32, n_head_kv=4, n_ff=5632, n_vocab=32000)
+SMALL = LlamaShape(n_embd=512, n_layer=4, n_head=8, n_head_kv=4, n_ff=1536, n_vocab=32000)
+
+
+def quantize(src: pathlib.Path, dst: pathlib.Path, ftype_name: str) -> None:
+    import llama_cpp
+
+    if dst.exists():
+        return
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, ftype_name)
+    params.nthread = os.cpu_count() or 1
+    tmp = dst.with_suffix(".tmp")
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
+    if rc != 0:
+        raise RuntimeError(f"llama_model_quantize({src} -> {ftype_name}) failed: {rc}")
+    tmp.rename(dst)
+
+
+def time_llamacpp(model: pathlib.Path, n_prompt: int, n_gen: int, threads: int):
+    import llama_cpp
+
+    llm = llama_cpp.Llama(
+        model_path=str(model), n_ctx=max(n_prompt, n_gen) + 16, n_batch=max(n_prompt, 1),
+        n_ubatch=max(n_prompt, 1), n_threads=threads, n_threads_batch=threads, verbose=False,
+    )
+    rng = np.random.default_rng(0)
+    vocab = llm.n_vocab()
+    # Warm-up: page the weights in.
+    llm.eval([int(rng.integers(vocab))])
+    out = {}
+    if n_prompt:
+        llm.reset()
+        llm._ctx.kv_cache_clear() if hasattr(llm._ctx, "kv_cache_clear") else None
+        llama_cpp.llama_perf_context_reset(llm.ctx)
+        llm.eval([int(t) for t in rng.integers(vocab, size=n_prompt)])
+        perf = llama_cpp.llama_perf_context(llm.ctx)
+        out["pp"] = perf.n_p_eval / (perf.t_p_eval_ms / 1e3)
+    if n_gen:
+        llm.reset()
+        llama_cpp.llama_perf_context_reset(llm.ctx)
+        for t in rng.integers(vocab, size=n_gen):
+            llm.eval([int(t)])
+        perf = llama_cpp.llama_perf_context(llm.ctx)
+        # Single-token decodes are counted as eval (not prompt) calls by llama.cpp, except
+        # the first which it counts as a prompt batch; add both.
+        n = perf.n_eval + perf.n_p_eval
+        ms = perf.t_eval_ms + perf.t_p_eval_ms
+        out["tg"] = n / (ms / 1e3)
+    del llm
+    return out
+
+
+def time_tessera(binary: pathlib.Path, model: pathlib.Path, n_prompt: int, n_gen: int,
+                 threads: int):
+    proc = subprocess.run(
+        [str(binary), "bench", "-m", str(model), "-p", str(n_prompt), "-n", str(n_gen),
+         "-t", str(threads), "-r", "1", "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    j = json.loads(proc.stdout)
+    return {"pp": j["prefill_tok_s"], "tg": j["decode_tok_s"], "share": j["bandwidth_share"],
+            "gbps": j["decode_read_gbps"], "machine_gbps": j["machine_read_gbps"]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--short", action="store_true", help="small model, 1 alternation (for CI)")
+    ap.add_argument("--reps", type=int, default=None, help="alternations (default 3, short 1)")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("-p", "--n-prompt", type=int, default=None)
+    ap.add_argument("-n", "--n-gen", type=int, default=None)
+    ap.add_argument("--work-dir", default=str(REPO / "build" / "bench-models"))
+    ap.add_argument("--binary", default=str(REPO / "build" / "tessera"))
+    ap.add_argument("--no-default-model", action="store_true")
+    ap.add_argument("--json-out", help="also write the raw figures here")
+    args = ap.parse_args()
+
+    reps = args.reps or (1 if args.short else 3)
+    n_prompt = args.n_prompt if args.n_prompt is not None else (64 if args.short else 512)
+    n_gen = args.n_gen if args.n_gen is not None else (16 if args.short else 128)
+    threads = [int(t) for t in args.threads.split(",")]
+    shape = SMALL if args.short else TINYLLAMA
+    work = pathlib.Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+
+    tag = "small" if args.short else "tinyllama"
+    f16 = work / f"{tag}-f16.gguf"
+    if not f16.exists():
+        print(f"writing {f16} ({shape})", file=sys.stderr)
+        write_random_llama(f16, shape, seed=1)
+    files = {}
+    for name, ftype in [("Q4_K_M", "LLAMA_FTYPE_MOSTLY_Q4_K_M"), ("Q4_0", "LLAMA_FTYPE_MOSTLY_Q4_0"),
+                        ("Q8_0", "LLAMA_FTYPE_MOSTLY_Q8_0")]:
+        dst = work / f"{tag}-{name.lower()}.gguf"
+        print(f"quantizing {dst.name}", file=sys.stderr)
+        quantize(f16, dst, ftype)
+        files[f"{tag} {name}"] = dst
+    if not args.no_default_model:
+        sys.path.insert(0, str(REPO / "tests" / "python"))
+        from conftest import default_model_path
+
+        files["gemma3-270m Q4_K_M"] = default_model_path()
+
+    binary = pathlib.Path(args.binary)
+    results = {}
+    for rep in range(reps):
+        for label, path in files.items():
+            for t in threads:
+                print(f"[{rep + 1}/{reps}] {label} t={t}", file=sys.stderr)
+                ts = time_tessera(binary, path, n_prompt, n_gen, t)
+                lc = time_llamacpp(path, n_prompt, n_gen, t)
+                results.setdefault((label, t), []).append((ts, lc))
+
+    print(f"\npp{n_prompt} / tg{n_gen}, median of {reps} alternation(s); ratio = tessera / llama.cpp\n")
+    print("| model | size MiB | threads | tessera pp | llama.cpp pp | pp ratio | tessera tg | "
+          "llama.cpp tg | tg ratio | decode GB/s | share of read BW |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    raw = []
+    for (label, t), runs in results.items():
+        med = lambda xs: statistics.median(xs)  # noqa: E731
+        ts_pp = med([r[0]["pp"] for r in runs]); lc_pp = med([r[1]["pp"] for r in runs])
+        ts_tg = med([r[0]["tg"] for r in runs]); lc_tg = med([r[1]["tg"] for r in runs])
+        pp_ratio = med([r[0]["pp"] / r[1]["pp"] for r in runs])
+        tg_ratio = med([r[0]["tg"] / r[1]["tg"] for r in runs])
+        gbps = med([r[0]["gbps"] for r in runs]); share = med([r[0]["share"] for r in runs])
+        size = files[label].stat().st_size / 2**20
+        print(f"| {label} | {size:.0f} | {t} | {ts_pp:.1f} | {lc_pp:.1f} | {pp_ratio:.2f} | "
+              f"{ts_tg:.1f} | {lc_tg:.1f} | {tg_ratio:.2f} | {gbps:.1f} | {100 * share:.0f}% |")
+        raw.append(dict(model=label, threads=t, tessera_pp=ts_pp, llamacpp_pp=lc_pp, pp_ratio=pp_ratio,
+                        tessera_tg=ts_tg, llamacpp_tg=lc_tg, tg_ratio=tg_ratio, decode_gbps=gbps,
+                        bandwidth_share=share))
+    if args.json_out:
+        pathlib.Path(args.json_out).write_text(json.dumps(raw, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

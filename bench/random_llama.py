@@ -1,0 +1,86 @@
+"""Writes a Llama-architecture GGUF with random weights, for speed benchmarks.
+
+The weights are random (the figures measure speed, not quality); the vocabulary is a
+valid SentencePiece-style one (control tokens, 256 byte tokens, filler pieces) so that
+both tessera and llama.cpp load it.
+"""
+import dataclasses
+import pathlib
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class LlamaShape:
+    n_embd: int
+    n_layer: int
+    n_head: int
+    n_head_kv: int
+    n_ff: int
+    n_vocab: int
+    n_ctx: int = 2048
+
+
+def spm_vocab(n_vocab: int):
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    types = [2, 3, 3] + [6] * 256
+    tokens += [f"\u2581t{i}" for i in range(n_vocab - len(tokens))]
+    types += [1] * (n_vocab - len(types))
+    scores = [0.0] * 3 + [0.0] * 256 + [-float(i) for i in range(n_vocab - 259)]
+    return tokens, scores, types
+
+
+def write_random_llama(path: pathlib.Path, shape: LlamaShape, seed: int = 0,
+                       dtype=np.float16) -> None:
+    import gguf
+
+    rng = np.random.default_rng(seed)
+    head_dim = shape.n_embd // shape.n_head
+    tmp = path.with_suffix(".tmp")  # renamed into place when complete
+    w = gguf.GGUFWriter(str(tmp), "llama")
+    w.add_name("random-llama")
+    w.add_context_length(shape.n_ctx)
+    w.add_embedding_length(shape.n_embd)
+    w.add_block_count(shape.n_layer)
+    w.add_feed_forward_length(shape.n_ff)
+    w.add_head_count(shape.n_head)
+    w.add_head_count_kv(shape.n_head_kv)
+    w.add_rope_dimension_count(head_dim)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_rope_freq_base(10000.0)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if dtype == np.float16 else gguf.LlamaFileType.ALL_F32)
+    tokens, scores, types = spm_vocab(shape.n_vocab)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+
+    def mat(rows, cols, std):
+        return (rng.standard_normal((rows, cols), dtype=np.float32) * std).astype(dtype)
+
+    def norm(n):
+        return (1.0 + 0.1 * rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
+
+    d, kv = shape.n_embd, shape.n_head_kv * head_dim
+    w.add_tensor("token_embd.weight", mat(shape.n_vocab, d, 1.0))
+    for i in range(shape.n_layer):
+        p = f"blk.{i}."
+        w.add_tensor(p + "attn_norm.weight", norm(d))
+        w.add_tensor(p + "attn_q.weight", mat(d, d, d ** -0.5))
+        w.add_tensor(p + "attn_k.weight", mat(kv, d, d ** -0.5))
+        w.add_tensor(p + "attn_v.weight", mat(kv, d, d ** -0.5))
+        w.add_tensor(p + "attn_output.weight", mat(d, d, d ** -0.5))
+        w.add_tensor(p + "ffn_norm.weight", norm(d))
+        w.add_tensor(p + "ffn_gate.weight", mat(shape.n_ff, d, d ** -0.5))
+        w.add_tensor(p + "ffn_up.weight", mat(shape.n_ff, d, d ** -0.5))
+        w.add_tensor(p + "ffn_down.weight", mat(d, shape.n_ff, shape.n_ff ** -0.5))
+    w.add_tensor("output_norm.weight", norm(d))
+    w.add_tensor("output.weight", mat(shape.n_vocab, d, d ** -0.5))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file(progress=False)
+    w.close()
+    tmp.rename(path)
