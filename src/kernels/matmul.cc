@@ -1,0 +1,115 @@
+// matmul: dispatch on weight type. Two kernel families:
+//  - integer path (quant/vec_dot*.cc): activations are quantized once to Q8_0
+//    or Q8_K blocks, then each weight row is dotted with integer SIMD — what
+//    decode (few tokens, memory-bound) wants;
+//  - tile path: a tile of weight rows is dequantized to float once and reused
+//    for every token with a register-blocked FMA kernel — what prefill (many
+//    tokens, compute-bound) wants, and the fallback for every type.
+#include "kernels/matmul.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/vec_dot.h"
+#include "quant/dequantize.h"
+
+namespace tessera {
+
+namespace {
+
+constexpr int64_t kTileRows = 8;
+
+float hsum(__m256 v) {
+  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+
+// y[t][r0 + i] = tile[i] · x[t] for i < n_rows (tile rows are `cols` floats).
+void tile_times_tokens(const float* tile, int64_t n_rows, int64_t cols, const float* x,
+                       int64_t n_tokens, float* y, int64_t y_stride) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float* xt = x + t * cols;
+    __m256 acc[kTileRows];
+    for (int i = 0; i < kTileRows; ++i) acc[i] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 <= cols; c += 8) {
+      const __m256 xv = _mm256_loadu_ps(xt + c);
+      for (int64_t i = 0; i < n_rows; ++i) {
+        acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(tile + i * cols + c), xv, acc[i]);
+      }
+    }
+    for (int64_t i = 0; i < n_rows; ++i) {
+      float s = hsum(acc[i]);
+      for (int64_t cc = c; cc < cols; ++cc) s += tile[i * cols + cc] * xt[cc];
+      y[t * y_stride + i] = s;
+    }
+  }
+}
+
+void matmul_tiles(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y,
+                  ThreadPool& pool) {
+  pool.parallel_for(w.rows, kTileRows, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> tile;
+    if (tile.size() < static_cast<size_t>(kTileRows * w.cols)) tile.resize(kTileRows * w.cols);
+    for (int64_t r0 = begin; r0 < end; r0 += kTileRows) {
+      const int64_t n_rows = std::min(kTileRows, end - r0);
+      for (int64_t i = 0; i < n_rows; ++i) {
+        dequantize_row(w.type, w.data + (r0 + i) * w.row_stride, tile.data() + i * w.cols, w.cols);
+      }
+      tile_times_tokens(tile.data(), n_rows, w.cols, x, n_tokens, y + r0, w.rows);
+    }
+  });
+}
+
+void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x,
+                    int64_t n_tokens, float* y, ThreadPool& pool) {
+  // Activations quantized once per call, into a buffer reused across calls.
+  thread_local std::vector<uint8_t> xq;
+  const int64_t xq_row = k.activation_row_bytes(w.cols);
+  if (xq.size() < static_cast<size_t>(xq_row * n_tokens)) xq.resize(xq_row * n_tokens);
+  // Workers must write the caller's buffer, not their own thread_local one.
+  uint8_t* xq_data = xq.data();
+  pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) k.quantize_activation(x + t * w.cols, xq_data + t * xq_row, w.cols);
+  });
+  pool.parallel_for(w.rows, 4, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const uint8_t* row = w.data + r * w.row_stride;
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        y[t * w.rows + r] = k.dot(row, xq_data + t * xq_row, w.cols);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (n_tokens <= 0 || w.rows <= 0) return;
+  const VecDotKernel* k = find_vec_dot(w.type);
+  // The integer kernels win while the weight stream dominates; with many
+  // tokens the float tile kernel reuses each dequantized row for all of them.
+  if (k != nullptr && n_tokens < 16) {
+    matmul_vec_dot(*k, w, x, n_tokens, y, pool);
+  } else {
+    matmul_tiles(w, x, n_tokens, y, pool);
+  }
+}
+
+void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
+  std::vector<float> row(static_cast<size_t>(w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    dequantize_row(w.type, w.data + r * w.row_stride, row.data(), w.cols);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      double s = 0;
+      for (int64_t c = 0; c < w.cols; ++c) s += static_cast<double>(row[c]) * x[t * w.cols + c];
+      y[t * w.rows + r] = static_cast<float>(s);
+    }
+  }
+}
+
+}  // namespace tessera

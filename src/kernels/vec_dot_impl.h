@@ -1,0 +1,27 @@
+// Kernel functions behind find_vec_dot(); one namespace per ISA.
+#pragma once
+
+#include <cstdint>
+
+namespace tessera {
+
+namespace scalar {
+float dot_q4_0(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q4_1(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q5_1(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q5_k(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n);
+}  // namespace scalar
+
+namespace avx2 {
+float dot_q4_0(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n);
+}  // namespace avx2
+
+}  // namespace tessera
