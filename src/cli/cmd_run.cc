@@ -1,8 +1,88 @@
-// Placeholder registration; replaced by the real command.
+// tessera run: generate text from a prompt, streaming it to stdout, with a
+// one-line timing summary on stderr.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "cli/default_model.h"
+#include "core/error.h"
+#include "core/process_stats.h"
+#include "engine/generator.h"
 
 namespace tessera::cli {
 
-void register_run(CLI::App& app) { (void)app; }
+namespace {
+
+struct RunOptions {
+  std::string model;
+  std::string prompt;
+  GenerationRequest request;
+  int threads = 0;
+  bool greedy = false;
+  bool json = false;
+};
+
+void run_run(RunOptions o) {
+  if (o.threads < 0) raise<InvalidArgument>("-t must be positive, got {}", o.threads);
+  if (o.request.max_tokens < 0) raise<InvalidArgument>("-n must be >= 0, got {}", o.request.max_tokens);
+  if (o.request.n_ctx <= 0) raise<InvalidArgument>("--ctx-size must be positive, got {}", o.request.n_ctx);
+  if (o.greedy) o.request.sampling.temperature = 0.0f;
+  o.request.sampling.validate();
+  auto model = Model::load(resolve_model_path(o.model));
+  o.request.n_ctx = std::min<int64_t>(o.request.n_ctx, model->hparams().n_ctx_train);
+  o.request.prompt = o.prompt;
+  ThreadPool pool(o.threads > 0 ? o.threads : default_thread_count());
+  Generator generator(*model, pool);
+  auto stream = [&](std::string_view text) {
+    if (o.json) return;
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  };
+  const GenerationResult r = generator.generate(o.request, stream);
+  const double pp = r.prefill_seconds > 0 ? r.prompt_tokens / r.prefill_seconds : 0;
+  const double tg = r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0;
+  const double rss_mib = peak_rss_bytes() / 1048576.0;
+  if (o.json) {
+    nlohmann::json j = {{"text", r.text},
+                        {"tokens", r.tokens},
+                        {"prompt_tokens", r.prompt_tokens},
+                        {"generated_tokens", r.tokens.size()},
+                        {"prompt_tok_s", pp},
+                        {"generation_tok_s", tg},
+                        {"finish_reason", r.finish_reason},
+                        {"peak_rss_bytes", peak_rss_bytes()}};
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("\n");
+  std::fprintf(stderr, "prompt %lld tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | finish: %s | peak RSS %.0f MiB\n",
+               static_cast<long long>(r.prompt_tokens), pp, r.tokens.size(), tg, r.finish_reason.c_str(), rss_mib);
+}
+
+}  // namespace
+
+void register_run(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  auto& s = o->request.sampling;
+  CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
+  cmd->add_option("prompt", o->prompt, "the prompt")->required();
+  cmd->add_option("-m,--model", o->model, "GGUF model (default: the set-up default model)");
+  cmd->add_option("-n,--n-predict", o->request.max_tokens, "tokens to generate (default 128)");
+  cmd->add_option("-c,--ctx-size", o->request.n_ctx, "context size in tokens (default 4096, capped by the model)");
+  cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  cmd->add_option("--temp", s.temperature, "temperature; 0 = greedy (default 0.8)");
+  cmd->add_option("--top-k", s.top_k, "top-k, 0 = off (default 40)");
+  cmd->add_option("--top-p", s.top_p, "top-p, 1 = off (default 0.95)");
+  cmd->add_option("--min-p", s.min_p, "min-p, 0 = off (default 0.05)");
+  cmd->add_option("--repeat-penalty", s.repeat_penalty, "repetition penalty, 1 = off (default 1)");
+  cmd->add_option("--repeat-last-n", s.repeat_last_n, "tokens the penalties look back over (default 64)");
+  cmd->add_option("--frequency-penalty", s.frequency_penalty, "frequency penalty (default 0)");
+  cmd->add_option("--presence-penalty", s.presence_penalty, "presence penalty (default 0)");
+  cmd->add_option("--seed", s.seed, "random seed (same seed, same output)");
+  cmd->add_option("--stop", o->request.stop, "stop when this string is generated (repeatable)");
+  cmd->add_flag("--greedy", o->greedy, "always take the most likely token");
+  cmd->add_flag("--json", o->json, "print one JSON object instead of streaming");
+  cmd->callback([o] { run_run(*o); });
+}
 
 }  // namespace tessera::cli

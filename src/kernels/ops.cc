@@ -45,12 +45,21 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
-void geglu_tanh(const float* gate, const float* up, float* out, int64_t n) {
+float gelu_tanh(float x) {
   constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
   constexpr float kCoef = 0.044715f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoef * x * x)));
+}
+
+void geglu_tanh(const float* gate, const float* up, float* out, int64_t n) {
+  // ggml evaluates GELU through an fp16 table: input and result rounded to
+  // fp16, identity beyond ±10. Matching it keeps logits next to llama.cpp's.
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    const float gelu = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * g * (1.0f + kCoef * g * g)));
+    float gelu;
+    if (g <= -10.0f) gelu = 0.0f;
+    else if (g >= 10.0f) gelu = g;
+    else gelu = _cvtsh_ss(_cvtss_sh(gelu_tanh(_cvtsh_ss(_cvtss_sh(g, 0))), 0));
     out[i] = gelu * up[i];
   }
 }

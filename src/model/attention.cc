@@ -5,8 +5,19 @@
 #include <cstring>
 
 #include "kernels/ops.h"
+#include "quant/dequantize.h"
 
 namespace tessera {
+
+namespace {
+
+float fp16_round(float x) { return fp16_to_fp32(fp32_to_fp16(x)); }
+
+void round_to_f16(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp16_round(x[i]);
+}
+
+}  // namespace
 
 void attention(const AttentionShape& s, const Batch& batch, const float* q, const KvCache& kv,
                float* out, ThreadPool& pool, std::vector<float>& scratch) {
@@ -14,7 +25,9 @@ void attention(const AttentionShape& s, const Batch& batch, const float* q, cons
   int64_t max_span = 1;
   for (int64_t t = 0; t < n_tokens; ++t) max_span = std::max<int64_t>(max_span, batch.positions[t] + 1);
   const int n_threads = pool.size();
-  if (scratch.size() < static_cast<size_t>(max_span * n_threads)) scratch.resize(max_span * n_threads);
+  const size_t per_thread = static_cast<size_t>(max_span + s.head_dim_k);
+  if (scratch.size() < per_thread * n_threads) scratch.resize(per_thread * n_threads);
+  float* q_round = scratch.data() + static_cast<size_t>(max_span) * n_threads;
   const int64_t group = s.n_head / s.n_head_kv;
   const int64_t n_items = n_tokens * s.n_head;
 
@@ -30,7 +43,10 @@ void attention(const AttentionShape& s, const Batch& batch, const float* q, cons
       const int64_t first = s.window > 0 ? std::max<int64_t>(0, pos - s.window + 1) : 0;
       const int64_t kv_off_k = (h / group) * s.head_dim_k;
       const int64_t kv_off_v = (h / group) * s.head_dim_v;
-      const float* qh = q + (t * s.n_head + h) * s.head_dim_k;
+      // llama.cpp multiplies Q with the fp16 K cache in fp16, so Q is rounded
+      // to fp16 first; doing the same keeps our logits next to the reference.
+      float* qh = q_round + thread * s.head_dim_k;
+      round_to_f16(q + (t * s.n_head + h) * s.head_dim_k, qh, s.head_dim_k);
 
       float max_score = -INFINITY;
       for (int64_t j = first; j <= pos; ++j) {
@@ -49,7 +65,9 @@ void attention(const AttentionShape& s, const Batch& batch, const float* q, cons
       float* oh = out + (t * s.n_head + h) * s.head_dim_v;
       std::memset(oh, 0, sizeof(float) * s.head_dim_v);
       for (int64_t j = first; j <= pos; ++j) {
-        axpy_f16(scores[j - first] * inv, kv.v(s.layer, seq, j) + kv_off_v, oh, s.head_dim_v);
+        // The normalized weights meet the fp16 V cache in fp16 (as in llama.cpp).
+        const float weight = fp16_round(scores[j - first] * inv);
+        axpy_f16(weight, kv.v(s.layer, seq, j) + kv_off_v, oh, s.head_dim_v);
       }
     }
   });
