@@ -10,6 +10,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 #include <vector>
 
 #include "kernels/vec_dot.h"
@@ -90,10 +92,19 @@ void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (n_tokens <= 0 || w.rows <= 0) return;
-  const VecDotKernel* k = find_vec_dot(w.type);
+  // TESSERA_MATMUL=float forces the float tile path (numerical debugging).
+  static const bool force_float = [] {
+    const char* v = std::getenv("TESSERA_MATMUL");
+    return v != nullptr && std::string_view(v) == "float";
+  }();
+  static const bool force_int = [] {
+    const char* v = std::getenv("TESSERA_MATMUL");
+    return v != nullptr && std::string_view(v) == "int";
+  }();
+  const VecDotKernel* k = force_float ? nullptr : find_vec_dot(w.type);
   // The integer kernels win while the weight stream dominates; with many
   // tokens the float tile kernel reuses each dequantized row for all of them.
-  if (k != nullptr && n_tokens < 16) {
+  if (k != nullptr && (n_tokens < 16 || force_int)) {
     matmul_vec_dot(*k, w, x, n_tokens, y, pool);
   } else {
     matmul_tiles(w, x, n_tokens, y, pool);

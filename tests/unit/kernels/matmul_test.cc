@@ -129,3 +129,45 @@ TEST(VecDot, Q8KQuantizationMapsTheExtremeToMinus127) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// The integer kernels must compute exactly the dot product of the dequantized
+// weights with the dequantized (8-bit) activations: only float rounding may differ.
+TEST(VecDot, EqualsFloatDotOfDequantizedOperands) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
+                     GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    for (const VecDotKernel* k : {find_vec_dot(t), find_vec_dot_scalar(t)}) {
+      ASSERT_NE(k, nullptr);
+      const int64_t n = 512;
+      auto w = random_weights(t, 1, n, rng);
+      std::vector<float> x(n), wf(n), xf(n);
+      for (auto& v : x) v = normal(rng) * (1.0f + 20.0f * (normal(rng) > 2.0f));
+      std::vector<uint8_t> xq(static_cast<size_t>(k->activation_row_bytes(n)));
+      k->quantize_activation(x.data(), xq.data(), n);
+      dequantize_row(t, w.data(), wf.data(), n);
+      if (k->activation_type == GgmlType::Q8_0) {
+        dequantize_row(GgmlType::Q8_0, xq.data(), xf.data(), n);
+      } else {
+        for (int64_t b = 0; b < n / 256; ++b) {
+          float d;
+          std::memcpy(&d, xq.data() + b * 292, 4);
+          const auto* qs = reinterpret_cast<const int8_t*>(xq.data() + b * 292 + 4);
+          for (int j = 0; j < 256; ++j) xf[b * 256 + j] = d * qs[j];
+        }
+      }
+      double ref = 0, mag = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        ref += static_cast<double>(wf[i]) * xf[i];
+        mag += std::fabs(static_cast<double>(wf[i]) * xf[i]);
+      }
+      EXPECT_NEAR(k->dot(w.data(), xq.data(), n), ref, 1e-5 * mag) << type_name(t);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tessera
