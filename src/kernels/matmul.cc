@@ -97,14 +97,12 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     const char* v = std::getenv("TESSERA_MATMUL");
     return v != nullptr && std::string_view(v) == "float";
   }();
-  static const bool force_int = [] {
-    const char* v = std::getenv("TESSERA_MATMUL");
-    return v != nullptr && std::string_view(v) == "int";
-  }();
   const VecDotKernel* k = force_float ? nullptr : find_vec_dot(w.type);
-  // The integer kernels win while the weight stream dominates; with many
-  // tokens the float tile kernel reuses each dequantized row for all of them.
-  if (k != nullptr && (n_tokens < 16 || force_int)) {
+  // Quantized weights always meet 8-bit activations, as in llama.cpp: its
+  // logits carry that rounding, and matching it keeps the two engines within
+  // the parity tolerances (the float tile path is closer to exact math but
+  // further from the reference). Types without an integer kernel use tiles.
+  if (k != nullptr) {
     matmul_vec_dot(*k, w, x, n_tokens, y, pool);
   } else {
     matmul_tiles(w, x, n_tokens, y, pool);

@@ -8,7 +8,8 @@ namespace tessera {
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
   double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  // The square is rounded to float before the double accumulation, as ggml does.
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
   const float scale = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(n)) + eps);
   if (weight != nullptr) {
     for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
