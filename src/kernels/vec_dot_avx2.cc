@@ -2,6 +2,7 @@
 // maddubs needs an unsigned left operand, so take |w| and move w's sign onto x.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "kernels/vec_dot_impl.h"
@@ -97,7 +98,9 @@ float dot_q8_0(const uint8_t* wr, const uint8_t* xr, int64_t n) {
 float dot_q4_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
   const auto* w = reinterpret_cast<const BlockQ4_K*>(wr);
   const auto* x = reinterpret_cast<const BlockQ8_K*>(xr);
-  float sum = 0.0f;
+  // Float accumulation order as llama.cpp's x86 Q4_K kernel: per super-block
+  // fma(sum, d_w * d_x) and fma(mins, dmin_w * d_x), subtracted at the end.
+  float sum = 0.0f, sum_mins = 0.0f;
   const __m256i low_mask = _mm256_set1_epi8(0x0F);
   for (int64_t b = 0; b < n / kQKK; ++b) {
     uint8_t sc[8], mn[8];
@@ -121,16 +124,18 @@ float dot_q4_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
       a += 64;
     }
     const int sumi = hsum_i32(acc);
-    sum += x[b].d * (fp16_to_fp32(w[b].d) * static_cast<float>(sumi) -
-                     fp16_to_fp32(w[b].dmin) * static_cast<float>(summ));
+    sum = std::fma(static_cast<float>(sumi), fp16_to_fp32(w[b].d) * x[b].d, sum);
+    sum_mins = std::fma(static_cast<float>(summ), fp16_to_fp32(w[b].dmin) * x[b].d, sum_mins);
   }
-  return sum;
+  return sum - sum_mins;
 }
 
 float dot_q6_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
   const auto* w = reinterpret_cast<const BlockQ6_K*>(wr);
   const auto* x = reinterpret_cast<const BlockQ8_K*>(xr);
-  float sum = 0.0f;
+  // Eight int32 lanes per super-block, converted and accumulated per lane in
+  // float, summed at the end: llama.cpp's x86 order, so results agree bit for bit.
+  __m256 acc_f = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m2 = _mm256_set1_epi8(0x03);
   for (int64_t b = 0; b < n / kQKK; ++b) {
@@ -139,9 +144,11 @@ float dot_q6_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
     const int8_t* a = x[b].qs;
     const int8_t* sc = w[b].scales;
     __m256i acc = _mm256_setzero_si256();
-    // Σ (q - 32) * a = Σ q * a - 32 * Σ a, with q in 0..63 unsigned.
-    int bsum_scaled = 0;
-    for (int g = 0; g < 16; ++g) bsum_scaled += sc[g] * x[b].bsums[g];
+    // Σ (q - 32) * a = Σ q * a - 32 * Σ a, with q in 0..63 unsigned; the
+    // correction is formed per lane from the 16-element sums.
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].bsums));
+    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    const __m256i correction = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5);
     for (int half = 0; half < 2; ++half) {
       const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
       const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
@@ -166,10 +173,10 @@ float dot_q6_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
       a += 128;
       sc += 8;
     }
-    const int sumi = hsum_i32(acc) - 32 * bsum_scaled;
-    sum += fp16_to_fp32(w[b].d) * x[b].d * static_cast<float>(sumi);
+    const __m256 d = _mm256_set1_ps(x[b].d * fp16_to_fp32(w[b].d));
+    acc_f = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, correction)), acc_f);
   }
-  return sum;
+  return hsum(acc_f);
 }
 
 }  // namespace tessera::avx2

@@ -135,7 +135,7 @@ float dot_q8_0(const uint8_t* wr, const uint8_t* xr, int64_t n) {
 float dot_q4_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
   const auto* w = reinterpret_cast<const BlockQ4_K*>(wr);
   const auto* x = reinterpret_cast<const BlockQ8_K*>(xr);
-  float sum = 0.0f;
+  float sum = 0.0f, sum_mins = 0.0f;
   for (int64_t b = 0; b < n / kQKK; ++b) {
     int sumi = 0, summ = 0;
     const uint8_t* q = w[b].qs;
@@ -155,9 +155,10 @@ float dot_q4_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
       q += 32;
       a += 64;
     }
-    sum += x[b].d * (fp16_to_fp32(w[b].d) * sumi - fp16_to_fp32(w[b].dmin) * summ);
+    sum = std::fma(static_cast<float>(sumi), fp16_to_fp32(w[b].d) * x[b].d, sum);
+    sum_mins = std::fma(static_cast<float>(summ), fp16_to_fp32(w[b].dmin) * x[b].d, sum_mins);
   }
-  return sum;
+  return sum - sum_mins;
 }
 
 float dot_q5_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {

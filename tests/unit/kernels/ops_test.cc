@@ -74,7 +74,8 @@ TEST(Ops, GatedActivations) {
   geglu_tanh(g, u, out, 3);
   for (int i = 0; i < 3; ++i) {
     const double gelu = 0.5 * g[i] * (1 + std::tanh(std::sqrt(2 / M_PI) * (g[i] + 0.044715 * g[i] * g[i] * g[i])));
-    EXPECT_NEAR(out[i], gelu * u[i], 1e-5);
+    // GELU goes through fp16 (as ggml's table does): about 3 significant digits.
+    EXPECT_NEAR(out[i], gelu * u[i], 2e-3 * std::fabs(gelu * u[i]) + 1e-6);
   }
 }
 
