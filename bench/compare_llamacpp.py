@@ -10,8 +10,8 @@ the ratio tessera / llama.cpp (median over the alternations) as a Markdown table
   build/venv/bin/python bench/compare_llamacpp.py                # full run (1.1B model)
   build/venv/bin/python bench/compare_llamacpp.py --short        # CI: small model, 1 rep
 
-llama.cpp's own timers (llama_perf_context) are used for its figures, so Python overhead
-is not counted against it.
+llama.cpp is timed around llama-cpp-python's eval() (a thin ctypes call per batch; its
+overhead is microseconds against milliseconds per token); tessera by its `bench --json`.
 """
 import argparse
 import json
@@ -61,22 +61,17 @@ def time_llamacpp(model: pathlib.Path, n_prompt: int, n_gen: int, threads: int):
     out = {}
     if n_prompt:
         llm.reset()
-        llm._ctx.kv_cache_clear() if hasattr(llm._ctx, "kv_cache_clear") else None
-        llama_cpp.llama_perf_context_reset(llm.ctx)
-        llm.eval([int(t) for t in rng.integers(vocab, size=n_prompt)])
-        perf = llama_cpp.llama_perf_context(llm.ctx)
-        out["pp"] = perf.n_p_eval / (perf.t_p_eval_ms / 1e3)
+        batch = [int(t) for t in rng.integers(vocab, size=n_prompt)]
+        t0 = time.perf_counter()
+        llm.eval(batch)
+        out["pp"] = n_prompt / (time.perf_counter() - t0)
     if n_gen:
         llm.reset()
-        llama_cpp.llama_perf_context_reset(llm.ctx)
-        for t in rng.integers(vocab, size=n_gen):
-            llm.eval([int(t)])
-        perf = llama_cpp.llama_perf_context(llm.ctx)
-        # Single-token decodes are counted as eval (not prompt) calls by llama.cpp, except
-        # the first which it counts as a prompt batch; add both.
-        n = perf.n_eval + perf.n_p_eval
-        ms = perf.t_eval_ms + perf.t_p_eval_ms
-        out["tg"] = n / (ms / 1e3)
+        steps = [int(t) for t in rng.integers(vocab, size=n_gen)]
+        t0 = time.perf_counter()
+        for t in steps:
+            llm.eval([t])
+        out["tg"] = n_gen / (time.perf_counter() - t0)
     del llm
     return out
 
