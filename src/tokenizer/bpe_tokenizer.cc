@@ -30,7 +30,7 @@ struct MergeOrder {
 
 BpeTokenizer::BpeTokenizer(Vocab vocab, std::vector<std::string> merges, PreTokenizer pre,
                            std::string pre_name, bool ignore_merges)
-    : vocab_(std::move(vocab)), special_(vocab_), pre_(pre), pre_name_(std::move(pre_name)),
+    : VocabTokenizer(std::move(vocab)), pre_(pre), pre_name_(std::move(pre_name)),
       ignore_merges_(ignore_merges) {
   merge_rank_.reserve(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) merge_rank_.emplace(merges[i], static_cast<int>(i));

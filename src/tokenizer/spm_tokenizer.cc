@@ -43,7 +43,7 @@ struct BigramOrder {
 
 }  // namespace
 
-SpmTokenizer::SpmTokenizer(Vocab vocab) : vocab_(std::move(vocab)), special_(vocab_) {
+SpmTokenizer::SpmTokenizer(Vocab vocab) : VocabTokenizer(std::move(vocab)) {
   for (int b = 0; b < 256; ++b) byte_tokens_[b] = vocab_.find(fmt::format("<0x{:02X}>", b));
 }
 
