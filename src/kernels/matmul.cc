@@ -81,9 +81,16 @@ void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x
   pool.parallel_for(w.rows, 4, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const uint8_t* row = w.data + r * w.row_stride;
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        y[t * w.rows + r] = k.dot(row, xq_data + t * xq_row, w.cols);
+      int64_t t = 0;
+      if (k.dot4 != nullptr) {
+        // Four tokens per pass: each weight block is decoded once for all four.
+        float out[4];
+        for (; t + 4 <= n_tokens; t += 4) {
+          k.dot4(row, xq_data + t * xq_row, xq_row, w.cols, out);
+          for (int i = 0; i < 4; ++i) y[(t + i) * w.rows + r] = out[i];
+        }
       }
+      for (; t < n_tokens; ++t) y[t * w.rows + r] = k.dot(row, xq_data + t * xq_row, w.cols);
     }
   });
 }

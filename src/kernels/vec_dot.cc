@@ -14,11 +14,14 @@ namespace {
 int64_t q8_0_row_bytes(int64_t n) { return n / kQK * static_cast<int64_t>(sizeof(BlockQ8_0)); }
 int64_t q8_k_row_bytes(int64_t n) { return n / kQKK * static_cast<int64_t>(sizeof(BlockQ8_K)); }
 
-constexpr VecDotKernel q8_0_kernel(GgmlType t, float (*dot)(const uint8_t*, const uint8_t*, int64_t)) {
-  return {t, GgmlType::Q8_0, q8_0_row_bytes, quantize_row_q8_0, dot};
+using Dot = float (*)(const uint8_t*, const uint8_t*, int64_t);
+using Dot4 = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, float*);
+
+constexpr VecDotKernel q8_0_kernel(GgmlType t, Dot dot, Dot4 dot4 = nullptr) {
+  return {t, GgmlType::Q8_0, q8_0_row_bytes, quantize_row_q8_0, dot, dot4};
 }
-constexpr VecDotKernel q8_k_kernel(GgmlType t, float (*dot)(const uint8_t*, const uint8_t*, int64_t)) {
-  return {t, GgmlType::Q8_K, q8_k_row_bytes, quantize_row_q8_k, dot};
+constexpr VecDotKernel q8_k_kernel(GgmlType t, Dot dot, Dot4 dot4 = nullptr) {
+  return {t, GgmlType::Q8_K, q8_k_row_bytes, quantize_row_q8_k, dot, dot4};
 }
 
 const VecDotKernel kScalar[] = {
@@ -29,9 +32,11 @@ const VecDotKernel kScalar[] = {
 };
 
 const VecDotKernel kAvx2[] = {
-    q8_0_kernel(GgmlType::Q4_0, avx2::dot_q4_0), q8_0_kernel(GgmlType::Q5_0, avx2::dot_q5_0),
-    q8_0_kernel(GgmlType::Q8_0, avx2::dot_q8_0), q8_k_kernel(GgmlType::Q4_K, avx2::dot_q4_k),
-    q8_k_kernel(GgmlType::Q6_K, avx2::dot_q6_k),
+    q8_0_kernel(GgmlType::Q4_0, avx2::dot_q4_0, avx2::dot4_q4_0),
+    q8_0_kernel(GgmlType::Q5_0, avx2::dot_q5_0, avx2::dot4_q5_0),
+    q8_0_kernel(GgmlType::Q8_0, avx2::dot_q8_0, avx2::dot4_q8_0),
+    q8_k_kernel(GgmlType::Q4_K, avx2::dot_q4_k, avx2::dot4_q4_k),
+    q8_k_kernel(GgmlType::Q6_K, avx2::dot_q6_k, avx2::dot4_q6_k),
 };
 
 template <size_t N>

@@ -18,6 +18,9 @@ struct VecDotKernel {
   void (*quantize_activation)(const float* x, uint8_t* out, int64_t n);
   // Σ w[i] * x[i] over n elements (n a multiple of the block size).
   float (*dot)(const uint8_t* w_row, const uint8_t* x_row, int64_t n);
+  // Optional: the same for 4 activation rows x_stride bytes apart, decoding
+  // each weight block once; results equal four calls of dot() bit for bit.
+  void (*dot4)(const uint8_t* w_row, const uint8_t* x_rows, int64_t x_stride, int64_t n, float* out) = nullptr;
 };
 
 // The fastest kernel this CPU supports for a weight type, or null when the type

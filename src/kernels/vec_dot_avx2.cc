@@ -27,12 +27,6 @@ inline int hsum_i32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-// 8 int32 partial sums of w·x for 32 signed int8 pairs.
-inline __m256i dot_i8(__m256i w, __m256i x) {
-  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-}
-
 // 32 nibbles of 16 bytes: low nibbles in bytes 0..15, high nibbles in 16..31.
 inline __m256i unpack_nibbles(const uint8_t* q) {
   const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
@@ -53,130 +47,160 @@ inline __m256i expand_bits(const uint8_t* qh) {
   return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-}  // namespace
+// Every kernel is written for NT activation rows at once: the weight block is
+// decoded once and reused for each row, while each row's float accumulation
+// keeps exactly the order of the single-row kernel (NT = 1), so batching
+// tokens never changes a result bit.
 
-float dot_q4_0(const uint8_t* wr, const uint8_t* xr, int64_t n) {
-  const auto* w = reinterpret_cast<const BlockQ4_0*>(wr);
-  const auto* x = reinterpret_cast<const BlockQ8_0*>(xr);
-  __m256 acc = _mm256_setzero_ps();
+// Q4_0 / Q5_0 / Q8_0 against Q8_0 activations. decode(block) gives the 32
+// signed weights of a block as int8.
+template <int NT, typename Block, typename Decode>
+void dot_q8_family(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, float* out,
+                   Decode decode) {
+  const auto* w = reinterpret_cast<const Block*>(wr);
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / kQK; ++b) {
-    const __m256i q = _mm256_sub_epi8(unpack_nibbles(w[b].qs), _mm256_set1_epi8(8));
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    const __m256 d = _mm256_set1_ps(fp16_to_fp32(w[b].d) * fp16_to_fp32(x[b].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(q, a)), acc);
+    const __m256i q = decode(w[b]);
+    const __m256i q_abs = _mm256_sign_epi8(q, q);
+    const float dw = fp16_to_fp32(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const auto* x = reinterpret_cast<const BlockQ8_0*>(xr + t * x_stride) + b;
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs));
+      const __m256i p16 = _mm256_maddubs_epi16(q_abs, _mm256_sign_epi8(a, q));
+      const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+      const __m256 d = _mm256_set1_ps(dw * fp16_to_fp32(x->d));
+      acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc[t]);
+    }
   }
-  return hsum(acc);
+  for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
 }
 
-float dot_q5_0(const uint8_t* wr, const uint8_t* xr, int64_t n) {
-  const auto* w = reinterpret_cast<const BlockQ5_0*>(wr);
-  const auto* x = reinterpret_cast<const BlockQ8_0*>(xr);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / kQK; ++b) {
-    __m256i q = _mm256_or_si256(unpack_nibbles(w[b].qs), expand_bits(w[b].qh));
-    q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    const __m256 d = _mm256_set1_ps(fp16_to_fp32(w[b].d) * fp16_to_fp32(x[b].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(q, a)), acc);
-  }
-  return hsum(acc);
+template <int NT>
+void q4_0_n(const uint8_t* w, const uint8_t* x, int64_t stride, int64_t n, float* out) {
+  dot_q8_family<NT, BlockQ4_0>(w, x, stride, n, out, [](const BlockQ4_0& b) {
+    return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8));
+  });
 }
 
-float dot_q8_0(const uint8_t* wr, const uint8_t* xr, int64_t n) {
-  const auto* w = reinterpret_cast<const BlockQ8_0*>(wr);
-  const auto* x = reinterpret_cast<const BlockQ8_0*>(xr);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / kQK; ++b) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    const __m256 d = _mm256_set1_ps(fp16_to_fp32(w[b].d) * fp16_to_fp32(x[b].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(q, a)), acc);
-  }
-  return hsum(acc);
+template <int NT>
+void q5_0_n(const uint8_t* w, const uint8_t* x, int64_t stride, int64_t n, float* out) {
+  dot_q8_family<NT, BlockQ5_0>(w, x, stride, n, out, [](const BlockQ5_0& b) {
+    return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles(b.qs), expand_bits(b.qh)), _mm256_set1_epi8(16));
+  });
 }
 
-float dot_q4_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+template <int NT>
+void q8_0_n(const uint8_t* w, const uint8_t* x, int64_t stride, int64_t n, float* out) {
+  dot_q8_family<NT, BlockQ8_0>(w, x, stride, n, out, [](const BlockQ8_0& b) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+  });
+}
+
+// Q4_K against Q8_K. Float order as llama.cpp's x86 Q4_K kernel: per
+// super-block fma(sum, d_w * d_x) and fma(mins, dmin_w * d_x), subtracted at the end.
+template <int NT>
+void q4_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, float* out) {
   const auto* w = reinterpret_cast<const BlockQ4_K*>(wr);
-  const auto* x = reinterpret_cast<const BlockQ8_K*>(xr);
-  // Float accumulation order as llama.cpp's x86 Q4_K kernel: per super-block
-  // fma(sum, d_w * d_x) and fma(mins, dmin_w * d_x), subtracted at the end.
-  float sum = 0.0f, sum_mins = 0.0f;
+  float sum[NT] = {}, sum_mins[NT] = {};
   const __m256i low_mask = _mm256_set1_epi8(0x0F);
   for (int64_t b = 0; b < n / kQKK; ++b) {
     uint8_t sc[8], mn[8];
     for (int j = 0; j < 8; ++j) q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
-    int summ = 0;
-    for (int j = 0; j < 8; ++j) summ += mn[j] * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
-    __m256i acc = _mm256_setzero_si256();
-    const uint8_t* q = w[b].qs;
-    const int8_t* a = x[b].qs;
-    for (int j = 0; j < 8; j += 2) {
-      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
-      const __m256i lo = _mm256_and_si256(raw, low_mask);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_mask);
-      const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
-      const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32));
-      // Weights are unsigned 0..15, so maddubs applies directly.
-      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_set1_epi16(sc[j]));
-      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_set1_epi16(sc[j + 1]));
-      acc = _mm256_add_epi32(acc, _mm256_add_epi32(p0, p1));
-      q += 32;
-      a += 64;
+    // Weights are unsigned 0..15, so maddubs applies directly.
+    __m256i lo[4], hi[4];
+    for (int c = 0; c < 4; ++c) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * c));
+      lo[c] = _mm256_and_si256(raw, low_mask);
+      hi[c] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_mask);
     }
-    const int sumi = hsum_i32(acc);
-    sum = std::fma(static_cast<float>(sumi), fp16_to_fp32(w[b].d) * x[b].d, sum);
-    sum_mins = std::fma(static_cast<float>(summ), fp16_to_fp32(w[b].dmin) * x[b].d, sum_mins);
+    const float dw = fp16_to_fp32(w[b].d);
+    const float dmin = fp16_to_fp32(w[b].dmin);
+    for (int t = 0; t < NT; ++t) {
+      const auto* x = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride) + b;
+      int summ = 0;
+      for (int j = 0; j < 8; ++j) summ += mn[j] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+      __m256i acc = _mm256_setzero_si256();
+      for (int c = 0; c < 4; ++c) {
+        const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 64 * c));
+        const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 64 * c + 32));
+        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[c], a0), _mm256_set1_epi16(sc[2 * c]));
+        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[c], a1), _mm256_set1_epi16(sc[2 * c + 1]));
+        acc = _mm256_add_epi32(acc, _mm256_add_epi32(p0, p1));
+      }
+      sum[t] = std::fma(static_cast<float>(hsum_i32(acc)), dw * x->d, sum[t]);
+      sum_mins[t] = std::fma(static_cast<float>(summ), dmin * x->d, sum_mins[t]);
+    }
   }
-  return sum - sum_mins;
+  for (int t = 0; t < NT; ++t) out[t] = sum[t] - sum_mins[t];
 }
 
-float dot_q6_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+// Q6_K against Q8_K: eight int32 lanes per super-block, converted and
+// accumulated per lane in float, summed at the end (llama.cpp's x86 order).
+template <int NT>
+void q6_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, float* out) {
   const auto* w = reinterpret_cast<const BlockQ6_K*>(wr);
-  const auto* x = reinterpret_cast<const BlockQ8_K*>(xr);
-  // Eight int32 lanes per super-block, converted and accumulated per lane in
-  // float, summed at the end: llama.cpp's x86 order, so results agree bit for bit.
-  __m256 acc_f = _mm256_setzero_ps();
+  __m256 acc_f[NT];
+  for (int t = 0; t < NT; ++t) acc_f[t] = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m2 = _mm256_set1_epi8(0x03);
   for (int64_t b = 0; b < n / kQKK; ++b) {
-    const uint8_t* ql = w[b].ql;
-    const uint8_t* qh = w[b].qh;
-    const int8_t* a = x[b].qs;
-    const int8_t* sc = w[b].scales;
-    __m256i acc = _mm256_setzero_si256();
-    // Σ (q - 32) * a = Σ q * a - 32 * Σ a, with q in 0..63 unsigned; the
-    // correction is formed per lane from the 16-element sums.
-    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].bsums));
-    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-    const __m256i correction = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5);
+    // Unsigned 6-bit weights (0..63) of the 8 chunks of 32, and their scales:
+    // lanes 0..7 of a product come from elements 0..15 of the chunk, 8..15 from 16..31.
+    __m256i q[8], scale[8];
     for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = w[b].ql + 64 * half;
       const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
       const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
-      const __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-      const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-      const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-      const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
-      const __m256i qs[4] = {q0, q1, q2, q3};
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh + 32 * half));
+      auto high = [&](int shift) { return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, shift), m2), 4); };
+      q[4 * half + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), high(0));
+      q[4 * half + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), high(2));
+      q[4 * half + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), high(4));
+      q[4 * half + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), high(6));
       for (int k = 0; k < 4; ++k) {
-        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * k));
-        const __m256i p16 = _mm256_maddubs_epi16(qs[k], av);
-        // Lanes 0..7 come from elements 0..15 (scale 2k), lanes 8..15 from 16..31 (scale 2k+1).
-        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, scale));
+        const int8_t* sc = w[b].scales + 8 * half + 2 * k;
+        scale[4 * half + k] = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
       }
-      ql += 64;
-      qh += 32;
-      a += 128;
-      sc += 8;
     }
-    const __m256 d = _mm256_set1_ps(x[b].d * fp16_to_fp32(w[b].d));
-    acc_f = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, correction)), acc_f);
+    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
+    const float dw = fp16_to_fp32(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const auto* x = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride) + b;
+      // Σ (q - 32) * a = Σ q * a - 32 * Σ a, the correction formed per lane from the 16-element sums.
+      const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->bsums));
+      const __m256i correction = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5);
+      __m256i acc = _mm256_setzero_si256();
+      for (int c = 0; c < 8; ++c) {
+        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * c));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[c], av), scale[c]));
+      }
+      const __m256 d = _mm256_set1_ps(x->d * dw);
+      acc_f[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, correction)), acc_f[t]);
+    }
   }
-  return hsum(acc_f);
+  for (int t = 0; t < NT; ++t) out[t] = hsum(acc_f[t]);
 }
+
+template <void (*F)(const uint8_t*, const uint8_t*, int64_t, int64_t, float*)>
+float single(const uint8_t* w, const uint8_t* x, int64_t n) {
+  float out;
+  F(w, x, 0, n, &out);
+  return out;
+}
+
+}  // namespace
+
+float dot_q4_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4_0_n<1>>(w, x, n); }
+float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q5_0_n<1>>(w, x, n); }
+float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q8_0_n<1>>(w, x, n); }
+float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4_k_n<1>>(w, x, n); }
+float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q6_k_n<1>>(w, x, n); }
+
+void dot4_q4_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q4_0_n<4>(w, x, s, n, o); }
+void dot4_q5_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q5_0_n<4>(w, x, s, n, o); }
+void dot4_q8_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q8_0_n<4>(w, x, s, n, o); }
+void dot4_q4_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q4_k_n<4>(w, x, s, n, o); }
+void dot4_q6_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q6_k_n<4>(w, x, s, n, o); }
 
 }  // namespace tessera::avx2

@@ -22,6 +22,13 @@ float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n);
 float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n);
 float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n);
 float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n);
+// Four activation rows at once (rows x_stride bytes apart), bit-identical to
+// four calls of the single-row kernel.
+void dot4_q4_0(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
+void dot4_q5_0(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
+void dot4_q8_0(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
+void dot4_q4_k(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
+void dot4_q6_k(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
 }  // namespace avx2
 
 }  // namespace tessera

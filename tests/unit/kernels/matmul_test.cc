@@ -171,3 +171,34 @@ TEST(VecDot, EqualsFloatDotOfDequantizedOperands) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(VecDot, FourRowKernelsEqualSingleRowKernelsBitForBit) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const VecDotKernel* k = find_vec_dot(t);
+    ASSERT_NE(k, nullptr);
+    if (k->dot4 == nullptr) continue;  // e.g. TESSERA_ISA=scalar
+    const int64_t n = 768;
+    auto w = random_weights(t, 1, n, rng);
+    const int64_t stride = k->activation_row_bytes(n);
+    std::vector<uint8_t> xq(static_cast<size_t>(4 * stride));
+    std::vector<float> x(n);
+    for (int r = 0; r < 4; ++r) {
+      for (auto& v : x) v = normal(rng);
+      k->quantize_activation(x.data(), xq.data() + r * stride, n);
+    }
+    float four[4];
+    k->dot4(w.data(), xq.data(), stride, n, four);
+    for (int r = 0; r < 4; ++r) {
+      const float one = k->dot(w.data(), xq.data() + r * stride, n);
+      EXPECT_EQ(std::memcmp(&one, &four[r], sizeof(float)), 0) << type_name(t) << " row " << r;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tessera
