@@ -1,6 +1,8 @@
 // Reference (bit-exact with ggml) conversion of GGUF block formats to float.
 #pragma once
 
+#include <immintrin.h>
+
 #include <cstdint>
 
 #include "gguf/ggml_type.h"
@@ -13,9 +15,10 @@ namespace tessera {
 void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n);
 
 // fp16 / bf16 <-> fp32 as ggml converts them (round-to-nearest-even for the
-// narrowing direction).
-float fp16_to_fp32(uint16_t h);
-uint16_t fp32_to_fp16(float f);
+// narrowing direction). The fp16 ones are inline F16C instructions: kernels
+// call them once per block.
+inline float fp16_to_fp32(uint16_t h) { return _cvtsh_ss(h); }
+inline uint16_t fp32_to_fp16(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
 float bf16_to_fp32(uint16_t h);
 uint16_t fp32_to_bf16(float f);
 

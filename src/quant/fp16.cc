@@ -1,15 +1,8 @@
-#include <immintrin.h>
-
 #include <cstring>
 
 #include "quant/dequantize.h"
 
 namespace tessera {
-
-// F16C conversions are exact (widening) and round-to-nearest-even (narrowing),
-// as ggml's.
-float fp16_to_fp32(uint16_t h) { return _cvtsh_ss(h); }
-uint16_t fp32_to_fp16(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
 
 float bf16_to_fp32(uint16_t h) {
   const uint32_t bits = static_cast<uint32_t>(h) << 16;
