@@ -79,7 +79,18 @@ void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x
     for (int64_t t = b; t < e; ++t) k.quantize_activation(x + t * w.cols, xq_data + t * xq_row, w.cols);
   });
   pool.parallel_for(w.rows, 4, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
+    int64_t r = begin;
+    if (k.rows4 != nullptr && n_tokens < 4) {
+      // Decode shape: four weight rows share each activation block load.
+      float out[4];
+      for (; r + 4 <= end; r += 4) {
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          k.rows4(w.data + r * w.row_stride, w.row_stride, xq_data + t * xq_row, w.cols, out);
+          for (int i = 0; i < 4; ++i) y[t * w.rows + r + i] = out[i];
+        }
+      }
+    }
+    for (; r < end; ++r) {
       const uint8_t* row = w.data + r * w.row_stride;
       int64_t t = 0;
       if (k.dot4 != nullptr) {

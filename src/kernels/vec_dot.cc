@@ -16,9 +16,10 @@ int64_t q8_k_row_bytes(int64_t n) { return n / kQKK * static_cast<int64_t>(sizeo
 
 using Dot = float (*)(const uint8_t*, const uint8_t*, int64_t);
 using Dot4 = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, float*);
+using Rows4 = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, float*);
 
-constexpr VecDotKernel q8_0_kernel(GgmlType t, Dot dot, Dot4 dot4 = nullptr) {
-  return {t, GgmlType::Q8_0, q8_0_row_bytes, quantize_row_q8_0, dot, dot4};
+constexpr VecDotKernel q8_0_kernel(GgmlType t, Dot dot, Dot4 dot4 = nullptr, Rows4 rows4 = nullptr) {
+  return {t, GgmlType::Q8_0, q8_0_row_bytes, quantize_row_q8_0, dot, dot4, rows4};
 }
 constexpr VecDotKernel q8_k_kernel(GgmlType t, Dot dot, Dot4 dot4 = nullptr) {
   return {t, GgmlType::Q8_K, q8_k_row_bytes, quantize_row_q8_k, dot, dot4};
@@ -32,9 +33,9 @@ const VecDotKernel kScalar[] = {
 };
 
 const VecDotKernel kAvx2[] = {
-    q8_0_kernel(GgmlType::Q4_0, avx2::dot_q4_0, avx2::dot4_q4_0),
-    q8_0_kernel(GgmlType::Q5_0, avx2::dot_q5_0, avx2::dot4_q5_0),
-    q8_0_kernel(GgmlType::Q8_0, avx2::dot_q8_0, avx2::dot4_q8_0),
+    q8_0_kernel(GgmlType::Q4_0, avx2::dot_q4_0, avx2::dot4_q4_0, avx2::rows4_q4_0),
+    q8_0_kernel(GgmlType::Q5_0, avx2::dot_q5_0, avx2::dot4_q5_0, avx2::rows4_q5_0),
+    q8_0_kernel(GgmlType::Q8_0, avx2::dot_q8_0, avx2::dot4_q8_0, avx2::rows4_q8_0),
     q8_k_kernel(GgmlType::Q4_K, avx2::dot_q4_k, avx2::dot4_q4_k),
     q8_k_kernel(GgmlType::Q6_K, avx2::dot_q6_k, avx2::dot4_q6_k),
 };

@@ -21,6 +21,9 @@ struct VecDotKernel {
   // Optional: the same for 4 activation rows x_stride bytes apart, decoding
   // each weight block once; results equal four calls of dot() bit for bit.
   void (*dot4)(const uint8_t* w_row, const uint8_t* x_rows, int64_t x_stride, int64_t n, float* out) = nullptr;
+  // Optional: four weight rows w_stride bytes apart against one activation
+  // row (the decode shape); equals four calls of dot() bit for bit.
+  void (*rows4)(const uint8_t* w_rows, int64_t w_stride, const uint8_t* x_row, int64_t n, float* out) = nullptr;
 };
 
 // The fastest kernel this CPU supports for a weight type, or null when the type
