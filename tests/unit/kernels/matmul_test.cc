@@ -202,3 +202,32 @@ TEST(VecDot, FourRowKernelsEqualSingleRowKernelsBitForBit) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(VecDot, FourWeightRowKernelsEqualSingleRowKernelsBitForBit) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0}) {
+    const VecDotKernel* k = find_vec_dot(t);
+    ASSERT_NE(k, nullptr);
+    if (k->rows4 == nullptr) continue;  // e.g. TESSERA_ISA=scalar
+    const int64_t n = 640;
+    auto w = random_weights(t, 4, n, rng);
+    const int64_t stride = row_bytes(t, n);
+    std::vector<float> x(n);
+    for (auto& v : x) v = normal(rng);
+    std::vector<uint8_t> xq(static_cast<size_t>(k->activation_row_bytes(n)));
+    k->quantize_activation(x.data(), xq.data(), n);
+    float four[4];
+    k->rows4(w.data(), stride, xq.data(), n, four);
+    for (int r = 0; r < 4; ++r) {
+      const float one = k->dot(w.data() + r * stride, xq.data(), n);
+      EXPECT_EQ(std::memcmp(&one, &four[r], sizeof(float)), 0) << type_name(t) << " row " << r;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tessera
