@@ -109,17 +109,22 @@ void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x
 }  // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  matmul(w, x, n_tokens, y, pool, cpu_features().level);
+}
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            IsaLevel max_isa) {
   if (n_tokens <= 0 || w.rows <= 0) return;
   // TESSERA_MATMUL=float forces the float tile path (numerical debugging).
   static const bool force_float = [] {
     const char* v = std::getenv("TESSERA_MATMUL");
     return v != nullptr && std::string_view(v) == "float";
   }();
-  const VecDotKernel* k = force_float ? nullptr : find_vec_dot(w.type);
+  const VecDotKernel* k = force_float ? nullptr : find_vec_dot(w.type, max_isa);
   // Quantized weights always meet 8-bit activations, as in llama.cpp: its
   // logits carry that rounding, and matching it keeps the two engines within
   // the parity tolerances (the float tile path is closer to exact math but
-  // further from the reference). Types without an integer kernel use tiles.
+  // further from the reference). Every weight type has a kernel.
   if (k != nullptr) {
     matmul_vec_dot(*k, w, x, n_tokens, y, pool);
   } else {

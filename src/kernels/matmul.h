@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "core/thread_pool.h"
+#include "kernels/cpu_features.h"
 #include "gguf/ggml_type.h"
 
 namespace tessera {
@@ -27,6 +28,10 @@ struct WeightMatrix {
 // float reference within the rounding of the activation quantization the
 // chosen kernel uses (as ggml does: Q8_0 / Q8_K activation blocks).
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+// The same with kernels of at most `max_isa` (tests and benchmarks run each
+// instruction-set path on one machine this way).
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            IsaLevel max_isa);
 
 // Plain float reference: dequantizes each row and accumulates in double.
 // Used by tests to check every fast path.

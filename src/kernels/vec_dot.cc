@@ -1,9 +1,7 @@
 #include "kernels/vec_dot.h"
 
-#include <cstdlib>
-#include <string_view>
+#include <algorithm>
 
-#include "kernels/cpu_features.h"
 #include "kernels/vec_dot_impl.h"
 #include "quant/blocks.h"
 
@@ -11,33 +9,71 @@ namespace tessera {
 
 namespace {
 
-int64_t q8_0_row_bytes(int64_t n) { return n / kQK * static_cast<int64_t>(sizeof(BlockQ8_0)); }
-int64_t q8_k_row_bytes(int64_t n) { return n / kQKK * static_cast<int64_t>(sizeof(BlockQ8_K)); }
-
-using Dot = float (*)(const uint8_t*, const uint8_t*, int64_t);
-using Dot4 = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, float*);
-using Rows4 = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, float*);
-
-constexpr VecDotKernel q8_0_kernel(GgmlType t, Dot dot, Dot4 dot4 = nullptr, Rows4 rows4 = nullptr) {
-  return {t, GgmlType::Q8_0, q8_0_row_bytes, quantize_row_q8_0, dot, dot4, rows4};
+template <typename Block, int64_t kElems>
+int64_t block_row_bytes(int64_t n) {
+  return n / kElems * static_cast<int64_t>(sizeof(Block));
 }
-constexpr VecDotKernel q8_k_kernel(GgmlType t, Dot dot, Dot4 dot4 = nullptr) {
-  return {t, GgmlType::Q8_K, q8_k_row_bytes, quantize_row_q8_k, dot, dot4};
+int64_t half_row_bytes(int64_t n) { return n * 2; }
+int64_t float_row_bytes(int64_t n) { return n * 4; }
+
+// The activation format each weight type meets (as ggml's vec_dot_type).
+VecDotKernel kernel(GgmlType t, DotFn dot, Dot4Fn dot4, IsaLevel isa, Rows4Fn rows4 = nullptr) {
+  switch (t) {
+    case GgmlType::Q4_0:
+    case GgmlType::Q5_0:
+    case GgmlType::Q8_0:
+      return {t, GgmlType::Q8_0, block_row_bytes<BlockQ8_0, kQK>, quantize_row_q8_0, dot, dot4, rows4, isa};
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_1:
+      return {t, GgmlType::Q8_1, block_row_bytes<BlockQ8_1, kQK>, quantize_row_q8_1, dot, dot4, rows4, isa};
+    case GgmlType::F16: return {t, GgmlType::F16, half_row_bytes, quantize_row_f16, dot, dot4, rows4, isa};
+    case GgmlType::BF16: return {t, GgmlType::BF16, half_row_bytes, quantize_row_bf16, dot, dot4, rows4, isa};
+    case GgmlType::F32: return {t, GgmlType::F32, float_row_bytes, quantize_row_f32, dot, dot4, rows4, isa};
+    default:  // the K types
+      return {t, GgmlType::Q8_K, block_row_bytes<BlockQ8_K, kQKK>, quantize_row_q8_k, dot, dot4, rows4, isa};
+  }
 }
+
+constexpr IsaLevel kS = IsaLevel::kScalar;
+constexpr IsaLevel kA2 = IsaLevel::kAvx2;
+constexpr IsaLevel kA5 = IsaLevel::kAvx512;
 
 const VecDotKernel kScalar[] = {
-    q8_0_kernel(GgmlType::Q4_0, scalar::dot_q4_0), q8_0_kernel(GgmlType::Q4_1, scalar::dot_q4_1),
-    q8_0_kernel(GgmlType::Q5_0, scalar::dot_q5_0), q8_0_kernel(GgmlType::Q5_1, scalar::dot_q5_1),
-    q8_0_kernel(GgmlType::Q8_0, scalar::dot_q8_0), q8_k_kernel(GgmlType::Q4_K, scalar::dot_q4_k),
-    q8_k_kernel(GgmlType::Q5_K, scalar::dot_q5_k), q8_k_kernel(GgmlType::Q6_K, scalar::dot_q6_k),
+    kernel(GgmlType::F32, scalar::dot_f32, nullptr, kS),
+    kernel(GgmlType::F16, scalar::dot_f16, nullptr, kS),
+    kernel(GgmlType::BF16, scalar::dot_bf16, nullptr, kS),
+    kernel(GgmlType::Q4_0, scalar::dot_q4_0, nullptr, kS),
+    kernel(GgmlType::Q4_1, scalar::dot_q4_1, nullptr, kS),
+    kernel(GgmlType::Q5_0, scalar::dot_q5_0, nullptr, kS),
+    kernel(GgmlType::Q5_1, scalar::dot_q5_1, nullptr, kS),
+    kernel(GgmlType::Q8_0, scalar::dot_q8_0, nullptr, kS),
+    kernel(GgmlType::Q2_K, scalar::dot_q2_k, nullptr, kS),
+    kernel(GgmlType::Q3_K, scalar::dot_q3_k, nullptr, kS),
+    kernel(GgmlType::Q4_K, scalar::dot_q4_k, nullptr, kS),
+    kernel(GgmlType::Q5_K, scalar::dot_q5_k, nullptr, kS),
+    kernel(GgmlType::Q6_K, scalar::dot_q6_k, nullptr, kS),
 };
 
 const VecDotKernel kAvx2[] = {
-    q8_0_kernel(GgmlType::Q4_0, avx2::dot_q4_0, avx2::dot4_q4_0, avx2::rows4_q4_0),
-    q8_0_kernel(GgmlType::Q5_0, avx2::dot_q5_0, avx2::dot4_q5_0, avx2::rows4_q5_0),
-    q8_0_kernel(GgmlType::Q8_0, avx2::dot_q8_0, avx2::dot4_q8_0, avx2::rows4_q8_0),
-    q8_k_kernel(GgmlType::Q4_K, avx2::dot_q4_k, avx2::dot4_q4_k),
-    q8_k_kernel(GgmlType::Q6_K, avx2::dot_q6_k, avx2::dot4_q6_k),
+    kernel(GgmlType::F32, avx2::dot_f32, nullptr, kA2),
+    kernel(GgmlType::F16, avx2::dot_f16, nullptr, kA2),
+    kernel(GgmlType::BF16, avx2::dot_bf16, nullptr, kA2),
+    kernel(GgmlType::Q4_0, avx2::dot_q4_0, avx2::dot4_q4_0, kA2, avx2::rows4_q4_0),
+    kernel(GgmlType::Q5_0, avx2::dot_q5_0, avx2::dot4_q5_0, kA2, avx2::rows4_q5_0),
+    kernel(GgmlType::Q8_0, avx2::dot_q8_0, avx2::dot4_q8_0, kA2, avx2::rows4_q8_0),
+    kernel(GgmlType::Q4_K, avx2::dot_q4_k, avx2::dot4_q4_k, kA2),
+    kernel(GgmlType::Q6_K, avx2::dot_q6_k, avx2::dot4_q6_k, kA2),
+};
+
+const VecDotKernel kAvx512[] = {
+    kernel(GgmlType::F32, avx512::dot_f32, nullptr, kA5),
+    kernel(GgmlType::F16, avx512::dot_f16, nullptr, kA5),
+    kernel(GgmlType::BF16, avx512::dot_bf16, nullptr, kA5),
+    kernel(GgmlType::Q4_0, avx512::dot_q4_0, avx512::dot4_q4_0, kA5, avx512::rows4_q4_0),
+    kernel(GgmlType::Q5_0, avx512::dot_q5_0, avx512::dot4_q5_0, kA5, avx512::rows4_q5_0),
+    kernel(GgmlType::Q8_0, avx512::dot_q8_0, avx512::dot4_q8_0, kA5, avx512::rows4_q8_0),
+    kernel(GgmlType::Q4_K, avx512::dot_q4_k, avx512::dot4_q4_k, kA5),
+    kernel(GgmlType::Q6_K, avx512::dot_q6_k, avx512::dot4_q6_k, kA5),
 };
 
 template <size_t N>
@@ -52,15 +88,18 @@ const VecDotKernel* lookup(const VecDotKernel (&table)[N], GgmlType t) {
 
 const VecDotKernel* find_vec_dot_scalar(GgmlType t) { return lookup(kScalar, t); }
 
-const VecDotKernel* find_vec_dot(GgmlType t) {
-  static const bool scalar_only = [] {
-    const char* cap = std::getenv("TESSERA_ISA");
-    return cap != nullptr && std::string_view(cap) == "scalar";
-  }();
-  if (!scalar_only && cpu_features().avx2) {
+const VecDotKernel* find_vec_dot(GgmlType t, IsaLevel max_level) {
+  // Never above what the CPU runs, whatever the caller asks.
+  const IsaLevel level = std::min(max_level, cpu_features().level);
+  if (level >= IsaLevel::kAvx512) {
+    if (const VecDotKernel* k = lookup(kAvx512, t)) return k;
+  }
+  if (level >= IsaLevel::kAvx2) {
     if (const VecDotKernel* k = lookup(kAvx2, t)) return k;
   }
   return lookup(kScalar, t);
 }
+
+const VecDotKernel* find_vec_dot(GgmlType t) { return find_vec_dot(t, cpu_features().level); }
 
 }  // namespace tessera

@@ -1,39 +1,47 @@
 // Integer dot products of one quantized weight row with one quantized
 // activation row. Activations are quantized as ggml does for the same weight
-// type (Q8_0 blocks for the 32-element types, Q8_K for the K types), so the
-// products agree with llama.cpp's.
+// type (Q8_0 blocks for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for the K
+// types, F16/BF16/F32 for the float types), so the products agree with
+// llama.cpp's.
 #pragma once
 
 #include <cstdint>
 
 #include "gguf/ggml_type.h"
+#include "kernels/cpu_features.h"
+#include "quant/quantize.h"
 
 namespace tessera {
 
+using DotFn = float (*)(const uint8_t* w_row, const uint8_t* x_row, int64_t n);
+using Dot4Fn = void (*)(const uint8_t* w_row, const uint8_t* x_rows, int64_t x_stride, int64_t n,
+                        float* out);
+using Rows4Fn = void (*)(const uint8_t* w_rows, int64_t w_stride, const uint8_t* x_row, int64_t n,
+                         float* out);
+
 struct VecDotKernel {
   GgmlType weight_type;
-  GgmlType activation_type;  // Q8_0 or Q8_K
+  GgmlType activation_type;  // Q8_0, Q8_1, Q8_K, F16, BF16 or F32
   // Bytes of one quantized activation row of n floats.
   int64_t (*activation_row_bytes)(int64_t n);
   void (*quantize_activation)(const float* x, uint8_t* out, int64_t n);
   // Σ w[i] * x[i] over n elements (n a multiple of the block size).
-  float (*dot)(const uint8_t* w_row, const uint8_t* x_row, int64_t n);
+  DotFn dot;
   // Optional: the same for 4 activation rows x_stride bytes apart, decoding
   // each weight block once; results equal four calls of dot() bit for bit.
-  void (*dot4)(const uint8_t* w_row, const uint8_t* x_rows, int64_t x_stride, int64_t n, float* out) = nullptr;
+  Dot4Fn dot4 = nullptr;
   // Optional: four weight rows w_stride bytes apart against one activation
   // row (the decode shape); equals four calls of dot() bit for bit.
-  void (*rows4)(const uint8_t* w_rows, int64_t w_stride, const uint8_t* x_row, int64_t n, float* out) = nullptr;
+  Rows4Fn rows4 = nullptr;
+  IsaLevel isa = IsaLevel::kScalar;  // the instruction set the kernel needs
 };
 
-// The fastest kernel this CPU supports for a weight type, or null when the type
-// has no integer kernel (the caller falls back to the float tile path).
+// The fastest kernel this CPU (capped by TESSERA_ISA) supports for a weight
+// type; null only for types that are not weight types (Q8_1, Q8_K).
 const VecDotKernel* find_vec_dot(GgmlType weight_type);
+// The fastest kernel of at most `max_level` (tests run every path this way).
+const VecDotKernel* find_vec_dot(GgmlType weight_type, IsaLevel max_level);
 // The portable scalar kernel (reference for the SIMD ones), or null.
 const VecDotKernel* find_vec_dot_scalar(GgmlType weight_type);
-
-// Activation quantizers (ggml's reference rounding).
-void quantize_row_q8_0(const float* x, uint8_t* out, int64_t n);
-void quantize_row_q8_k(const float* x, uint8_t* out, int64_t n);
 
 }  // namespace tessera

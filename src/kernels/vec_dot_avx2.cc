@@ -7,7 +7,7 @@
 
 #include "kernels/vec_dot_impl.h"
 #include "quant/blocks.h"
-#include "quant/dequantize.h"
+#include "quant/half.h"
 
 namespace tessera::avx2 {
 
@@ -63,13 +63,13 @@ void dot_q8_family(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64
   for (int64_t b = 0; b < n / kQK; ++b) {
     const __m256i q = decode(w[b]);
     const __m256i q_abs = _mm256_sign_epi8(q, q);
-    const float dw = fp16_to_fp32(w[b].d);
+    const float dw = half_to_float(w[b].d);
     for (int t = 0; t < NT; ++t) {
       const auto* x = reinterpret_cast<const BlockQ8_0*>(xr + t * x_stride) + b;
       const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs));
       const __m256i p16 = _mm256_maddubs_epi16(q_abs, _mm256_sign_epi8(a, q));
       const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-      const __m256 d = _mm256_set1_ps(dw * fp16_to_fp32(x->d));
+      const __m256 d = _mm256_set1_ps(dw * half_to_float(x->d));
       acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc[t]);
     }
   }
@@ -86,13 +86,13 @@ void dot_q8_family_rows(const uint8_t* wr, int64_t row_stride, const uint8_t* xr
   for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / kQK; ++b) {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    const float dx = fp16_to_fp32(x[b].d);
+    const float dx = half_to_float(x[b].d);
     for (int r = 0; r < NR; ++r) {
       const Block& blk = reinterpret_cast<const Block*>(wr + r * row_stride)[b];
       const __m256i q = decode(blk);
       const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
       const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-      const __m256 d = _mm256_set1_ps(fp16_to_fp32(blk.d) * dx);
+      const __m256 d = _mm256_set1_ps(half_to_float(blk.d) * dx);
       acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc[r]);
     }
   }
@@ -141,8 +141,8 @@ void q4_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, f
       lo[c] = _mm256_and_si256(raw, low_mask);
       hi[c] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_mask);
     }
-    const float dw = fp16_to_fp32(w[b].d);
-    const float dmin = fp16_to_fp32(w[b].dmin);
+    const float dw = half_to_float(w[b].d);
+    const float dmin = half_to_float(w[b].dmin);
     for (int t = 0; t < NT; ++t) {
       const auto* x = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride) + b;
       int summ = 0;
@@ -191,7 +191,7 @@ void q6_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, f
       }
     }
     const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
-    const float dw = fp16_to_fp32(w[b].d);
+    const float dw = half_to_float(w[b].d);
     for (int t = 0; t < NT; ++t) {
       const auto* x = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride) + b;
       // Σ (q - 32) * a = Σ q * a - 32 * Σ a, the correction formed per lane from the 16-element sums.
@@ -209,6 +209,27 @@ void q6_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, f
   for (int t = 0; t < NT; ++t) out[t] = hsum(acc_f[t]);
 }
 
+// Float types: four independent 8-lane accumulators hide the FMA latency.
+template <typename Load>
+float dot_float(int64_t n, Load load) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int k = 0; k < 4; ++k) {
+      __m256 w, x;
+      load(i + 8 * k, &w, &x);
+      acc[k] = _mm256_fmadd_ps(w, x, acc[k]);
+    }
+  }
+  for (; i + 8 <= n; i += 8) {
+    __m256 w, x;
+    load(i, &w, &x);
+    acc[0] = _mm256_fmadd_ps(w, x, acc[0]);
+  }
+  float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  return sum;
+}
+
 template <void (*F)(const uint8_t*, const uint8_t*, int64_t, int64_t, float*)>
 float single(const uint8_t* w, const uint8_t* x, int64_t n) {
   float out;
@@ -223,6 +244,43 @@ float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q5
 float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q8_0_n<1>>(w, x, n); }
 float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4_k_n<1>>(w, x, n); }
 float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q6_k_n<1>>(w, x, n); }
+
+float dot_f32(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+  const auto* w = reinterpret_cast<const float*>(wr);
+  const auto* x = reinterpret_cast<const float*>(xr);
+  float sum = dot_float(n, [&](int64_t i, __m256* wv, __m256* xv) {
+    *wv = _mm256_loadu_ps(w + i);
+    *xv = _mm256_loadu_ps(x + i);
+  });
+  for (int64_t i = n / 8 * 8; i < n; ++i) sum += w[i] * x[i];
+  return sum;
+}
+
+float dot_f16(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+  const auto* w = reinterpret_cast<const uint16_t*>(wr);
+  const auto* x = reinterpret_cast<const uint16_t*>(xr);
+  float sum = dot_float(n, [&](int64_t i, __m256* wv, __m256* xv) {
+    *wv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+    *xv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+  });
+  for (int64_t i = n / 8 * 8; i < n; ++i) sum += half_to_float(w[i]) * half_to_float(x[i]);
+  return sum;
+}
+
+float dot_bf16(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+  const auto* w = reinterpret_cast<const uint16_t*>(wr);
+  const auto* x = reinterpret_cast<const uint16_t*>(xr);
+  auto widen = [](const uint16_t* p) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  };
+  float sum = dot_float(n, [&](int64_t i, __m256* wv, __m256* xv) {
+    *wv = widen(w + i);
+    *xv = widen(x + i);
+  });
+  for (int64_t i = n / 8 * 8; i < n; ++i) sum += bfloat_to_float(w[i]) * bfloat_to_float(x[i]);
+  return sum;
+}
 
 void dot4_q4_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q4_0_n<4>(w, x, s, n, o); }
 void dot4_q5_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q5_0_n<4>(w, x, s, n, o); }

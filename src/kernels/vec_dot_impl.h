@@ -1,4 +1,7 @@
-// Kernel functions behind find_vec_dot(); one namespace per ISA.
+// Kernel functions behind find_vec_dot(); one namespace per ISA. Within an
+// ISA, dot4_X (four activation rows) and rows4_X (four weight rows) equal
+// four calls of dot_X bit for bit. The AVX-512 kernels
+// keep the AVX2 kernels' lane layout and float order, so both give the same bits.
 #pragma once
 
 #include <cstdint>
@@ -11,29 +14,44 @@ float dot_q4_1(const uint8_t* w, const uint8_t* x, int64_t n);
 float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n);
 float dot_q5_1(const uint8_t* w, const uint8_t* x, int64_t n);
 float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q2_k(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_q3_k(const uint8_t* w, const uint8_t* x, int64_t n);
 float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n);
 float dot_q5_k(const uint8_t* w, const uint8_t* x, int64_t n);
 float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_f32(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_f16(const uint8_t* w, const uint8_t* x, int64_t n);
+float dot_bf16(const uint8_t* w, const uint8_t* x, int64_t n);
 }  // namespace scalar
 
+#define TESSERA_DECLARE_SIMD_DOTS                                                           \
+  float dot_q4_0(const uint8_t* w, const uint8_t* x, int64_t n);                            \
+  float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n);                            \
+  float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n);                            \
+  float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n);                            \
+  float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n);                            \
+  void dot4_q4_0(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out); \
+  void dot4_q5_0(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out); \
+  void dot4_q8_0(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out); \
+  void dot4_q4_k(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out); \
+  void dot4_q6_k(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out); \
+  float dot_f32(const uint8_t* w, const uint8_t* x, int64_t n);                             \
+  float dot_f16(const uint8_t* w, const uint8_t* x, int64_t n);                             \
+  float dot_bf16(const uint8_t* w, const uint8_t* x, int64_t n);                            \
+  void rows4_q4_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t n, float* out); \
+  void rows4_q5_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t n, float* out); \
+  void rows4_q8_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t n, float* out);
+
 namespace avx2 {
-float dot_q4_0(const uint8_t* w, const uint8_t* x, int64_t n);
-float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n);
-float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n);
-float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n);
-float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n);
-// Four activation rows at once (rows x_stride bytes apart), bit-identical to
-// four calls of the single-row kernel.
-void dot4_q4_0(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
-void dot4_q5_0(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
-void dot4_q8_0(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
-void dot4_q4_k(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
-void dot4_q6_k(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
-// Four weight rows (w_stride bytes apart) against one activation row,
-// bit-identical to four calls of the single-row kernel.
-void rows4_q4_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t n, float* out);
-void rows4_q5_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t n, float* out);
-void rows4_q8_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t n, float* out);
+TESSERA_DECLARE_SIMD_DOTS
 }  // namespace avx2
+
+// Built with AVX-512 F/BW/VL/VNNI flags (vec_dot_avx512.cc); call only when
+// cpu_features().level is kAvx512.
+namespace avx512 {
+TESSERA_DECLARE_SIMD_DOTS
+}  // namespace avx512
+
+#undef TESSERA_DECLARE_SIMD_DOTS
 
 }  // namespace tessera

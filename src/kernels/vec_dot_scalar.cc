@@ -5,50 +5,9 @@
 
 #include "kernels/vec_dot_impl.h"
 #include "quant/blocks.h"
-#include "quant/dequantize.h"
+#include "quant/half.h"
 
 namespace tessera {
-
-void quantize_row_q8_0(const float* x, uint8_t* out, int64_t n) {
-  auto* y = reinterpret_cast<BlockQ8_0*>(out);
-  for (int64_t b = 0; b < n / kQK; ++b) {
-    float amax = 0.0f;
-    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[b * kQK + j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[b].d = fp32_to_fp16(d);
-    for (int j = 0; j < kQK; ++j) y[b].qs[j] = static_cast<int8_t>(std::lround(x[b * kQK + j] * id));
-  }
-}
-
-void quantize_row_q8_k(const float* x, uint8_t* out, int64_t n) {
-  auto* y = reinterpret_cast<BlockQ8_K*>(out);
-  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK) {
-    float max = 0.0f, amax = 0.0f;
-    for (int j = 0; j < kQKK; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    if (amax == 0.0f) {
-      std::memset(&y[b], 0, sizeof(BlockQ8_K));
-      continue;
-    }
-    // Scaling by the signed extreme maps it to exactly -127 (as ggml does).
-    const float iscale = -127.0f / max;
-    for (int j = 0; j < kQKK; ++j) {
-      const int v = static_cast<int>(std::nearbyint(iscale * x[j]));
-      y[b].qs[j] = static_cast<int8_t>(std::min(127, v));
-    }
-    for (int g = 0; g < kQKK / 16; ++g) {
-      int sum = 0;
-      for (int j = 0; j < 16; ++j) sum += y[b].qs[g * 16 + j];
-      y[b].bsums[g] = static_cast<int16_t>(sum);
-    }
-    y[b].d = 1.0f / iscale;
-  }
-}
 
 namespace scalar {
 
@@ -61,23 +20,24 @@ float dot_q4_0(const uint8_t* wr, const uint8_t* xr, int64_t n) {
     for (int j = 0; j < kQK / 2; ++j) {
       s += ((w[b].qs[j] & 0xF) - 8) * x[b].qs[j] + ((w[b].qs[j] >> 4) - 8) * x[b].qs[j + 16];
     }
-    sum += static_cast<float>(s) * fp16_to_fp32(w[b].d) * fp16_to_fp32(x[b].d);
+    sum += static_cast<float>(s) * half_to_float(w[b].d) * half_to_float(x[b].d);
   }
   return sum;
 }
 
+// Q4_1 / Q5_1 meet Q8_1 activations: the min term uses the activation
+// block's stored s = d_x * sum(qs) (fp16), as ggml's vec_dot_q4_1_q8_1.
 float dot_q4_1(const uint8_t* wr, const uint8_t* xr, int64_t n) {
   const auto* w = reinterpret_cast<const BlockQ4_1*>(wr);
-  const auto* x = reinterpret_cast<const BlockQ8_0*>(xr);
+  const auto* x = reinterpret_cast<const BlockQ8_1*>(xr);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / kQK; ++b) {
-    int s = 0, sx = 0;
+    int s = 0;
     for (int j = 0; j < kQK / 2; ++j) {
       s += (w[b].qs[j] & 0xF) * x[b].qs[j] + (w[b].qs[j] >> 4) * x[b].qs[j + 16];
-      sx += x[b].qs[j] + x[b].qs[j + 16];
     }
-    const float dx = fp16_to_fp32(x[b].d);
-    sum += static_cast<float>(s) * fp16_to_fp32(w[b].d) * dx + fp16_to_fp32(w[b].m) * dx * sx;
+    sum += (half_to_float(w[b].d) * half_to_float(x[b].d)) * static_cast<float>(s) +
+           half_to_float(w[b].m) * half_to_float(x[b].s);
   }
   return sum;
 }
@@ -95,27 +55,26 @@ float dot_q5_0(const uint8_t* wr, const uint8_t* xr, int64_t n) {
       const int hi = ((w[b].qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16;
       s += lo * x[b].qs[j] + hi * x[b].qs[j + 16];
     }
-    sum += static_cast<float>(s) * fp16_to_fp32(w[b].d) * fp16_to_fp32(x[b].d);
+    sum += static_cast<float>(s) * half_to_float(w[b].d) * half_to_float(x[b].d);
   }
   return sum;
 }
 
 float dot_q5_1(const uint8_t* wr, const uint8_t* xr, int64_t n) {
   const auto* w = reinterpret_cast<const BlockQ5_1*>(wr);
-  const auto* x = reinterpret_cast<const BlockQ8_0*>(xr);
+  const auto* x = reinterpret_cast<const BlockQ8_1*>(xr);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / kQK; ++b) {
     uint32_t qh;
     std::memcpy(&qh, w[b].qh, 4);
-    int s = 0, sx = 0;
+    int s = 0;
     for (int j = 0; j < kQK / 2; ++j) {
       const int lo = (w[b].qs[j] & 0xF) | (((qh >> j) << 4) & 0x10);
       const int hi = (w[b].qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
       s += lo * x[b].qs[j] + hi * x[b].qs[j + 16];
-      sx += x[b].qs[j] + x[b].qs[j + 16];
     }
-    const float dx = fp16_to_fp32(x[b].d);
-    sum += static_cast<float>(s) * fp16_to_fp32(w[b].d) * dx + fp16_to_fp32(w[b].m) * dx * sx;
+    sum += (half_to_float(w[b].d) * half_to_float(x[b].d)) * static_cast<float>(s) +
+           half_to_float(w[b].m) * half_to_float(x[b].s);
   }
   return sum;
 }
@@ -127,7 +86,7 @@ float dot_q8_0(const uint8_t* wr, const uint8_t* xr, int64_t n) {
   for (int64_t b = 0; b < n / kQK; ++b) {
     int s = 0;
     for (int j = 0; j < kQK; ++j) s += w[b].qs[j] * x[b].qs[j];
-    sum += static_cast<float>(s) * fp16_to_fp32(w[b].d) * fp16_to_fp32(x[b].d);
+    sum += static_cast<float>(s) * half_to_float(w[b].d) * half_to_float(x[b].d);
   }
   return sum;
 }
@@ -155,8 +114,8 @@ float dot_q4_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
       q += 32;
       a += 64;
     }
-    sum = std::fma(static_cast<float>(sumi), fp16_to_fp32(w[b].d) * x[b].d, sum);
-    sum_mins = std::fma(static_cast<float>(summ), fp16_to_fp32(w[b].dmin) * x[b].d, sum_mins);
+    sum = std::fma(static_cast<float>(sumi), half_to_float(w[b].d) * x[b].d, sum);
+    sum_mins = std::fma(static_cast<float>(summ), half_to_float(w[b].dmin) * x[b].d, sum_mins);
   }
   return sum - sum_mins;
 }
@@ -187,7 +146,7 @@ float dot_q5_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
       u1 = static_cast<uint8_t>(u1 << 2);
       u2 = static_cast<uint8_t>(u2 << 2);
     }
-    sum += x[b].d * (fp16_to_fp32(w[b].d) * sumi - fp16_to_fp32(w[b].dmin) * summ);
+    sum += x[b].d * (half_to_float(w[b].d) * sumi - half_to_float(w[b].dmin) * summ);
   }
   return sum;
 }
@@ -216,8 +175,99 @@ float dot_q6_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
       for (int l = 0; l < 16; ++l) s += q[g * 16 + l] * x[b].qs[g * 16 + l];
       sumi += w[b].scales[g] * s;
     }
-    sum += fp16_to_fp32(w[b].d) * x[b].d * static_cast<float>(sumi);
+    sum += half_to_float(w[b].d) * x[b].d * static_cast<float>(sumi);
   }
+  return sum;
+}
+
+
+// Q2_K: 2-bit weights in sixteen groups of 16, each with a 4-bit scale (low
+// nibble) and a 4-bit min (high nibble); value = d * sc * q - dmin * m.
+float dot_q2_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+  const auto* w = reinterpret_cast<const BlockQ2_K*>(wr);
+  const auto* x = reinterpret_cast<const BlockQ8_K*>(xr);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQKK; ++b) {
+    int summs = 0;
+    for (int g = 0; g < 16; ++g) summs += (w[b].scales[g] >> 4) * x[b].bsums[g];
+    // Groups of 16 follow the element order: 128-element halves, then the
+    // four 2-bit planes, then the two 16-byte halves of the 32 plane bytes.
+    int isum = 0, g = 0;
+    const int8_t* a = x[b].qs;
+    for (int half128 = 0; half128 < 2; ++half128) {
+      const uint8_t* q = w[b].qs + 32 * half128;
+      for (int shift = 0; shift < 8; shift += 2) {
+        for (int part = 0; part < 2; ++part, ++g, a += 16) {
+          int s = 0;
+          for (int l = 0; l < 16; ++l) s += ((q[16 * part + l] >> shift) & 3) * a[l];
+          isum += (w[b].scales[g] & 0xF) * s;
+        }
+      }
+    }
+    const float dall = x[b].d * half_to_float(w[b].d);
+    const float dmin = x[b].d * half_to_float(w[b].dmin);
+    sum += dall * static_cast<float>(isum) - dmin * static_cast<float>(summs);
+  }
+  return sum;
+}
+
+// Q3_K: 3-bit weights (2 low bits in qs, the high bit in hmask, set meaning
+// +0 and clear meaning -4) in sixteen groups of 16 with signed 6-bit scales.
+float dot_q3_k(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+  const auto* w = reinterpret_cast<const BlockQ3_K*>(wr);
+  const auto* x = reinterpret_cast<const BlockQ8_K*>(xr);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQKK; ++b) {
+    int scales[16];
+    for (int j = 0; j < 16; ++j) {
+      const int low = j < 8 ? (w[b].scales[j] & 0xF) : (w[b].scales[j - 8] >> 4);
+      const int high = (w[b].scales[8 + (j % 4)] >> (2 * (j / 4))) & 3;
+      scales[j] = (low | (high << 4)) - 32;
+    }
+    int isum = 0, g = 0;
+    const int8_t* a = x[b].qs;
+    uint8_t m = 1;
+    for (int half128 = 0; half128 < 2; ++half128) {
+      const uint8_t* q = w[b].qs + 32 * half128;
+      for (int shift = 0; shift < 8; shift += 2, m = static_cast<uint8_t>(m << 1)) {
+        for (int part = 0; part < 2; ++part, ++g, a += 16) {
+          int s = 0;
+          for (int l = 16 * part; l < 16 * part + 16; ++l) {
+            const int v = ((q[l] >> shift) & 3) - ((w[b].hmask[l] & m) ? 0 : 4);
+            s += v * a[l - 16 * part];
+          }
+          isum += scales[g] * s;
+        }
+      }
+    }
+    sum += half_to_float(w[b].d) * x[b].d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// Float weight types meet activations of the same precision (as ggml: F16
+// weights get F16 activations, BF16 get BF16, F32 stay F32); sums are float.
+float dot_f32(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+  const auto* w = reinterpret_cast<const float*>(wr);
+  const auto* x = reinterpret_cast<const float*>(xr);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += w[i] * x[i];
+  return sum;
+}
+
+float dot_f16(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+  const auto* w = reinterpret_cast<const uint16_t*>(wr);
+  const auto* x = reinterpret_cast<const uint16_t*>(xr);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += half_to_float(w[i]) * half_to_float(x[i]);
+  return sum;
+}
+
+float dot_bf16(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+  const auto* w = reinterpret_cast<const uint16_t*>(wr);
+  const auto* x = reinterpret_cast<const uint16_t*>(xr);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += bfloat_to_float(w[i]) * bfloat_to_float(x[i]);
   return sum;
 }
 

@@ -1,0 +1,318 @@
+// AVX-512 VNNI integer dot products (built with AVX-512 F/BW/VL/VNNI flags;
+// dispatched only when cpu_features().level is kAvx512).
+//
+// Each kernel produces the same int32 lane sums as its AVX2 twin and then the
+// same float operations in the same order, so the two paths agree bit for bit
+// (tests check that) and both stay in llama.cpp's float order:
+//  - Q4_0 / Q5_0 / Q8_0: one vpdpbusd per block replaces maddubs + madd (the
+//    lane i sum over bytes 4i..4i+3 is the same integer).
+//  - Q4_K / Q6_K: a 256-weight super-block is four 64-byte registers; maddubs
+//    then vpdpwssd with per-lane scales folds the scale multiply into the
+//    accumulate. Q6_K's 16 lanes are folded to the AVX2 kernel's 8 at the end.
+// g++ 12's AVX-512 headers build "undefined" registers as self-initialised
+// variables and then warn about them when inlined (GCC bug 105593, fixed in
+// 13); the warnings are about the headers, not this code.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/vec_dot_impl.h"
+#include "quant/blocks.h"
+#include "quant/half.h"
+
+namespace tessera::avx512 {
+
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+
+inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// 32 nibbles of 16 bytes: low nibbles in bytes 0..15, high nibbles in 16..31.
+inline __m256i unpack_nibbles(const uint8_t* q) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// The 32 high bits of Q5_0 as bytes 0x10 / 0x00.
+inline __m256i expand_bits(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  return _mm256_maskz_mov_epi8(static_cast<__mmask32>(bits), _mm256_set1_epi8(0x10));
+}
+
+// Q4_0 / Q5_0 / Q8_0 against Q8_0 activations, NT activation rows at once
+// (each weight block decoded once); decode(block) gives 32 signed weights.
+// vpdpbusd wants an unsigned left operand: use |w| and move w's sign onto x.
+template <int NT, typename Block, typename Decode>
+void dot_q8_family(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, float* out,
+                   Decode decode) {
+  const auto* w = reinterpret_cast<const Block*>(wr);
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  const __m256i zero = _mm256_setzero_si256();
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const __m256i q = decode(w[b]);
+    const __mmask32 negative = _mm256_movepi8_mask(q);
+    const __m256i q_abs = _mm256_abs_epi8(q);
+    const float dw = half_to_float(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const auto* x = reinterpret_cast<const BlockQ8_0*>(xr + t * x_stride) + b;
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs));
+      const __m256i a_signed = _mm256_mask_sub_epi8(a, negative, zero, a);
+      const __m256i p32 = _mm256_dpbusd_epi32(zero, q_abs, a_signed);
+      const __m256 d = _mm256_set1_ps(dw * half_to_float(x->d));
+      acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
+}
+
+// NR weight rows (row_stride bytes apart) against one activation row: each
+// activation block is loaded once for all rows (the decode shape).
+template <int NR, typename Block, typename Decode>
+void dot_q8_family_rows(const uint8_t* wr, int64_t row_stride, const uint8_t* xr, int64_t n, float* out,
+                        Decode decode) {
+  const auto* x = reinterpret_cast<const BlockQ8_0*>(xr);
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  const __m256i zero = _mm256_setzero_si256();
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    const float dx = half_to_float(x[b].d);
+    for (int r = 0; r < NR; ++r) {
+      const Block& blk = reinterpret_cast<const Block*>(wr + r * row_stride)[b];
+      const __m256i q = decode(blk);
+      const __m256i a_signed = _mm256_mask_sub_epi8(a, _mm256_movepi8_mask(q), zero, a);
+      const __m256i p32 = _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(q), a_signed);
+      const __m256 d = _mm256_set1_ps(half_to_float(blk.d) * dx);
+      acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
+}
+
+const auto kDecodeQ4_0 = [](const BlockQ4_0& b) {
+  return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8));
+};
+const auto kDecodeQ5_0 = [](const BlockQ5_0& b) {
+  return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles(b.qs), expand_bits(b.qh)), _mm256_set1_epi8(16));
+};
+const auto kDecodeQ8_0 = [](const BlockQ8_0& b) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+};
+
+template <int NT>
+void q4_0_n(const uint8_t* w, const uint8_t* x, int64_t stride, int64_t n, float* out) {
+  dot_q8_family<NT, BlockQ4_0>(w, x, stride, n, out, kDecodeQ4_0);
+}
+
+template <int NT>
+void q5_0_n(const uint8_t* w, const uint8_t* x, int64_t stride, int64_t n, float* out) {
+  dot_q8_family<NT, BlockQ5_0>(w, x, stride, n, out, kDecodeQ5_0);
+}
+
+template <int NT>
+void q8_0_n(const uint8_t* w, const uint8_t* x, int64_t stride, int64_t n, float* out) {
+  dot_q8_family<NT, BlockQ8_0>(w, x, stride, n, out, kDecodeQ8_0);
+}
+
+inline __m512i join(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1);
+}
+
+// Q4_K against Q8_K. Register c holds weights 64c..64c+63: the low nibbles of
+// qs[32c..32c+31] then their high nibbles (sub-blocks 2c and 2c+1).
+template <int NT>
+void q4_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, float* out) {
+  const auto* w = reinterpret_cast<const BlockQ4_K*>(wr);
+  float sum[NT] = {}, sum_mins[NT] = {};
+  const __m512i low_mask = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < n / kQKK; ++b) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
+    __m512i q[4], scale[4];
+    for (int c = 0; c < 4; ++c) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * c));
+      q[c] = _mm512_and_si512(join(raw, _mm256_srli_epi16(raw, 4)), low_mask);
+      scale[c] = join(_mm256_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]));
+    }
+    // bsums[g] covers 16 activations; sub-block j (32 weights) owns g = 2j, 2j+1.
+    const __m256i mins16 = _mm256_setr_epi16(mn[0], mn[0], mn[1], mn[1], mn[2], mn[2], mn[3], mn[3],
+                                             mn[4], mn[4], mn[5], mn[5], mn[6], mn[6], mn[7], mn[7]);
+    const float dw = half_to_float(w[b].d);
+    const float dmin = half_to_float(w[b].dmin);
+    for (int t = 0; t < NT; ++t) {
+      const auto* x = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride) + b;
+      const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->bsums));
+      const int summ = hsum_i32(_mm256_madd_epi16(bsums, mins16));
+      __m512i acc = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        const __m512i a = _mm512_loadu_si512(x->qs + 64 * c);
+        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q[c], a), scale[c]);
+      }
+      const int sumi = _mm512_reduce_add_epi32(acc);
+      sum[t] = std::fma(static_cast<float>(sumi), dw * x->d, sum[t]);
+      sum_mins[t] = std::fma(static_cast<float>(summ), dmin * x->d, sum_mins[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = sum[t] - sum_mins[t];
+}
+
+// Q6_K against Q8_K. Register c holds weights 64c..64c+63 as unsigned 0..63
+// (the -32 offset is applied through the activation block sums), and int16
+// lane k of its product belongs to scale group 4c + k/8.
+template <int NT>
+void q6_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, float* out) {
+  const auto* w = reinterpret_cast<const BlockQ6_K*>(wr);
+  __m256 acc_f[NT];
+  for (int t = 0; t < NT; ++t) acc_f[t] = _mm256_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i m2 = _mm512_set1_epi8(0x03);
+  // Lane k of register c picks scale 4c + k/8.
+  __m512i scale_index[4];
+  for (int c = 0; c < 4; ++c) {
+    alignas(64) int16_t idx[32];
+    for (int k = 0; k < 32; ++k) idx[k] = static_cast<int16_t>(4 * c + k / 8);
+    scale_index[c] = _mm512_load_si512(idx);
+  }
+  for (int64_t b = 0; b < n / kQKK; ++b) {
+    __m512i q[4], scale[4];
+    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
+    for (int half = 0; half < 2; ++half) {
+      const __m512i l = _mm512_loadu_si512(w[b].ql + 64 * half);
+      const __m256i h256 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh + 32 * half));
+      // Low half: qh bits 0-1 for weights 0..31, bits 2-3 for 32..63; high half: bits 4-5, 6-7.
+      const __m512i h = join(h256, _mm256_srli_epi16(h256, 2));
+      const __m512i h_lo = _mm512_slli_epi16(_mm512_and_si512(h, m2), 4);
+      const __m512i h_hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 4), m2), 4);
+      q[2 * half] = _mm512_or_si512(_mm512_and_si512(l, m4), h_lo);
+      q[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), h_hi);
+    }
+    for (int c = 0; c < 4; ++c) scale[c] = _mm512_permutexvar_epi16(scale_index[c], _mm512_zextsi256_si512(scales16));
+    const float dw = half_to_float(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const auto* x = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride) + b;
+      // Σ (q - 32) * a = Σ q * a - 32 * Σ a, the correction formed per lane from the 16-element sums.
+      const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->bsums));
+      const __m256i correction = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5);
+      __m512i acc = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        const __m512i a = _mm512_loadu_si512(x->qs + 64 * c);
+        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q[c], a), scale[c]);
+      }
+      // Lane i + 8 covers the same offsets as lane i, 32 weights later: fold to
+      // the AVX2 kernel's eight lanes.
+      const __m256i acc8 = _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
+      const __m256 d = _mm256_set1_ps(x->d * dw);
+      acc_f[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc8, correction)), acc_f[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = hsum(acc_f[t]);
+}
+
+template <void (*F)(const uint8_t*, const uint8_t*, int64_t, int64_t, float*)>
+float single(const uint8_t* w, const uint8_t* x, int64_t n) {
+  float out;
+  F(w, x, 0, n, &out);
+  return out;
+}
+
+// Float types: four 16-lane accumulators; load(i) gives weights and
+// activations i..i+15 as floats.
+template <typename Load>
+float dot_float(int64_t n, Load load) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    for (int k = 0; k < 4; ++k) {
+      __m512 wv, xv;
+      load(i + 16 * k, &wv, &xv);
+      acc[k] = _mm512_fmadd_ps(wv, xv, acc[k]);
+    }
+  }
+  for (; i + 16 <= n; i += 16) {
+    __m512 wv, xv;
+    load(i, &wv, &xv);
+    acc[0] = _mm512_fmadd_ps(wv, xv, acc[0]);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+}  // namespace
+
+float dot_q4_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4_0_n<1>>(w, x, n); }
+float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q5_0_n<1>>(w, x, n); }
+float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q8_0_n<1>>(w, x, n); }
+float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4_k_n<1>>(w, x, n); }
+float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q6_k_n<1>>(w, x, n); }
+
+void dot4_q4_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q4_0_n<4>(w, x, s, n, o); }
+void dot4_q5_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q5_0_n<4>(w, x, s, n, o); }
+void dot4_q8_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q8_0_n<4>(w, x, s, n, o); }
+void dot4_q4_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q4_k_n<4>(w, x, s, n, o); }
+void dot4_q6_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q6_k_n<4>(w, x, s, n, o); }
+
+void rows4_q4_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t n, float* o) {
+  dot_q8_family_rows<4, BlockQ4_0>(w, ws, x, n, o, kDecodeQ4_0);
+}
+void rows4_q5_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t n, float* o) {
+  dot_q8_family_rows<4, BlockQ5_0>(w, ws, x, n, o, kDecodeQ5_0);
+}
+void rows4_q8_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t n, float* o) {
+  dot_q8_family_rows<4, BlockQ8_0>(w, ws, x, n, o, kDecodeQ8_0);
+}
+
+float dot_f32(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+  const auto* w = reinterpret_cast<const float*>(wr);
+  const auto* x = reinterpret_cast<const float*>(xr);
+  float sum = dot_float(n, [&](int64_t i, __m512* wv, __m512* xv) {
+    *wv = _mm512_loadu_ps(w + i);
+    *xv = _mm512_loadu_ps(x + i);
+  });
+  for (int64_t i = n / 16 * 16; i < n; ++i) sum += w[i] * x[i];
+  return sum;
+}
+
+float dot_f16(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+  const auto* w = reinterpret_cast<const uint16_t*>(wr);
+  const auto* x = reinterpret_cast<const uint16_t*>(xr);
+  float sum = dot_float(n, [&](int64_t i, __m512* wv, __m512* xv) {
+    *wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
+    *xv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)));
+  });
+  for (int64_t i = n / 16 * 16; i < n; ++i) sum += half_to_float(w[i]) * half_to_float(x[i]);
+  return sum;
+}
+
+float dot_bf16(const uint8_t* wr, const uint8_t* xr, int64_t n) {
+  const auto* w = reinterpret_cast<const uint16_t*>(wr);
+  const auto* x = reinterpret_cast<const uint16_t*>(xr);
+  auto widen = [](const uint16_t* p) {
+    const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  };
+  float sum = dot_float(n, [&](int64_t i, __m512* wv, __m512* xv) {
+    *wv = widen(w + i);
+    *xv = widen(x + i);
+  });
+  for (int64_t i = n / 16 * 16; i < n; ++i) sum += bfloat_to_float(w[i]) * bfloat_to_float(x[i]);
+  return sum;
+}
+
+}  // namespace tessera::avx512
