@@ -1,0 +1,81 @@
+// Matmul micro-benchmarks: GEMV (n_tokens = 1, the decode shape) and GEMM
+// (n_tokens = 64, the prefill shape) at 2048 x 2048 for each weight type and
+// each instruction-set level this CPU runs. bytes_per_second is the weight
+// bytes read per second, so the GEMV numbers compare directly with the
+// machine's memory bandwidth (decode is bandwidth-bound when they reach it).
+//
+//   build/tessera_micro_bench --benchmark_filter='Gemv/Q4_K'
+//   TESSERA_BENCH_THREADS=2 build/tessera_micro_bench
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../../tests/unit/kernels/test_weights.h"
+#include "kernels/cpu_features.h"
+#include "kernels/matmul.h"
+
+namespace tessera {
+namespace {
+
+constexpr int64_t kRows = 2048;
+constexpr int64_t kCols = 2048;
+
+int bench_threads() {
+  const char* v = std::getenv("TESSERA_BENCH_THREADS");
+  return v != nullptr ? std::max(1, std::atoi(v)) : 1;
+}
+
+struct Fixture {
+  std::vector<uint8_t> weights;
+  WeightMatrix w;
+  std::vector<float> x, y;
+};
+
+void run_matmul(benchmark::State& state, GgmlType type, IsaLevel isa, int64_t n_tokens) {
+  std::mt19937 rng(1);
+  Fixture f;
+  f.weights = testing::random_weights(type, kRows, kCols, rng);
+  f.w = WeightMatrix{type, kRows, kCols, f.weights.data(), row_bytes(type, kCols)};
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  f.x.resize(static_cast<size_t>(n_tokens * kCols));
+  for (auto& v : f.x) v = normal(rng);
+  f.y.resize(static_cast<size_t>(n_tokens * kRows));
+  ThreadPool pool(bench_threads());
+  for (auto _ : state) {
+    matmul(f.w, f.x.data(), n_tokens, f.y.data(), pool, isa);
+    benchmark::DoNotOptimize(f.y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(f.weights.size()));
+  state.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(n_tokens), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(isa_level_name(isa)) + ", " + std::to_string(pool.size()) + " thread(s)");
+}
+
+const int kRegistered = [] {
+  const GgmlType types[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
+                            GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
+                            GgmlType::F16,  GgmlType::BF16, GgmlType::F32};
+  for (const char* shape : {"Gemv", "Gemm64"}) {
+    const int64_t n_tokens = std::string(shape) == "Gemv" ? 1 : 64;
+    for (GgmlType t : types) {
+      for (IsaLevel isa : {IsaLevel::kScalar, IsaLevel::kAvx2, IsaLevel::kAvx512}) {
+        if (isa > cpu_features().level) continue;
+        // Scalar GEMMs take seconds per iteration and tell nothing new.
+        if (isa == IsaLevel::kScalar && n_tokens > 1) continue;
+        const std::string name = std::string(shape) + "/" + type_name(t) + "/" + isa_level_name(isa);
+        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run_matmul(s, t, isa, n_tokens); })
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+      }
+    }
+  }
+  return 0;
+}();
+
+}  // namespace
+}  // namespace tessera
