@@ -13,13 +13,6 @@ namespace tessera {
 
 namespace {
 
-void validate(const PerplexityOptions& o) {
-  if (o.n_ctx < 4) raise<InvalidArgument>("--ctx must be at least 4, got {}", o.n_ctx);
-  if (o.n_ctx > INT32_MAX) raise<InvalidArgument>("--ctx {} is too large", o.n_ctx);
-  if (o.batch <= 0) raise<InvalidArgument>("--batch must be positive, got {}", o.batch);
-  if (o.max_chunks == 0 || o.max_chunks < -1) raise<InvalidArgument>("--chunks must be positive, got {}", o.max_chunks);
-}
-
 // Checks that a baseline was saved for exactly the windows this run scores.
 void check_baseline(const SavedLogitsReader& base, const SavedLogitsHeader& run,
                     const std::vector<TokenId>& window_tokens) {
@@ -39,9 +32,19 @@ void check_baseline(const SavedLogitsReader& base, const SavedLogitsHeader& run,
 
 }  // namespace
 
+void PerplexityOptions::validate() const {
+  if (n_ctx < 4) raise<InvalidArgument>("--ctx must be at least 4, got {}", n_ctx);
+  if (n_ctx > INT32_MAX) raise<InvalidArgument>("--ctx {} is too large", n_ctx);
+  if (batch <= 0) raise<InvalidArgument>("--batch must be positive, got {}", batch);
+  if (max_chunks == 0 || max_chunks < -1) raise<InvalidArgument>("--chunks must be positive, got {}", max_chunks);
+  if (!save_logits_path.empty() && save_logits_path == kl_baseline_path) {
+    raise<InvalidArgument>("--save-logits and --kl name the same file {}", save_logits_path);
+  }
+}
+
 PerplexityResult compute_perplexity(Model& model, const std::string& text, const PerplexityOptions& o,
                                     ThreadPool& pool, const std::function<void(int64_t, int64_t, double)>& progress) {
-  validate(o);
+  o.validate();
   const Tokenizer& tokenizer = model.tokenizer();
   const std::vector<TokenId> tokens = tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/false);
   const int64_t available = static_cast<int64_t>(tokens.size()) / o.n_ctx;

@@ -25,6 +25,9 @@ struct PerplexityOptions {
   int64_t batch = 512;      // tokens per forward pass
   std::string save_logits_path;  // write scored log-probabilities here (eval/saved_logits.h)
   std::string kl_baseline_path;  // compare against log-probabilities saved earlier
+
+  // Throws InvalidArgument naming the flag for impossible values.
+  void validate() const;
 };
 
 struct PerplexityResult {
