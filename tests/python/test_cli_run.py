@@ -105,3 +105,12 @@ def test_bad_flags_give_clear_errors(default_model, flags, words):
 def test_unparsable_flag_values_are_rejected(default_model):
     proc = run_tessera("run", "-m", default_model, "--temp", "warm", "hi", check=False, timeout=120)
     assert proc.returncode != 0 and "--temp" in proc.stderr
+
+
+def test_multibyte_text_streams_whole_characters(default_model):
+    prompt = "日本の首都は"  # Japanese output: characters span several tokens' bytes
+    j = run_json(default_model, "--greedy", "-n", "24", prompt)
+    proc = run_tessera("run", "-m", default_model, "--greedy", "-n", "24", prompt)  # strict UTF-8 decode
+    assert any(ord(ch) > 0x7F for ch in j["text"]), j["text"]
+    assert "\ufffd" not in j["text"]
+    assert proc.stdout == j["text"] + "\n"
