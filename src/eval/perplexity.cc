@@ -72,7 +72,10 @@ PerplexityResult compute_perplexity(Model& model, const std::string& text, const
   if (!o.save_logits_path.empty()) save = std::make_unique<SavedLogitsWriter>(o.save_logits_path, header, windows);
 
   auto kv = model.make_kv_cache(o.n_ctx);
-  std::vector<float> logits(static_cast<size_t>(n_rows * n_vocab));  // log-probs after the softmax pass
+  // Logits of one forward pass at a time: memory stays at batch x n_vocab
+  // however long the window.
+  const int64_t buffer_rows = std::min(o.batch, n_rows);
+  std::vector<float> logits(static_cast<size_t>(buffer_rows * n_vocab));  // log-probs after log_softmax
   std::vector<float> base_row(static_cast<size_t>(n_vocab));
   std::vector<float> rounded(static_cast<size_t>(n_vocab));
   NllStats nll, base_nll;
@@ -81,27 +84,15 @@ PerplexityResult compute_perplexity(Model& model, const std::string& text, const
   Batch batch;
   const auto t0 = std::chrono::steady_clock::now();
 
-  for (int64_t c = 0; c < n_chunks; ++c) {
-    const TokenId* window = windows.data() + c * o.n_ctx;
-    kv->release(0);
-    if (!kv->reserve(0, o.n_ctx)) raise("the KV cache has no room for a window of {} tokens", o.n_ctx);
-    for (int64_t begin = 0; begin < o.n_ctx; begin += o.batch) {
-      const int64_t end = std::min(o.n_ctx, begin + o.batch);
-      batch.clear();
-      for (int64_t i = begin; i < end; ++i) {
-        batch.add(window[i], static_cast<int32_t>(i), 0, i >= first && i < first + n_rows);
-      }
-      // Rows come back in order, one per scored position.
-      const int64_t row = std::clamp<int64_t>(begin - first, 0, n_rows);
-      model.forward(batch, *kv, logits.data() + row * n_vocab, pool);
-    }
-    // The log-softmax passes dominate for large vocabularies: one row per task.
-    pool.parallel_for(n_rows, 1, [&](int64_t r0, int64_t r1) {
+  // Scores buffer rows 0..count-1, which hold window positions first_row.. .
+  auto score = [&](const TokenId* window, int64_t first_row, int64_t count) {
+    // The log-softmax passes cost most for large vocabularies: one row per task.
+    pool.parallel_for(count, 1, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) log_softmax(&logits[r * n_vocab], n_vocab, &logits[r * n_vocab]);
     });
-    for (int64_t r = 0; r < n_rows; ++r) {
+    for (int64_t r = 0; r < count; ++r) {
       const float* logp = &logits[r * n_vocab];
-      const TokenId target = window[first + r + 1];
+      const TokenId target = window[first + first_row + r + 1];
       nll.add(-static_cast<double>(logp[target]));
       if (save) save->write_row(logp);
       if (base) {
@@ -114,6 +105,22 @@ PerplexityResult compute_perplexity(Model& model, const std::string& text, const
         kls.push_back(kl_divergence(base_row.data(), logp, n_vocab));
         base_nll.add(-static_cast<double>(base_row[target]));
       }
+    }
+  };
+
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    const TokenId* window = windows.data() + c * o.n_ctx;
+    kv->release(0);
+    if (!kv->reserve(0, o.n_ctx)) raise("the KV cache has no room for a window of {} tokens", o.n_ctx);
+    for (int64_t begin = 0; begin < o.n_ctx; begin += o.batch) {
+      const int64_t end = std::min(o.n_ctx, begin + o.batch);
+      batch.clear();
+      for (int64_t i = begin; i < end; ++i) {
+        batch.add(window[i], static_cast<int32_t>(i), 0, i >= first && i < first + n_rows);
+      }
+      model.forward(batch, *kv, logits.data(), pool);
+      // Rows come back in position order, one per scored position.
+      score(window, std::clamp<int64_t>(begin - first, 0, n_rows), batch.n_logits());
     }
     if (progress) progress(c + 1, n_chunks, nll.perplexity());
   }

@@ -105,6 +105,12 @@ TEST(Perplexity, APredictableTextHasTheExpectedPerplexity) {
   const double p_true = std::exp(5.0) / (std::exp(5.0) + 258.0);
   EXPECT_NEAR(r.perplexity, 1.0 / p_true, 1e-4);
   EXPECT_NEAR(r.mean_nll, -std::log(p_true), 1e-6);
+  // Scoring pass by pass gives the same figures for any batch size.
+  PerplexityOptions small = options(32, 3);
+  small.batch = 3;
+  const PerplexityResult s = compute_perplexity(model, long_text, small, pool);
+  EXPECT_EQ(s.n_scored, r.n_scored);
+  EXPECT_DOUBLE_EQ(s.perplexity, r.perplexity);
 }
 
 TEST(Perplexity, SavedLogitsAgainstTheSameModelGiveZeroKl) {
