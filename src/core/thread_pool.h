@@ -1,7 +1,11 @@
 // Persistent worker pool for data-parallel kernels. The calling thread takes
-// part as worker 0, so a pool of n threads starts n-1 extra threads.
-// parallel_for is a fork-join: it returns after every index has run. It does
-// not allocate, so it may be called from the decode loop.
+// part as a worker, so a pool of n threads starts n-1 extra threads.
+//
+// A job is a set of numbered tasks that participants claim one at a time from
+// a shared counter, so a worker that is descheduled (a loaded machine, more
+// threads than free cores) delays nothing: whoever is running takes the
+// remaining tasks, the caller included. Calls return after every task has run.
+// They do not allocate, so they may be called from the decode loop.
 #pragma once
 
 #include <atomic>
@@ -23,25 +27,44 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Runs fn(thread_index, n_threads) once on every thread (including the
-  // caller as thread 0) and waits for all of them. fn decides its own share.
+  // Runs fn(index, n_threads) once for every index in [0, n_threads) and
+  // waits for all of them. Indices run concurrently on different threads when
+  // those are free; each index runs exactly once, but not necessarily on the
+  // OS thread of the same number (so index-keyed scratch is safe,
+  // thread_local state keyed by index is not). fn decides its own share.
   void run(const std::function<void(int, int)>& fn);
 
-  // Splits [0, n) into contiguous chunks, one per thread, and runs
-  // fn(begin, end) on each. Chunks are rounded to multiples of `grain`.
+  // Splits [0, n) into contiguous chunks whose bounds are multiples of
+  // `grain` (except the end) and runs fn(begin, end) on each, in parallel.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void worker_loop(int index);
+  using TaskFn = void (*)(const void* context, int task);
+
+  // Publishes a job of n_tasks tasks, takes part in it and waits for the end.
+  void execute(TaskFn fn, const void* context, int n_tasks);
+  // Claims and runs tasks of job `generation` until none are left.
+  void work_on(uint32_t generation);
+  void worker_loop();
 
   int n_threads_;
   std::vector<std::thread> workers_;
+
+  // The current job; written by the caller only while no task is claimable.
+  TaskFn task_fn_ = nullptr;
+  const void* task_context_ = nullptr;
+  std::atomic<int> n_tasks_{0};
+  // High 32 bits: job generation; low 32 bits: next unclaimed task. Claiming
+  // is a compare-and-swap on both, so a worker that wakes late cannot claim a
+  // task of a job that has moved on.
+  std::atomic<uint64_t> ticket_{0};
+  std::atomic<int> tasks_done_{0};
+
+  // Idle workers spin briefly, then sleep here.
   std::mutex mutex_;
   std::condition_variable wake_;
-  const std::function<void(int, int)>* job_ = nullptr;
-  uint64_t generation_ = 0;
-  std::atomic<int> pending_{0};
-  bool stop_ = false;
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
 };
 
 // Default thread count: the number of cores this process may run on.

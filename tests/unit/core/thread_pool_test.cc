@@ -1,0 +1,62 @@
+#include "core/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+namespace tessera {
+namespace {
+
+TEST(ThreadPool, ParallelForCoversEveryIndexOnceWithGrainAlignedChunks) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {1, 5, 64, 1000, 4099}) {
+      for (int64_t grain : {1, 4, 7}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        pool.parallel_for(n, grain, [&](int64_t b, int64_t e) {
+          EXPECT_EQ(b % grain, 0);
+          EXPECT_TRUE(e == n || e % grain == 0);
+          for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+        });
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << threads << " " << n << " " << grain;
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, RunCallsEveryIndexExactlyOnce) {
+  ThreadPool pool(4);
+  for (int rep = 0; rep < 200; ++rep) {
+    std::vector<std::atomic<int>> hits(4);
+    pool.run([&](int index, int n) {
+      EXPECT_EQ(n, 4);
+      hits[index].fetch_add(1);
+    });
+    for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+  }
+}
+
+// More threads than cores, with workers that sleep between jobs: jobs still
+// complete, back to back, without losing or repeating work.
+TEST(ThreadPool, ManyShortJobsWithSleepingWorkers) {
+  ThreadPool pool(6);
+  std::atomic<int64_t> total{0};
+  for (int job = 0; job < 2000; ++job) {
+    if (job % 500 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // workers go to sleep
+    pool.parallel_for(100, 1, [&](int64_t b, int64_t e) { total.fetch_add(e - b); });
+  }
+  EXPECT_EQ(total.load(), 2000 * 100);
+}
+
+TEST(ThreadPool, DestroysCleanlyWhileIdle) {
+  for (int i = 0; i < 20; ++i) {
+    ThreadPool pool(3);
+    pool.run([](int, int) {});
+  }
+}
+
+}  // namespace
+}  // namespace tessera
