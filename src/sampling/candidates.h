@@ -5,7 +5,9 @@
 //
 // Invariants: `size` candidates are alive (the first `size` entries of
 // `items`); when `sorted` is true they are in descending logit order (ties by
-// ascending id, so the order is deterministic). None of these functions
+// ascending id), otherwise in ascending id order, so every order is
+// deterministic. Steps sort only when they need to (a full sort of a 262k
+// vocabulary costs about as much as a decode step of a small model). None of these functions
 // allocates once `items` and `probs` have reached the vocabulary size, so
 // they may run in the decode loop.
 #pragma once
@@ -35,13 +37,14 @@ struct Candidates {
 // Keeps the k most likely candidates (k <= 0 or k >= size: no-op, but the
 // list ends up sorted either way, as the later cuts need).
 void keep_top_k(Candidates& c, int k);
-// Fills c.probs with the softmax of the alive logits (sorts first).
+// Fills c.probs[i] with the softmax probability of alive candidate i.
 void softmax(Candidates& c);
-// Keeps the smallest prefix whose probability reaches p (at least one token);
-// p >= 1: no-op. Probabilities are those at temperature 1, as in llama.cpp.
+// Keeps the smallest set of most likely tokens whose probability reaches p
+// (at least one token) and leaves the list sorted; p >= 1: no-op.
+// Probabilities are those at temperature 1, as in llama.cpp's chain.
 void keep_top_p(Candidates& c, float p);
 // Keeps tokens whose probability is at least min_p times the largest one
-// (min_p <= 0: no-op).
+// (min_p <= 0: no-op); keeps the list's order.
 void keep_min_p(Candidates& c, float min_p);
 // Divides the alive logits by t (t > 0).
 void apply_temperature(Candidates& c, float t);

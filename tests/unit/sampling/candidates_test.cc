@@ -46,6 +46,7 @@ TEST(Candidates, TiesAreOrderedById) {
 TEST(Candidates, SoftmaxSumsToOneAndMatchesTheFormula) {
   Candidates c = make();
   softmax(c);
+  EXPECT_FALSE(c.sorted);  // no sort needed
   double sum = 0, denom = 0;
   for (float l : kLogits) denom += std::exp(static_cast<double>(l));
   for (size_t i = 0; i < c.size; ++i) {
@@ -71,12 +72,33 @@ TEST(Candidates, TopPKeepsTheSmallestPrefixReachingP) {
   EXPECT_EQ(c.size, 6u);
 }
 
+TEST(Candidates, TopPBeyondTheFirstSortedBlockFallsBackToAFullSort) {
+  // 3000 equal-ish logits: p = 0.9 needs ~2700 tokens, past the 1024 sorted first.
+  std::vector<float> flat(3000);
+  for (size_t i = 0; i < flat.size(); ++i) flat[i] = 1.0f + 1e-4f * static_cast<float>(i % 7);
+  Candidates c;
+  c.fill(flat.data(), static_cast<int64_t>(flat.size()));
+  keep_top_p(c, 0.9f);
+  EXPECT_TRUE(c.sorted);
+  EXPECT_GT(c.size, 2600u);
+  EXPECT_LT(c.size, 2800u);
+  for (size_t i = 1; i < c.size; ++i) EXPECT_GE(c.items[i - 1].logit, c.items[i].logit);
+  // Every survivor is at least as likely as every token cut.
+  float lowest_kept = c.items[c.size - 1].logit;
+  for (size_t i = c.size; i < flat.size(); ++i) EXPECT_LE(c.items[i].logit, lowest_kept);
+}
+
 TEST(Candidates, MinPKeepsTokensWithinAFactorOfTheBest) {
   Candidates c = make();
   keep_min_p(c, 0.5f);  // within ln 2 = 0.69 of the max logit 3.0
   EXPECT_EQ(alive_ids(c), (std::vector<int32_t>{1, 4}));
   c = make();
-  keep_min_p(c, 0.2f);  // within ln 5 = 1.61
+  keep_min_p(c, 0.2f);  // within ln 5 = 1.61; an unsorted list keeps id order
+  EXPECT_EQ(alive_ids(c), (std::vector<int32_t>{1, 2, 4}));
+  EXPECT_FALSE(c.sorted);
+  c = make();
+  keep_top_k(c, 0);  // sorted first: survivors stay in logit order
+  keep_min_p(c, 0.2f);
   EXPECT_EQ(alive_ids(c), (std::vector<int32_t>{1, 4, 2}));
   c = make();
   keep_min_p(c, 1.0f);  // only the best survives
@@ -96,7 +118,7 @@ TEST(Candidates, TemperatureScalesTheLogits) {
   apply_temperature(hot, 2.0f);
   softmax(cold);
   softmax(hot);
-  EXPECT_GT(cold.probs[0], hot.probs[0]);
+  EXPECT_GT(cold.probs[1], hot.probs[1]);  // unsorted: index 1 is token 1, the most likely
 }
 
 TEST(Candidates, DrawFollowsTheProbabilities) {
