@@ -23,6 +23,10 @@ namespace {
 
 constexpr int64_t kRows = 2048;
 constexpr int64_t kCols = 2048;
+// "GemvDram": a matrix well beyond the last-level cache (32768 x 2048, 37 to
+// 71 MB for the 4- and 8-bit types), so the weights stream from memory as in
+// a real decode step.
+constexpr int64_t kDramRows = 32768;
 
 int bench_threads() {
   const char* v = std::getenv("TESSERA_BENCH_THREADS");
@@ -35,15 +39,15 @@ struct Fixture {
   std::vector<float> x, y;
 };
 
-void run_matmul(benchmark::State& state, GgmlType type, IsaLevel isa, int64_t n_tokens) {
+void run_matmul(benchmark::State& state, GgmlType type, IsaLevel isa, int64_t n_tokens, int64_t rows) {
   std::mt19937 rng(1);
   Fixture f;
-  f.weights = testing::random_weights(type, kRows, kCols, rng);
-  f.w = WeightMatrix{type, kRows, kCols, f.weights.data(), row_bytes(type, kCols)};
+  f.weights = testing::random_weights(type, rows, kCols, rng);
+  f.w = WeightMatrix{type, rows, kCols, f.weights.data(), row_bytes(type, kCols)};
   std::normal_distribution<float> normal(0.0f, 1.0f);
   f.x.resize(static_cast<size_t>(n_tokens * kCols));
   for (auto& v : f.x) v = normal(rng);
-  f.y.resize(static_cast<size_t>(n_tokens * kRows));
+  f.y.resize(static_cast<size_t>(n_tokens * rows));
   ThreadPool pool(bench_threads());
   for (auto _ : state) {
     matmul(f.w, f.x.data(), n_tokens, f.y.data(), pool, isa);
@@ -60,15 +64,20 @@ const int kRegistered = [] {
   const GgmlType types[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
                             GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
                             GgmlType::F16,  GgmlType::BF16, GgmlType::F32};
-  for (const char* shape : {"Gemv", "Gemm64"}) {
-    const int64_t n_tokens = std::string(shape) == "Gemv" ? 1 : 64;
+  for (const std::string shape : {"Gemv", "Gemm64", "GemvDram"}) {
+    const int64_t n_tokens = shape == "Gemm64" ? 64 : 1;
+    const int64_t rows = shape == "GemvDram" ? kDramRows : kRows;
     for (GgmlType t : types) {
+      if (shape == "GemvDram" && t != GgmlType::Q8_0 && t != GgmlType::Q4_K && t != GgmlType::Q6_K &&
+          t != GgmlType::Q5_0) {
+        continue;
+      }
       for (IsaLevel isa : {IsaLevel::kScalar, IsaLevel::kAvx2, IsaLevel::kAvx512}) {
         if (isa > cpu_features().level) continue;
         // Scalar GEMMs take seconds per iteration and tell nothing new.
-        if (isa == IsaLevel::kScalar && n_tokens > 1) continue;
-        const std::string name = std::string(shape) + "/" + type_name(t) + "/" + isa_level_name(isa);
-        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run_matmul(s, t, isa, n_tokens); })
+        if (isa == IsaLevel::kScalar && (n_tokens > 1 || rows > kRows)) continue;
+        const std::string name = shape + "/" + type_name(t) + "/" + isa_level_name(isa);
+        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run_matmul(s, t, isa, n_tokens, rows); })
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }
