@@ -79,13 +79,33 @@ void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x
   pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) k.quantize_activation(x + t * w.cols, xq_data + t * xq_row, w.cols);
   });
-  // Each thread streams its rows one after another. (Multi-row decode kernels,
-  // VecDotKernel::rows4, read four rows in lockstep; measured on this Zen 4
-  // machine, that pattern streams from memory at a third of the speed of
-  // sequential rows — Gemma 3 270M decode went from 40 to 80 tok/s without it —
-  // so they are not used here.)
+  // Each thread streams its rows one after another. (Kernels that read
+  // several rows in lockstep for one token streamed from memory at a third of
+  // the single-row speed on this Zen 4 machine — Gemma 3 270M decode went from
+  // 40 to 80 tok/s without them — so decode dots one row at a time.)
+  // With four or more tokens (prefill), tiles of 4 rows x 4 tokens reuse each
+  // decoded weight block for four tokens and each activation block for four
+  // rows; the rows of a tile stay in L1 while all token groups pass over them.
   pool.parallel_for(w.rows, 4, [&](int64_t begin, int64_t end) {
     int64_t r = begin;
+    if (k.dot4x4 != nullptr && n_tokens >= 4) {
+      float out[16];
+      for (; r + 4 <= end; r += 4) {
+        const uint8_t* rows = w.data + r * w.row_stride;
+        int64_t t = 0;
+        for (; t + 4 <= n_tokens; t += 4) {
+          k.dot4x4(rows, w.row_stride, xq_data + t * xq_row, xq_row, w.cols, out);
+          for (int i = 0; i < 4; ++i) {
+            for (int j = 0; j < 4; ++j) y[(t + j) * w.rows + r + i] = out[4 * i + j];
+          }
+        }
+        for (; t < n_tokens; ++t) {
+          for (int i = 0; i < 4; ++i) {
+            y[t * w.rows + r + i] = k.dot(rows + i * w.row_stride, xq_data + t * xq_row, w.cols);
+          }
+        }
+      }
+    }
     for (; r < end; ++r) {
       const uint8_t* row = w.data + r * w.row_stride;
       int64_t t = 0;

@@ -17,20 +17,20 @@ int64_t half_row_bytes(int64_t n) { return n * 2; }
 int64_t float_row_bytes(int64_t n) { return n * 4; }
 
 // The activation format each weight type meets (as ggml's vec_dot_type).
-VecDotKernel kernel(GgmlType t, DotFn dot, Dot4Fn dot4, IsaLevel isa, Rows4Fn rows4 = nullptr) {
+VecDotKernel kernel(GgmlType t, DotFn dot, Dot4Fn dot4, IsaLevel isa, Dot4x4Fn dot4x4 = nullptr) {
   switch (t) {
     case GgmlType::Q4_0:
     case GgmlType::Q5_0:
     case GgmlType::Q8_0:
-      return {t, GgmlType::Q8_0, block_row_bytes<BlockQ8_0, kQK>, quantize_row_q8_0, dot, dot4, rows4, isa};
+      return {t, GgmlType::Q8_0, block_row_bytes<BlockQ8_0, kQK>, quantize_row_q8_0, dot, dot4, dot4x4, isa};
     case GgmlType::Q4_1:
     case GgmlType::Q5_1:
-      return {t, GgmlType::Q8_1, block_row_bytes<BlockQ8_1, kQK>, quantize_row_q8_1, dot, dot4, rows4, isa};
-    case GgmlType::F16: return {t, GgmlType::F16, half_row_bytes, quantize_row_f16, dot, dot4, rows4, isa};
-    case GgmlType::BF16: return {t, GgmlType::BF16, half_row_bytes, quantize_row_bf16, dot, dot4, rows4, isa};
-    case GgmlType::F32: return {t, GgmlType::F32, float_row_bytes, quantize_row_f32, dot, dot4, rows4, isa};
+      return {t, GgmlType::Q8_1, block_row_bytes<BlockQ8_1, kQK>, quantize_row_q8_1, dot, dot4, dot4x4, isa};
+    case GgmlType::F16: return {t, GgmlType::F16, half_row_bytes, quantize_row_f16, dot, dot4, dot4x4, isa};
+    case GgmlType::BF16: return {t, GgmlType::BF16, half_row_bytes, quantize_row_bf16, dot, dot4, dot4x4, isa};
+    case GgmlType::F32: return {t, GgmlType::F32, float_row_bytes, quantize_row_f32, dot, dot4, dot4x4, isa};
     default:  // the K types
-      return {t, GgmlType::Q8_K, block_row_bytes<BlockQ8_K, kQKK>, quantize_row_q8_k, dot, dot4, rows4, isa};
+      return {t, GgmlType::Q8_K, block_row_bytes<BlockQ8_K, kQKK>, quantize_row_q8_k, dot, dot4, dot4x4, isa};
   }
 }
 
@@ -58,9 +58,9 @@ const VecDotKernel kAvx2[] = {
     kernel(GgmlType::F32, avx2::dot_f32, nullptr, kA2),
     kernel(GgmlType::F16, avx2::dot_f16, nullptr, kA2),
     kernel(GgmlType::BF16, avx2::dot_bf16, nullptr, kA2),
-    kernel(GgmlType::Q4_0, avx2::dot_q4_0, avx2::dot4_q4_0, kA2, avx2::rows4_q4_0),
-    kernel(GgmlType::Q5_0, avx2::dot_q5_0, avx2::dot4_q5_0, kA2, avx2::rows4_q5_0),
-    kernel(GgmlType::Q8_0, avx2::dot_q8_0, avx2::dot4_q8_0, kA2, avx2::rows4_q8_0),
+    kernel(GgmlType::Q4_0, avx2::dot_q4_0, avx2::dot4_q4_0, kA2),
+    kernel(GgmlType::Q5_0, avx2::dot_q5_0, avx2::dot4_q5_0, kA2),
+    kernel(GgmlType::Q8_0, avx2::dot_q8_0, avx2::dot4_q8_0, kA2),
     kernel(GgmlType::Q4_K, avx2::dot_q4_k, avx2::dot4_q4_k, kA2),
     kernel(GgmlType::Q6_K, avx2::dot_q6_k, avx2::dot4_q6_k, kA2),
 };
@@ -69,9 +69,9 @@ const VecDotKernel kAvx512[] = {
     kernel(GgmlType::F32, avx512::dot_f32, nullptr, kA5),
     kernel(GgmlType::F16, avx512::dot_f16, nullptr, kA5),
     kernel(GgmlType::BF16, avx512::dot_bf16, nullptr, kA5),
-    kernel(GgmlType::Q4_0, avx512::dot_q4_0, avx512::dot4_q4_0, kA5, avx512::rows4_q4_0),
-    kernel(GgmlType::Q5_0, avx512::dot_q5_0, avx512::dot4_q5_0, kA5, avx512::rows4_q5_0),
-    kernel(GgmlType::Q8_0, avx512::dot_q8_0, avx512::dot4_q8_0, kA5, avx512::rows4_q8_0),
+    kernel(GgmlType::Q4_0, avx512::dot_q4_0, avx512::dot4_q4_0, kA5, avx512::dot4x4_q4_0),
+    kernel(GgmlType::Q5_0, avx512::dot_q5_0, avx512::dot4_q5_0, kA5, avx512::dot4x4_q5_0),
+    kernel(GgmlType::Q8_0, avx512::dot_q8_0, avx512::dot4_q8_0, kA5, avx512::dot4x4_q8_0),
     kernel(GgmlType::Q4_K, avx512::dot_q4_k, avx512::dot4_q4_k, kA5),
     kernel(GgmlType::Q6_K, avx512::dot_q6_k, avx512::dot4_q6_k, kA5),
 };

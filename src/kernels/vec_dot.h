@@ -16,8 +16,8 @@ namespace tessera {
 using DotFn = float (*)(const uint8_t* w_row, const uint8_t* x_row, int64_t n);
 using Dot4Fn = void (*)(const uint8_t* w_row, const uint8_t* x_rows, int64_t x_stride, int64_t n,
                         float* out);
-using Rows4Fn = void (*)(const uint8_t* w_rows, int64_t w_stride, const uint8_t* x_row, int64_t n,
-                         float* out);
+using Dot4x4Fn = void (*)(const uint8_t* w_rows, int64_t w_stride, const uint8_t* x_rows, int64_t x_stride,
+                          int64_t n, float* out);
 
 struct VecDotKernel {
   GgmlType weight_type;
@@ -30,9 +30,11 @@ struct VecDotKernel {
   // Optional: the same for 4 activation rows x_stride bytes apart, decoding
   // each weight block once; results equal four calls of dot() bit for bit.
   Dot4Fn dot4 = nullptr;
-  // Optional: four weight rows w_stride bytes apart against one activation
-  // row (the decode shape); equals four calls of dot() bit for bit.
-  Rows4Fn rows4 = nullptr;
+  // Optional: a tile of four weight rows (w_stride bytes apart) by four
+  // activation rows (x_stride apart), out[4 * r + t]; each weight block is
+  // decoded once per four tokens and each activation block prepared once per
+  // four rows (the prefill shape). Equals sixteen calls of dot() bit for bit.
+  Dot4x4Fn dot4x4 = nullptr;
   IsaLevel isa = IsaLevel::kScalar;  // the instruction set the kernel needs
 };
 

@@ -76,29 +76,6 @@ void dot_q8_family(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64
   for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
 }
 
-// The same family for NR weight rows (row_stride bytes apart) against one
-// activation row: the decode shape. Each row keeps the single-row order.
-template <int NR, typename Block, typename Decode>
-void dot_q8_family_rows(const uint8_t* wr, int64_t row_stride, const uint8_t* xr, int64_t n, float* out,
-                        Decode decode) {
-  const auto* x = reinterpret_cast<const BlockQ8_0*>(xr);
-  __m256 acc[NR];
-  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / kQK; ++b) {
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    const float dx = half_to_float(x[b].d);
-    for (int r = 0; r < NR; ++r) {
-      const Block& blk = reinterpret_cast<const Block*>(wr + r * row_stride)[b];
-      const __m256i q = decode(blk);
-      const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
-      const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-      const __m256 d = _mm256_set1_ps(half_to_float(blk.d) * dx);
-      acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc[r]);
-    }
-  }
-  for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
-}
-
 const auto kDecodeQ4_0 = [](const BlockQ4_0& b) {
   return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8));
 };
@@ -287,15 +264,5 @@ void dot4_q5_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* 
 void dot4_q8_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q8_0_n<4>(w, x, s, n, o); }
 void dot4_q4_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q4_k_n<4>(w, x, s, n, o); }
 void dot4_q6_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q6_k_n<4>(w, x, s, n, o); }
-
-void rows4_q4_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t n, float* o) {
-  dot_q8_family_rows<4, BlockQ4_0>(w, ws, x, n, o, kDecodeQ4_0);
-}
-void rows4_q5_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t n, float* o) {
-  dot_q8_family_rows<4, BlockQ5_0>(w, ws, x, n, o, kDecodeQ5_0);
-}
-void rows4_q8_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t n, float* o) {
-  dot_q8_family_rows<4, BlockQ8_0>(w, ws, x, n, o, kDecodeQ8_0);
-}
 
 }  // namespace tessera::avx2

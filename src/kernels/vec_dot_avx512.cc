@@ -83,29 +83,69 @@ void dot_q8_family(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64
   for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
 }
 
-// NR weight rows (row_stride bytes apart) against one activation row: each
-// activation block is loaded once for all rows (the decode shape).
-template <int NR, typename Block, typename Decode>
-void dot_q8_family_rows(const uint8_t* wr, int64_t row_stride, const uint8_t* xr, int64_t n, float* out,
-                        Decode decode) {
-  const auto* x = reinterpret_cast<const BlockQ8_0*>(xr);
-  __m256 acc[NR];
-  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
-  const __m256i zero = _mm256_setzero_si256();
+// A tile of 4 weight rows x 4 activation rows (the prefill shape), with the
+// same int32 lanes and float operations as dot_q8_family, so every output
+// equals the single-row kernel's bit for bit. vpdpbusd multiplies unsigned by
+// signed bytes; instead of moving signs per pair, each kernel folds a bias
+// into the accumulator's start value, prepared once per block and shared by
+// the four rows or the four tokens:
+//  - Q4_0 / Q5_0 weights are stored unsigned (u = w + offset):
+//    Σ w·a = Σ u·a - offset·Σ a, the second term per activation block;
+//  - Q8_0 weights are signed, so the activations are biased instead
+//    (a + 128 is a ^ 0x80): Σ w·a = Σ (a + 128)·w - 128·Σ w, per weight block.
+template <typename Block, typename Prepare, typename Bias, typename Multiply>
+void tile_4x4(const uint8_t* wr, int64_t w_stride, const uint8_t* xr, int64_t x_stride, int64_t n, float* out,
+              Prepare prepare, Bias bias, Multiply multiply) {
+  __m256 acc[4][4];
+  for (auto& row : acc) {
+    for (auto& a : row) a = _mm256_setzero_ps();
+  }
   for (int64_t b = 0; b < n / kQK; ++b) {
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    const float dx = half_to_float(x[b].d);
-    for (int r = 0; r < NR; ++r) {
-      const Block& blk = reinterpret_cast<const Block*>(wr + r * row_stride)[b];
-      const __m256i q = decode(blk);
-      const __m256i a_signed = _mm256_mask_sub_epi8(a, _mm256_movepi8_mask(q), zero, a);
-      const __m256i p32 = _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(q), a_signed);
-      const __m256 d = _mm256_set1_ps(half_to_float(blk.d) * dx);
-      acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc[r]);
+    __m256i wq[4], w_bias[4];
+    __m256 dw[4];
+    for (int r = 0; r < 4; ++r) {
+      const Block& blk = reinterpret_cast<const Block*>(wr + r * w_stride)[b];
+      wq[r] = prepare(blk);
+      w_bias[r] = bias.weight(wq[r]);
+      dw[r] = _mm256_set1_ps(half_to_float(blk.d));
+    }
+    for (int t = 0; t < 4; ++t) {
+      const auto& xb = reinterpret_cast<const BlockQ8_0*>(xr + t * x_stride)[b];
+      const __m256i a_raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
+      const __m256i a = bias.activation(a_raw);
+      const __m256i a_bias = bias.activation_bias(a_raw);
+      const __m256 dx = _mm256_set1_ps(half_to_float(xb.d));
+      for (int r = 0; r < 4; ++r) {
+        const __m256i p = multiply(_mm256_add_epi32(w_bias[r], a_bias), wq[r], a);
+        acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], dx), _mm256_cvtepi32_ps(p), acc[r][t]);
+      }
     }
   }
-  for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
+  for (int r = 0; r < 4; ++r) {
+    for (int t = 0; t < 4; ++t) out[4 * r + t] = hsum(acc[r][t]);
+  }
 }
+
+// Unsigned weights with a fixed offset (Q4_0: 8, Q5_0: 16).
+template <int kOffset>
+struct OffsetWeightBias {
+  __m256i weight(__m256i) const { return _mm256_setzero_si256(); }
+  __m256i activation(__m256i a) const { return a; }
+  __m256i activation_bias(__m256i a) const {
+    const __m256i zero = _mm256_setzero_si256();
+    return _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(kOffset), a));
+  }
+};
+
+// Signed weights, activations biased by 128.
+struct BiasedActivation {
+  __m256i weight(__m256i w) const {
+    const __m256i zero = _mm256_setzero_si256();
+    return _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(static_cast<char>(0x80)), w));
+  }
+  __m256i activation(__m256i a) const { return _mm256_xor_si256(a, _mm256_set1_epi8(static_cast<char>(0x80))); }
+  __m256i activation_bias(__m256i) const { return _mm256_setzero_si256(); }
+};
 
 const auto kDecodeQ4_0 = [](const BlockQ4_0& b) {
   return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8));
@@ -116,6 +156,14 @@ const auto kDecodeQ5_0 = [](const BlockQ5_0& b) {
 const auto kDecodeQ8_0 = [](const BlockQ8_0& b) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
 };
+const auto kUnsignedQ4_0 = [](const BlockQ4_0& b) { return unpack_nibbles(b.qs); };
+const auto kUnsignedQ5_0 = [](const BlockQ5_0& b) {
+  return _mm256_or_si256(unpack_nibbles(b.qs), expand_bits(b.qh));
+};
+// vpdpbusd(acc, unsigned, signed): the weights are the unsigned operand for
+// Q4_0 / Q5_0, the biased activations for Q8_0.
+const auto kWeightsUnsigned = [](__m256i acc, __m256i w, __m256i a) { return _mm256_dpbusd_epi32(acc, w, a); };
+const auto kActivationsUnsigned = [](__m256i acc, __m256i w, __m256i a) { return _mm256_dpbusd_epi32(acc, a, w); };
 
 template <int NT>
 void q4_0_n(const uint8_t* w, const uint8_t* x, int64_t stride, int64_t n, float* out) {
@@ -312,14 +360,14 @@ void dot4_q8_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* 
 void dot4_q4_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q4_k_n<4>(w, x, s, n, o); }
 void dot4_q6_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q6_k_n<4>(w, x, s, n, o); }
 
-void rows4_q4_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t n, float* o) {
-  dot_q8_family_rows<4, BlockQ4_0>(w, ws, x, n, o, kDecodeQ4_0);
+void dot4x4_q4_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t xs, int64_t n, float* o) {
+  tile_4x4<BlockQ4_0>(w, ws, x, xs, n, o, kUnsignedQ4_0, OffsetWeightBias<8>{}, kWeightsUnsigned);
 }
-void rows4_q5_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t n, float* o) {
-  dot_q8_family_rows<4, BlockQ5_0>(w, ws, x, n, o, kDecodeQ5_0);
+void dot4x4_q5_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t xs, int64_t n, float* o) {
+  tile_4x4<BlockQ5_0>(w, ws, x, xs, n, o, kUnsignedQ5_0, OffsetWeightBias<16>{}, kWeightsUnsigned);
 }
-void rows4_q8_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t n, float* o) {
-  dot_q8_family_rows<4, BlockQ8_0>(w, ws, x, n, o, kDecodeQ8_0);
+void dot4x4_q8_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t xs, int64_t n, float* o) {
+  tile_4x4<BlockQ8_0>(w, ws, x, xs, n, o, kDecodeQ8_0, BiasedActivation{}, kActivationsUnsigned);
 }
 
 float dot_f32(const uint8_t* wr, const uint8_t* xr, int64_t n) {

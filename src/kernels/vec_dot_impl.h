@@ -1,6 +1,6 @@
 // Kernel functions behind find_vec_dot(); one namespace per ISA. Within an
-// ISA, dot4_X (four activation rows) and rows4_X (four weight rows) equal
-// four calls of dot_X bit for bit. The AVX-512 kernels
+// ISA, dot4_X (four activation rows) equals four calls of dot_X bit for bit,
+// and dot4x4_X (four weight rows by four activation rows) sixteen. The AVX-512 kernels
 // keep the AVX2 kernels' lane layout and float order, so both give the same bits.
 #pragma once
 
@@ -37,10 +37,7 @@ float dot_bf16(const uint8_t* w, const uint8_t* x, int64_t n);
   void dot4_q6_k(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out); \
   float dot_f32(const uint8_t* w, const uint8_t* x, int64_t n);                             \
   float dot_f16(const uint8_t* w, const uint8_t* x, int64_t n);                             \
-  float dot_bf16(const uint8_t* w, const uint8_t* x, int64_t n);                            \
-  void rows4_q4_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t n, float* out); \
-  void rows4_q5_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t n, float* out); \
-  void rows4_q8_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t n, float* out);
+  float dot_bf16(const uint8_t* w, const uint8_t* x, int64_t n);
 
 namespace avx2 {
 TESSERA_DECLARE_SIMD_DOTS
@@ -50,6 +47,9 @@ TESSERA_DECLARE_SIMD_DOTS
 // cpu_features().level is kAvx512.
 namespace avx512 {
 TESSERA_DECLARE_SIMD_DOTS
+void dot4x4_q4_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
+void dot4x4_q5_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
+void dot4x4_q8_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
 }  // namespace avx512
 
 #undef TESSERA_DECLARE_SIMD_DOTS

@@ -229,22 +229,28 @@ TEST(VecDot, FourTokenKernelsEqualSingleTokenKernelsBitForBit) {
   }
 }
 
-TEST(VecDot, FourWeightRowKernelsEqualSingleRowKernelsBitForBit) {
+TEST(VecDot, FourByFourTilesEqualSingleRowKernelsBitForBit) {
   std::mt19937 rng(17);
   for (GgmlType t : kSimdTypes) {
     for (IsaLevel l : runnable_levels()) {
       const VecDotKernel* k = find_vec_dot(t, l);
-      if (k->rows4 == nullptr) continue;
+      if (k->dot4x4 == nullptr) continue;
       const int64_t n = 640;
       auto w = random_weights(t, 4, n, rng);
-      const int64_t stride = row_bytes(t, n);
-      std::vector<uint8_t> xq(static_cast<size_t>(k->activation_row_bytes(n)));
-      k->quantize_activation(random_floats(n, rng).data(), xq.data(), n);
-      float four[4];
-      k->rows4(w.data(), stride, xq.data(), n, four);
+      const int64_t w_stride = row_bytes(t, n);
+      const int64_t x_stride = k->activation_row_bytes(n);
+      std::vector<uint8_t> xq(static_cast<size_t>(4 * x_stride));
+      for (int j = 0; j < 4; ++j) {
+        k->quantize_activation(random_floats(n, rng).data(), xq.data() + j * x_stride, n);
+      }
+      float tile[16];
+      k->dot4x4(w.data(), w_stride, xq.data(), x_stride, n, tile);
       for (int r = 0; r < 4; ++r) {
-        const float one = k->dot(w.data() + r * stride, xq.data(), n);
-        EXPECT_EQ(std::memcmp(&one, &four[r], sizeof(float)), 0) << type_name(t) << " " << isa_level_name(l);
+        for (int j = 0; j < 4; ++j) {
+          const float one = k->dot(w.data() + r * w_stride, xq.data() + j * x_stride, n);
+          EXPECT_EQ(std::memcmp(&one, &tile[4 * r + j], sizeof(float)), 0)
+              << type_name(t) << " " << isa_level_name(l) << " row " << r << " token " << j;
+        }
       }
     }
   }
