@@ -7,10 +7,11 @@
 namespace tessera::cli {
 
 void register_dev(CLI::App& app) {
-  CLI::App* dev = app.add_subcommand("dev", "Test-harness helpers (raw dequantization, logits)");
+  CLI::App* dev = app.add_subcommand("dev", "Test-harness helpers (raw dequantization, logits, chat templates)");
   dev->require_subcommand(1);
   register_dev_dequant(*dev);
   register_dev_logits(*dev);
+  register_dev_chat_template(*dev);
 }
 
 }  // namespace tessera::cli

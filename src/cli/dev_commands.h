@@ -8,5 +8,7 @@ namespace tessera::cli {
 void register_dev_dequant(CLI::App& dev);  // cmd_dev_dequant.cc
 // tessera dev logits -m MODEL --tokens-file I32 --out F32: logits of every position.
 void register_dev_logits(CLI::App& dev);   // cmd_dev_logits.cc
+// tessera dev chat-template [-m MODEL | --template-file F] --messages JSON: rendered prompt.
+void register_dev_chat_template(CLI::App& dev);  // cmd_dev_chat_template.cc
 
 }  // namespace tessera::cli
