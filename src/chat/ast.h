@@ -26,7 +26,7 @@ struct Expr {
   enum class Kind {
     Literal,      // literal
     Name,         // name
-    ListLiteral,  // children: items (tuples are lists too)
+    ListLiteral,  // children: items; name "tuple" for (a, b) and bare a, b
     DictLiteral,  // children: key0, value0, key1, value1, ...
     Attribute,    // children[0].name
     Subscript,    // children[0][children[1]]
@@ -65,6 +65,7 @@ struct Stmt {
     Break,
     Continue,
     Scope,     // body rendered in place (e.g. transformers' {% generation %})
+    Macro,     // {% macro targets[0](params) %}body{% endmacro %}
   };
 
   Kind kind;
@@ -77,6 +78,7 @@ struct Stmt {
   StmtList else_body;
   std::vector<std::string> targets;
   std::string attribute;  // Set on a namespace: targets[0].attribute
+  std::vector<std::pair<std::string, ExprPtr>> params;  // Macro parameters (default or null)
 };
 
 }  // namespace tessera::chat

@@ -292,7 +292,7 @@ const char* const kDictMethods[] = {"items", "keys", "values", "get"};
 
 ValueList dict_items(const ValueDict& dict) {
   ValueList items;
-  for (const auto& [k, v] : dict.entries) items.push_back(Value::list({Value::string(k), v}));
+  for (const auto& [k, v] : dict.entries) items.push_back(Value::tuple({Value::string(k), v}));
   return items;
 }
 
@@ -606,7 +606,8 @@ Value apply_filter(const std::string& name, const Value& subject, CallArgs& call
     const std::string method = args.string(1, "method", "common");
     const double scale = std::pow(10.0, static_cast<double>(precision));
     double x = subject.as_double() * scale;
-    if (method == "common") x = std::round(x);
+    // Python's round(): halves go to the even neighbour (the default FP rounding mode).
+    if (method == "common") x = std::nearbyint(x);
     else if (method == "floor") x = std::floor(x);
     else if (method == "ceil") x = std::ceil(x);
     else raise<TemplateError>("round(): method must be common, floor or ceil");

@@ -9,13 +9,13 @@
 // ensure_ascii=False, and `strftime_now(format)`. Supported: {{ }}, {% %},
 // {# #}, `-`/`+` whitespace control; if/elif/else, for (with loop.*, `for ...
 // if ...`, else, tuple unpacking), set (plain, tuple, block, and namespace
-// attributes); Python-like values, operators, slices, str and dict methods,
-// and the common filters and tests (see builtins.h). Not supported (a clear
-// TemplateError): macros, call blocks, includes/imports, recursive loops.
+// attributes), macros; Python-like values, operators, slices, str and dict
+// methods, and the common filters and tests (see builtins.h). Not supported
+// (a clear TemplateError): call blocks, includes/imports, recursive loops.
 //
 // Known differences from Python: upper/lower/title/capitalize change ASCII
 // letters only; dict keys must be strings; integers are 64-bit (overflow is a
-// TemplateError); tuples behave as lists.
+// TemplateError); tuples are lists that print as tuples.
 #pragma once
 
 #include <memory>

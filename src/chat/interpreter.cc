@@ -1,5 +1,6 @@
 #include "chat/interpreter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 
@@ -258,6 +259,12 @@ class Renderer {
         case Stmt::Kind::Break: return Flow::Break;
         case Stmt::Kind::Continue: return Flow::Continue;
         case Stmt::Kind::Scope: return exec_list(s.body);
+        case Stmt::Kind::Macro: {
+          const Stmt* macro = &s;
+          frames_.back()[s.targets[0]] =
+              Value::function(s.targets[0], [this, macro](CallArgs& args) { return call_macro(*macro, args); });
+          return Flow::Normal;
+        }
       }
     } catch (const TemplateError&) {
       rethrow_located(s.pos);
@@ -326,6 +333,64 @@ class Renderer {
     return Flow::Normal;
   }
 
+  // A macro sees the template's top-level variables and its parameters (not
+  // the caller's locals) and returns its rendered body as a string. Macro
+  // calls nest (recursion included) at most kMaxMacroDepth deep.
+  Value call_macro(const Stmt& macro, CallArgs& args) {
+    constexpr int kMaxMacroDepth = 32;
+    if (macro_depth_ >= kMaxMacroDepth) {
+      raise<TemplateError>("macro '{}' nested deeper than {} calls", macro.targets[0], kMaxMacroDepth);
+    }
+    if (args.positional.size() > macro.params.size()) {
+      raise<TemplateError>("macro '{}' takes {} arguments, {} given", macro.targets[0], macro.params.size(),
+                           args.positional.size());
+    }
+    Frame locals;
+    for (size_t i = 0; i < macro.params.size(); ++i) {
+      const auto& [param, fallback] = macro.params[i];
+      Value value;
+      if (i < args.positional.size()) {
+        value = args.positional[i];
+      } else {
+        bool given = false;
+        for (const auto& [k, v] : args.keyword) {
+          if (k == param) {
+            value = v;
+            given = true;
+          }
+        }
+        if (!given && fallback) value = eval(*fallback);
+        if (!given && !fallback) value = Value::undefined("'" + param + "'");
+      }
+      locals[param] = value;
+    }
+    for (const auto& [k, v] : args.keyword) {
+      if (std::none_of(macro.params.begin(), macro.params.end(), [&](const auto& p) { return p.first == k; })) {
+        raise<TemplateError>("macro '{}' has no parameter named '{}'", macro.targets[0], k);
+      }
+    }
+    std::vector<Frame> saved_frames = std::move(frames_);
+    frames_.clear();
+    frames_.push_back(saved_frames.front());
+    frames_.push_back(std::move(locals));
+    std::string saved_out = std::move(out_);
+    out_.clear();
+    ++macro_depth_;
+    const auto restore = [&] {
+      --macro_depth_;
+      frames_ = std::move(saved_frames);
+      std::swap(out_, saved_out);
+    };
+    try {
+      exec_list(macro.body);
+    } catch (...) {
+      restore();
+      throw;
+    }
+    restore();
+    return Value::string(std::move(saved_out));
+  }
+
   // ---- expressions ----
 
   CallArgs eval_arguments(const Expr& e, size_t first_child) {
@@ -357,7 +422,7 @@ class Renderer {
       case Expr::Kind::ListLiteral: {
         ValueList items;
         for (const auto& child : e.children) items.push_back(eval(*child));
-        return Value::list(std::move(items));
+        return e.name == "tuple" ? Value::tuple(std::move(items)) : Value::list(std::move(items));
       }
       case Expr::Kind::DictLiteral: {
         ValueDict dict;
@@ -473,6 +538,7 @@ class Renderer {
   std::vector<Value> namespaces_;
   std::string out_;
   uint64_t steps_ = 0;
+  int macro_depth_ = 0;
 };
 
 }  // namespace

@@ -146,6 +146,7 @@ class Parser {
       if (loop_depth_ == 0) fail(keyword, fmt::format("'{}' outside of a loop", k));
       return make_stmt(k == "break" ? Stmt::Kind::Break : Stmt::Kind::Continue, keyword);
     }
+    if (k == "macro") return parse_macro();
     if (k == "generation") {
       next();
       expect_block_end();
@@ -222,6 +223,26 @@ class Parser {
     return targets;
   }
 
+  StmtPtr parse_macro() {
+    auto s = make_stmt(Stmt::Kind::Macro, next());
+    s->targets.push_back(expect_identifier());
+    expect_operator("(");
+    while (!at_operator(")")) {
+      std::string param = expect_identifier();
+      ExprPtr fallback = accept_operator("=") ? parse_conditional() : nullptr;
+      s->params.emplace_back(std::move(param), std::move(fallback));
+      if (!accept_operator(",")) break;
+    }
+    expect_operator(")");
+    expect_block_end();
+    const int saved_loop_depth = loop_depth_;
+    loop_depth_ = 0;  // break/continue cannot cross a macro boundary
+    s->body = parse_body({"endmacro"});
+    loop_depth_ = saved_loop_depth;
+    close_block("endmacro");
+    return s;
+  }
+
   StmtPtr parse_set() {
     const Token& keyword = next();
     auto s = make_stmt(Stmt::Kind::Set, keyword);
@@ -270,9 +291,10 @@ class Parser {
     ExprPtr first = parse_conditional();
     if (!at_operator(",")) return first;
     auto tuple = make(Expr::Kind::ListLiteral, start);
+    tuple->name = "tuple";
     attach(*tuple, std::move(first));
     while (accept_operator(",")) {
-      if (peek().kind == TokenKind::BlockEnd || peek().kind == TokenKind::VarEnd) break;
+      if (peek().kind == TokenKind::BlockEnd || peek().kind == TokenKind::VarEnd || at_operator(")")) break;
       attach(*tuple, parse_conditional());
     }
     return tuple;
@@ -461,7 +483,11 @@ class Parser {
       case TokenKind::Operator:
         if (t.text == "(") {
           next();
-          if (accept_operator(")")) return make(Expr::Kind::ListLiteral, t);  // empty tuple
+          if (accept_operator(")")) {
+            auto empty = make(Expr::Kind::ListLiteral, t);
+            empty->name = "tuple";
+            return empty;
+          }
           ExprPtr inner = parse_expression();
           expect_operator(")");
           return inner;
@@ -569,6 +595,7 @@ class Parser {
   ExprPtr parse_call(ExprPtr callee) {
     auto e = make(Expr::Kind::Call, peek());
     Nest nest(*this, peek());
+    e->pos = callee->pos;  // errors point at the function's name
     attach(*e, std::move(callee));
     parse_arguments(*e);
     return e;

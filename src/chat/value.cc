@@ -82,6 +82,12 @@ Value Value::list(ValueList items) {
   return v;
 }
 
+Value Value::tuple(ValueList items) {
+  Value v = list(std::move(items));
+  v.tuple_ = true;
+  return v;
+}
+
 Value Value::dict(ValueDict entries) {
   Value v;
   v.kind_ = Kind::Dict;
@@ -256,14 +262,15 @@ void append_repr(const Value& v, std::string& out, int depth) {
   switch (v.kind()) {
     case Value::Kind::String: append_python_string_repr(v.as_string(), out); return;
     case Value::Kind::List: {
-      out += '[';
+      out += v.is_tuple() ? '(' : '[';
       bool first = true;
       for (const Value& item : v.as_list()) {
         if (!first) out += ", ";
         first = false;
         append_repr(item, out, depth + 1);
       }
-      out += ']';
+      if (v.is_tuple() && v.as_list().size() == 1) out += ',';
+      out += v.is_tuple() ? ')' : ']';
       return;
     }
     case Value::Kind::Dict:

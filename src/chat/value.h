@@ -48,6 +48,8 @@ class Value {
   static Value floating(double d);
   static Value string(std::string s);
   static Value list(ValueList items = {});
+  // A list that prints as a Python tuple ("(1, 2)"); otherwise a list.
+  static Value tuple(ValueList items);
   static Value dict(ValueDict entries = {});
   static Value namespace_object(ValueDict attributes = {});
   static Value function(std::string name, NativeFunction fn);
@@ -61,6 +63,7 @@ class Value {
   bool is_number() const { return kind_ == Kind::Int || kind_ == Kind::Float || kind_ == Kind::Bool; }
   bool is_string() const { return kind_ == Kind::String; }
   bool is_list() const { return kind_ == Kind::List; }
+  bool is_tuple() const { return kind_ == Kind::List && tuple_; }
   bool is_dict() const { return kind_ == Kind::Dict; }
   bool is_namespace() const { return kind_ == Kind::Namespace; }
   bool is_function() const { return kind_ == Kind::Function; }
@@ -86,6 +89,7 @@ class Value {
  private:
   Kind kind_ = Kind::Undefined;
   bool bool_ = false;
+  bool tuple_ = false;
   int64_t int_ = 0;
   double float_ = 0;
   std::shared_ptr<const std::string> string_;  // String value or function name

@@ -242,3 +242,121 @@ def test_hostile_templates_fail_cleanly(tmp_path, source, messages, expected_err
     assert proc.returncode == 1, proc.stdout[:200]
     assert proc.stderr.startswith("error: ")
     assert expected_error in proc.stderr
+
+
+# Language features one at a time: each snippet (with its variables) must
+# render exactly as jinja2 renders it.
+FEATURE_CASES = [
+    # whitespace control
+    ("a  {{- ' b ' -}}  c", {}),
+    ("line1\n  {% if true %}\n    yes\n  {% endif %}\nend", {}),
+    ("x {%+ if true %}y{% endif +%}\nz", {}),
+    ("{# comment #}\nafter\n  {#- c2 -#}  tail", {}),
+    ("keep\n{{ 'v' }}\nnext\n", {}),
+    ("a\r\nb\r\n", {}),
+    # literals and operators
+    ("{{ 1 + 2 * 3 - 4 / 2 }}|{{ 7 // 2 }}|{{ -7 // 2 }}|{{ -7 % 3 }}|{{ 2 ** 10 }}|{{ 1.5 + 1 }}", {}),
+    ("{{ 'a' ~ 1 ~ none ~ true }}|{{ 'ab' * 3 }}|{{ [1] + [2, 3] }}", {}),
+    ("{{ 1 == 1.0 }}{{ true == 1 }}{{ 'a' != 'b' }}{{ 1 < 2 < 3 }}{{ 3 < 2 < 4 }}{{ 'b' > 'a' }}", {}),
+    ("{{ 'a' in 'cat' }}{{ 2 in [1, 2] }}{{ 'k' in {'k': 1} }}{{ 'z' not in 'cat' }}", {}),
+    ("{{ not true }}{{ true and 'x' }}{{ false or 'y' }}{{ none or 0 }}", {}),
+    ("{{ 'yes' if 1 > 0 else 'no' }}{{ 'never' if false }}|", {}),
+    ("{{ \"esc\\n\\t\\\\ \\\" \\' \\u00e9 \\x41\" }}|{{ 'adj' 'acent' }}", {}),
+    ("{{ 1.0 }}|{{ 0.1 + 0.2 }}|{{ 1e20 }}|{{ 1.5e-7 }}|{{ 3 / 1 }}|{{ 100.0 * 3 }}", {}),
+    ("{{ none }}|{{ true }}|{{ [1, 'a', none, {'k': 'v'}] }}|{{ {'a': [1, 2]} }}|{{ \"it's\" }}|{{ ['it\\'s'] }}", {}),
+    # subscripts and slices
+    ("{{ s[0] }}{{ s[-1] }}{{ s[1:3] }}{{ s[::-1] }}{{ s[::2] }}{{ s[-2:] }}{{ s[:-1] }}", {"s": "héllo😀"}),
+    ("{{ l[1:] }}{{ l[::-1] }}{{ l[5] is defined }}{{ l[-1] }}{{ l.0 }}", {"l": [1, 2, 3]}),
+    ("{{ d.a }}{{ d['b'] }}{{ d.missing is defined }}{{ d.get('a') }}{{ d.get('x', 'dflt') }}{{ d.get('x') }}", {"d": {"a": 1, "b": 2}}),
+    # methods
+    ("[{{ s.strip() }}][{{ s.lstrip() }}][{{ s.rstrip() }}][{{ 'xxaxx'.strip('x') }}]", {"s": "  pad \n"}),
+    ("{{ 'a,b,,c'.split(',') }}{{ ' a  b '.split() }}{{ 'a b c'.split(' ', 1) }}{{ 'x'.split('x') }}", {}),
+    ("{{ 'Hello'.startswith('He') }}{{ 'Hello'.endswith(('x', 'lo')) }}{{ 'Hello'.upper() }}{{ 'Hello'.lower() }}", {}),
+    ("{{ 'hello world'.title() }}{{ 'hELLO'.capitalize() }}{{ 'aaa'.replace('a', 'b', 2) }}{{ 'abc'.find('c') }}", {}),
+    ("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{{ d.keys() | list }}{{ d.values() | list }}", {"d": {"x": 1, "y": [2]}}),
+    # filters
+    ("[{{ '  t  ' | trim }}][{{ 'xxtxx' | trim('x') }}]{{ [1, 2] | length }}{{ 'héllo' | length }}{{ {'a': 1} | count }}", {}),
+    ("{{ 'Ab' | upper }}{{ 'Ab' | lower }}{{ 'hello there' | capitalize }}{{ 'hello there' | title }}", {}),
+    ("{{ x | default('d') }}{{ none | default('d') }}{{ '' | default('d', true) }}{{ 0 | d('z', boolean=true) }}", {}),
+    ("{{ [3, 1, 2] | first }}{{ [3, 1, 2] | last }}{{ 'abc' | first }}{{ [1, 2, 3] | join('-') }}{{ ['a', 'b'] | join }}", {}),
+    ("{{ 'a-b-c' | replace('-', '+') }}{{ 42 | string }}{{ [1] | string }}{{ '5' | int + 1 }}{{ '2.5' | float }}{{ 'x' | int }}", {}),
+    ("{{ d | items | list }}{% for k, v in d | items %}{{ k }}{{ v }}{% endfor %}{{ d | list }}", {"d": {"b": 1, "a": 2}}),
+    ("{{ msgs | selectattr('role', 'equalto', 'user') | map(attribute='content') | join(',') }}", {"msgs": [{"role": "user", "content": "u1"}, {"role": "assistant", "content": "a1"}, {"role": "user", "content": "u2"}]}),
+    ("{{ msgs | rejectattr('role', 'eq', 'user') | list | length }}{{ msgs | selectattr('tool') | list | length }}", {"msgs": [{"role": "user", "tool": 1}, {"role": "assistant"}]}),
+    ("{{ [1, 2, 3, 4] | select('even') | list }}{{ [1, 2, 3, 4] | reject('odd') | list }}{{ ['a', 'B'] | map('upper') | list }}", {}),
+    ("{{ [3, 1, 2] | sort }}{{ [3, 1, 2] | sort(reverse=true) }}{{ ['b', 'A', 'c'] | sort }}{{ [1, 2, 2, 1] | unique | list }}{{ [1, 2] | reverse | list }}", {}),
+    ("{{ [1, 2, 3] | sum }}{{ [1, 5, 3] | max }}{{ [4, 2, 8] | min }}{{ -3 | abs }}{{ 2.567 | round(2) }}{{ 2.5 | round }}", {}),
+    ("{{ 'a\nb\n\nc' | indent(2) }}|{{ 'a\nb' | indent(2, true) }}", {}),
+    ("{{ v | tojson }}|{{ v | tojson(indent=2) }}|{{ 'é\"\\n' | tojson }}|{{ [1.0, none, true] | tojson }}", {"v": {"name": "x", "args": {"a": [1, 2], "b": {}}, "e": []}}),
+    ("{{ {'b': 1, 'a': 2} | tojson(sort_keys=true) }}|{{ [1, 2] | tojson(separators=(',', ':')) }}", {}),
+    # tests
+    ("{{ x is defined }}{{ y is undefined }}{{ none is none }}{{ 's' is string }}{{ 1 is number }}{{ 1.5 is float }}{{ 1 is integer }}{{ true is boolean }}", {"x": 1}),
+    ("{{ {} is mapping }}{{ [] is mapping }}{{ [] is iterable }}{{ 's' is iterable }}{{ 1 is iterable }}{{ 's' is sequence }}{{ {} is sequence }}", {}),
+    ("{{ 4 is even }}{{ 3 is odd }}{{ 9 is divisibleby 3 }}{{ 2 is divisibleby(4) }}{{ 'a' is in 'abc' }}{{ 'ab' is lower }}{{ x is not none }}{{ true is true }}", {"x": 0}),
+    ("{{ raise_exception is callable }}{{ range is callable }}{{ 1 is equalto 1 }}{{ 2 is gt 1 }}{{ 1 is ne 1 }}", {}),
+    # statements
+    ("{% if 0 %}a{% elif '' %}b{% elif [1] %}c{% else %}d{% endif %}", {}),
+    ("{% for x in l %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.previtem }}{{ loop.nextitem }};{% endfor %}", {"l": ["a", "b", "c"]}),
+    ("{% for x in l if x > 1 %}{{ x }}{{ loop.length }}{% else %}empty{% endfor %}|{% for x in [] %}x{% else %}none{% endfor %}", {"l": [1, 2, 3]}),
+    ("{% for x in range(10) %}{% if x == 2 %}{% continue %}{% endif %}{% if x == 5 %}{% break %}{% endif %}{{ x }}{% endfor %}", {}),
+    ("{% for a, b in [[1, 2], [3, 4]] %}{{ a + b }}{% endfor %}{% for c in 'hé' %}[{{ c }}]{% endfor %}{% for k in {'x': 1, 'y': 2} %}{{ k }}{% endfor %}", {}),
+    ("{% for i in range(3) %}{{ loop.cycle('a', 'b') }}{% endfor %}{{ range(2, 8, 2) | list }}{{ range(5, 0, -2) | list }}", {}),
+    ("{% set x = 1 %}{% for i in range(3) %}{% set x = x + i %}{{ x }}{% endfor %}{{ x }}", {}),
+    ("{% set ns = namespace(total=0, found=false) %}{% for i in range(4) %}{% set ns.total = ns.total + i %}{% if i == 2 %}{% set ns.found = true %}{% endif %}{% endfor %}{{ ns.total }}{{ ns.found }}", {}),
+    ("{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set t = (3, 4) %}{{ t[1] }}{% set block %}inner {{ a }}{% endset %}[{{ block }}]", {}),
+    ("{% if true %}{% set leaked = 'yes' %}{% endif %}{{ leaked }}{% for i in [1] %}{% set inner = 1 %}{% endfor %}{{ inner is defined }}", {}),
+    ("{% set d = dict(a=1, b='x') %}{{ d.a }}{{ d.b }}{{ d | length }}", {}),
+    ("{{ messages[0]['content'] }}{{ messages[0].role }}{{ messages | length }}", {"messages": [{"role": "user", "content": "hi"}]}),
+    ("{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('A') }} {{ greet('B', punct='?') }}", {}),
+    ("{% macro item(m) %}<{{ m.role }}>{% endmacro %}{% for m in messages %}{{ item(m) }}{% endfor %}", {"messages": [{"role": "user"}, {"role": "assistant"}]}),
+    ("{{ x.y if x is defined and x.y is defined else 'no' }}{{ (x or {}).get('y', 'none') }}", {}),
+    ("{% for m in msgs %}{% if m.tool_calls %}{% for tc in m.tool_calls %}{{ tc.function.name }}({{ tc.function.arguments | tojson }}){% endfor %}{% endif %}{% endfor %}", {"msgs": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": {"q": "x y"}}}]}]}),
+]
+
+
+# Snippets jinja2 refuses (syntax errors, type errors, undefined callables):
+# tessera must refuse them too, with an error rather than output.
+FEATURE_ERRORS = [
+    "{{ 'a' + 1 }}",
+    "{{ x.y.z }}",
+    "{{ nothing() }}",
+    "{{ [1, 2] | nosuchfilter }}",
+    "{{ 1 is nosuchtest }}",
+    "{% for x in 5 %}{% endfor %}",
+    "{% if true %}",
+    "{% endif %}",
+    "{{ 1 / 0 }}",
+    "{{ 'abc'[1:2:0] }}",
+    "{{ 'x' }",
+    "{% set %}",
+    "{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}",
+    "{{ {'a': 1}.nomethod() }}",
+    "{% break %}",
+]
+
+
+def run_snippet(tmp_path, source, variables):
+    path = tmp_path / "snippet.jinja"
+    path.write_text(source)
+    messages = variables.get("messages", [])
+    extra = {k: v for k, v in variables.items() if k != "messages"}
+    return run_tessera("dev", "chat-template", "--template-file", path, "--messages", json.dumps(messages),
+                       "--context", json.dumps(extra), check=False, timeout=60)
+
+
+@pytest.mark.parametrize("source, variables", FEATURE_CASES, ids=[str(i) for i in range(len(FEATURE_CASES))])
+def test_language_feature_matches_jinja2(tmp_path, source, variables):
+    expected = jinja_render(source, variables.get("messages", []), False, "", "",
+                            {k: v for k, v in variables.items() if k != "messages"})
+    proc = run_snippet(tmp_path, source, variables)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == expected
+
+
+@pytest.mark.parametrize("source", FEATURE_ERRORS)
+def test_language_errors_match_jinja2(tmp_path, source):
+    with pytest.raises(Exception):
+        jinja_render(source, [], False, "", "", {})
+    proc = run_snippet(tmp_path, source, {})
+    assert proc.returncode == 1, proc.stdout
+    assert proc.stderr.startswith("error: ")
