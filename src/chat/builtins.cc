@@ -344,6 +344,7 @@ Value select_items(const Value& subject, Args& args, bool keep, bool by_attribut
   const size_t test_index = by_attribute ? 1 : 0;
   const std::string attribute = by_attribute ? args.string(0, "attribute") : "";
   const Value* test = args.find(test_index, "test");
+  if (!subject.truthy()) return Value::list();  // Jinja: `if value:` guards the loop (None selects nothing)
   for (const Value& item : iterate(subject)) {
     const Value probe = by_attribute ? attribute_path(item, attribute) : item;
     bool passed;
@@ -361,6 +362,7 @@ Value select_items(const Value& subject, Args& args, bool keep, bool by_attribut
 Value map_items(const Value& subject, CallArgs& call) {
   Args args(call, "map");
   ValueList out;
+  if (!subject.truthy()) return Value::list();  // as Jinja's map: None maps to nothing
   const Value* attribute = nullptr;
   for (const auto& [k, v] : call.keyword) {
     if (k == "attribute") attribute = &v;
@@ -556,6 +558,22 @@ Value apply_filter(const std::string& name, const Value& subject, CallArgs& call
     return Value::list(dict_items(subject.as_dict()));
   }
   if (name == "list") return Value::list(iterate(subject));
+  if (name == "dictsort") {
+    if (!subject.is_dict()) raise<TemplateError>("dictsort filter expects a mapping, got {}", subject.type_name());
+    const bool case_sensitive = args.flag(0, "case_sensitive", false);
+    const std::string by = args.string(1, "by", "key");
+    if (by != "key" && by != "value") raise<TemplateError>("dictsort(): 'by' must be 'key' or 'value'");
+    const bool reverse = args.flag(2, "reverse", false);
+    ValueList items = dict_items(subject.as_dict());
+    std::stable_sort(items.begin(), items.end(), [&](const Value& a, const Value& b) {
+      Value x = a.as_list()[by == "key" ? 0 : 1], y = b.as_list()[by == "key" ? 0 : 1];
+      if (!case_sensitive && x.is_string()) x = Value::string(ascii_lower(x.as_string()));
+      if (!case_sensitive && y.is_string()) y = Value::string(ascii_lower(y.as_string()));
+      const int c = compare_values(x, y);
+      return reverse ? c > 0 : c < 0;
+    });
+    return Value::list(std::move(items));
+  }
   if (name == "selectattr") return select_items(subject, args, true, true);
   if (name == "rejectattr") return select_items(subject, args, false, true);
   if (name == "select") return select_items(subject, args, true, false);

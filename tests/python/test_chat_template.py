@@ -4,6 +4,7 @@ trim_blocks, lstrip_blocks, loopcontrols, raise_exception, json.dumps tojson),
 on the real templates of Gemma 3, Llama 3 / 3.1, Qwen 2.5 / 3, Mistral v3 and
 ChatML (tests/python/chat_templates/). Outputs must be identical strings;
 conversations a template rejects must fail in both with the same message."""
+import datetime
 import json
 import pathlib
 
@@ -129,8 +130,12 @@ def jinja_render(source, messages, add_generation_prompt, bos, eos, extra):
     env = jinja2.sandbox.ImmutableSandboxedEnvironment(
         trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
     )
+    def strftime_now(format):
+        return datetime.datetime.now().strftime(format)
+
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
     return env.from_string(source).render(
         messages=messages, add_generation_prompt=add_generation_prompt, bos_token=bos, eos_token=eos, **extra
     )
@@ -309,6 +314,8 @@ FEATURE_CASES = [
     ("{{ messages[0]['content'] }}{{ messages[0].role }}{{ messages | length }}", {"messages": [{"role": "user", "content": "hi"}]}),
     ("{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('A') }} {{ greet('B', punct='?') }}", {}),
     ("{% macro item(m) %}<{{ m.role }}>{% endmacro %}{% for m in messages %}{{ item(m) }}{% endfor %}", {"messages": [{"role": "user"}, {"role": "assistant"}]}),
+    ("{{ d | dictsort }}{{ d | dictsort(by='value', reverse=true) }}{{ none | selectattr('a') | list }}{{ none | map('upper') | list }}", {"d": {"b": 1, "A": 3, "c": 2}}),
+    ("{{ strftime_now('%Y') | length }}", {}),
     ("{{ x.y if x is defined and x.y is defined else 'no' }}{{ (x or {}).get('y', 'none') }}", {}),
     ("{% for m in msgs %}{% if m.tool_calls %}{% for tc in m.tool_calls %}{{ tc.function.name }}({{ tc.function.arguments | tojson }}){% endfor %}{% endif %}{% endfor %}", {"msgs": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": {"q": "x y"}}}]}]}),
 ]
