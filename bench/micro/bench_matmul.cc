@@ -69,7 +69,7 @@ const int kRegistered = [] {
     const int64_t rows = shape == "GemvDram" ? kDramRows : kRows;
     for (GgmlType t : types) {
       if (shape == "GemvDram" && t != GgmlType::Q8_0 && t != GgmlType::Q4_K && t != GgmlType::Q6_K &&
-          t != GgmlType::Q5_0) {
+          t != GgmlType::Q5_0 && t != GgmlType::Q4_0) {
         continue;
       }
       for (IsaLevel isa : {IsaLevel::kScalar, IsaLevel::kAvx2, IsaLevel::kAvx512}) {

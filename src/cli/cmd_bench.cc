@@ -61,6 +61,7 @@ void run_bench(const BenchOptions& o) {
     if (o.roofline) {
       j["fma_gflops"] = roof.fma_gflops;
       j["int8_gops"] = roof.int8_gops;
+      j["int8_vnni_gops"] = roof.int8_vnni_gops;
     }
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -80,8 +81,8 @@ void run_bench(const BenchOptions& o) {
                 roof.read_gbps);
   }
   if (o.roofline) {
-    std::printf("roofline read %.1f GB/s, fp32 FMA %.0f GFLOP/s, int8 %.0f GOP/s\n",
-                roof.read_gbps, roof.fma_gflops, roof.int8_gops);
+    std::printf("roofline read %.1f GB/s, fp32 FMA %.0f GFLOP/s, int8 %.0f GOP/s (AVX2), %.0f GOP/s (VNNI)\n",
+                roof.read_gbps, roof.fma_gflops, roof.int8_gops, roof.int8_vnni_gops);
   }
   std::printf("peak RSS %.1f MiB\n", peak_rss / 1048576.0);
 }

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/vec_dot.h"
 #include "quant/dequantize.h"
 
@@ -68,57 +69,93 @@ void matmul_tiles(const WeightMatrix& w, const float* x, int64_t n_tokens, float
   });
 }
 
-void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x,
-                    int64_t n_tokens, float* y, ThreadPool& pool) {
-  // Activations quantized once per call, into a buffer reused across calls.
+// Bytes of quantized activations a prefill pass keeps hot while a thread's
+// rows pass over them: tokens are taken in chunks of about this size, so a
+// chunk stays in L2 (1 MiB per core on this Zen 4) instead of every 4-row tile
+// re-reading all tokens from L3 (ffn_down of a 1.1B model at pp512: 3 MB of
+// activations per tile). Each weight row is then read once per chunk.
+constexpr int64_t kTokenChunkBytes = 256 * 1024;
+
+// y[t * y_stride + r] for rows [r_begin, r_end) and tokens [t_begin, t_end).
+void multiply_rows(const VecDotKernel& k, const WeightMatrix& w, const uint8_t* xq, int64_t xq_row,
+                   int64_t r_begin, int64_t r_end, int64_t t_begin, int64_t t_end, float* y) {
+  // Decode streams its rows one after another. (Kernels that read several
+  // rows in lockstep for one token streamed from memory at a third to a half
+  // of the single-row speed on this Zen 4 machine, with or without software
+  // prefetch — measured again for Q4_0 / Q8_0 in docs/performance.md.)
+  // With four or more tokens (prefill), tiles of 4 rows x 4 tokens reuse each
+  // decoded weight block for four tokens and each activation block for four
+  // rows; the rows of a tile stay in L1 while the chunk's token groups pass.
+  int64_t r = r_begin;
+  if (k.dot4x4 != nullptr && t_end - t_begin >= 4) {
+    float out[16];
+    for (; r + 4 <= r_end; r += 4) {
+      const uint8_t* rows = w.data + r * w.row_stride;
+      int64_t t = t_begin;
+      for (; t + 4 <= t_end; t += 4) {
+        k.dot4x4(rows, w.row_stride, xq + t * xq_row, xq_row, w.cols, out);
+        for (int i = 0; i < 4; ++i) {
+          for (int j = 0; j < 4; ++j) y[(t + j) * w.rows + r + i] = out[4 * i + j];
+        }
+      }
+      for (; t < t_end; ++t) {
+        for (int i = 0; i < 4; ++i) {
+          y[t * w.rows + r + i] = k.dot(rows + i * w.row_stride, xq + t * xq_row, w.cols);
+        }
+      }
+    }
+  }
+  for (; r < r_end; ++r) {
+    const uint8_t* row = w.data + r * w.row_stride;
+    int64_t t = t_begin;
+    if (k.dot4 != nullptr) {
+      // Four tokens per pass: each weight block is decoded once for all four.
+      float out[4];
+      for (; t + 4 <= t_end; t += 4) {
+        k.dot4(row, xq + t * xq_row, xq_row, w.cols, out);
+        for (int i = 0; i < 4; ++i) y[(t + i) * w.rows + r] = out[i];
+      }
+    }
+    for (; t < t_end; ++t) y[t * w.rows + r] = k.dot(row, xq + t * xq_row, w.cols);
+  }
+}
+
+// Rows [r_begin, r_end) of w times every token, in L2-sized token chunks.
+void multiply_rows_chunked(const VecDotKernel& k, const WeightMatrix& w, const uint8_t* xq,
+                           int64_t xq_row, int64_t n_tokens, int64_t r_begin, int64_t r_end, float* y) {
+  // A multiple of 4 tokens, so only the last chunk has a remainder.
+  const int64_t chunk = std::max<int64_t>(4, kTokenChunkBytes / xq_row / 4 * 4);
+  for (int64_t t = 0; t < n_tokens; t += chunk) {
+    multiply_rows(k, w, xq, xq_row, r_begin, r_end, t, std::min(n_tokens, t + chunk), y);
+  }
+}
+
+// Quantizes x (n_tokens rows of `cols` floats) for kernel k into a buffer
+// reused across calls and returns it. One token is quantized on the calling
+// thread: a pool job would cost a wake-up for one row's work.
+const uint8_t* quantize_activations(const VecDotKernel& k, const float* x, int64_t cols, int64_t n_tokens,
+                                    ThreadPool& pool) {
   thread_local std::vector<uint8_t> xq;
-  const int64_t xq_row = k.activation_row_bytes(w.cols);
+  const int64_t xq_row = k.activation_row_bytes(cols);
   if (xq.size() < static_cast<size_t>(xq_row * n_tokens)) xq.resize(xq_row * n_tokens);
   // Workers must write the caller's buffer, not their own thread_local one.
   uint8_t* xq_data = xq.data();
-  pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) k.quantize_activation(x + t * w.cols, xq_data + t * xq_row, w.cols);
-  });
-  // Each thread streams its rows one after another. (Kernels that read
-  // several rows in lockstep for one token streamed from memory at a third of
-  // the single-row speed on this Zen 4 machine — Gemma 3 270M decode went from
-  // 40 to 80 tok/s without them — so decode dots one row at a time.)
-  // With four or more tokens (prefill), tiles of 4 rows x 4 tokens reuse each
-  // decoded weight block for four tokens and each activation block for four
-  // rows; the rows of a tile stay in L1 while all token groups pass over them.
+  if (n_tokens == 1) {
+    k.quantize_activation(x, xq_data, cols);
+  } else {
+    pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) k.quantize_activation(x + t * cols, xq_data + t * xq_row, cols);
+    });
+  }
+  return xq_data;
+}
+
+void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x,
+                    int64_t n_tokens, float* y, ThreadPool& pool) {
+  const uint8_t* xq = quantize_activations(k, x, w.cols, n_tokens, pool);
+  const int64_t xq_row = k.activation_row_bytes(w.cols);
   pool.parallel_for(w.rows, 4, [&](int64_t begin, int64_t end) {
-    int64_t r = begin;
-    if (k.dot4x4 != nullptr && n_tokens >= 4) {
-      float out[16];
-      for (; r + 4 <= end; r += 4) {
-        const uint8_t* rows = w.data + r * w.row_stride;
-        int64_t t = 0;
-        for (; t + 4 <= n_tokens; t += 4) {
-          k.dot4x4(rows, w.row_stride, xq_data + t * xq_row, xq_row, w.cols, out);
-          for (int i = 0; i < 4; ++i) {
-            for (int j = 0; j < 4; ++j) y[(t + j) * w.rows + r + i] = out[4 * i + j];
-          }
-        }
-        for (; t < n_tokens; ++t) {
-          for (int i = 0; i < 4; ++i) {
-            y[t * w.rows + r + i] = k.dot(rows + i * w.row_stride, xq_data + t * xq_row, w.cols);
-          }
-        }
-      }
-    }
-    for (; r < end; ++r) {
-      const uint8_t* row = w.data + r * w.row_stride;
-      int64_t t = 0;
-      if (k.dot4 != nullptr) {
-        // Four tokens per pass: each weight block is decoded once for all four.
-        float out[4];
-        for (; t + 4 <= n_tokens; t += 4) {
-          k.dot4(row, xq_data + t * xq_row, xq_row, w.cols, out);
-          for (int i = 0; i < 4; ++i) y[(t + i) * w.rows + r] = out[i];
-        }
-      }
-      for (; t < n_tokens; ++t) y[t * w.rows + r] = k.dot(row, xq_data + t * xq_row, w.cols);
-    }
+    multiply_rows_chunked(k, w, xq, xq_row, n_tokens, begin, end, y);
   });
 }
 
@@ -146,6 +183,47 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   } else {
     matmul_tiles(w, x, n_tokens, y, pool);
   }
+}
+
+void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
+                         std::span<float* const> ys, ThreadPool& pool) {
+  if (ws.size() != ys.size()) raise<InvalidArgument>("matmul_shared_input: {} matrices, {} outputs", ws.size(), ys.size());
+  if (n_tokens <= 0 || ws.empty()) return;
+  static const bool force_float = [] {
+    const char* v = std::getenv("TESSERA_MATMUL");
+    return v != nullptr && std::string_view(v) == "float";
+  }();
+  // One shared job needs one activation format and one width; otherwise each
+  // matrix goes through matmul() on its own (same results either way).
+  const VecDotKernel* k = force_float ? nullptr : find_vec_dot(ws[0]->type);
+  bool shared = k != nullptr && ws.size() <= kMaxSharedInput;
+  for (const WeightMatrix* w : ws) {
+    const VecDotKernel* kw = force_float ? nullptr : find_vec_dot(w->type);
+    shared = shared && kw != nullptr && w->cols == ws[0]->cols &&
+             kw->quantize_activation == k->quantize_activation &&
+             kw->activation_row_bytes == k->activation_row_bytes;
+  }
+  if (!shared) {
+    for (size_t i = 0; i < ws.size(); ++i) matmul(*ws[i], x, n_tokens, ys[i], pool);
+    return;
+  }
+  const uint8_t* xq = quantize_activations(*k, x, ws[0]->cols, n_tokens, pool);
+  const int64_t xq_row = k->activation_row_bytes(ws[0]->cols);
+  // The matrices' rows end to end form one index space split over the threads.
+  int64_t first_row[kMaxSharedInput + 1] = {0};
+  const VecDotKernel* kernels[kMaxSharedInput];
+  for (size_t i = 0; i < ws.size(); ++i) {
+    first_row[i + 1] = first_row[i] + ws[i]->rows;
+    kernels[i] = find_vec_dot(ws[i]->type);
+  }
+  pool.parallel_for(first_row[ws.size()], 4, [&](int64_t begin, int64_t end) {
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const int64_t b = std::max(begin, first_row[i]);
+      const int64_t e = std::min(end, first_row[i + 1]);
+      if (b >= e) continue;
+      multiply_rows_chunked(*kernels[i], *ws[i], xq, xq_row, n_tokens, b - first_row[i], e - first_row[i], ys[i]);
+    }
+  });
 }
 
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {

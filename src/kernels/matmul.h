@@ -3,7 +3,9 @@
 // WeightMatrix and matmul(); dispatch on type and CPU features happens inside.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "core/thread_pool.h"
 #include "kernels/cpu_features.h"
@@ -32,6 +34,15 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
 // instruction-set path on one machine this way).
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             IsaLevel max_isa);
+
+// ys[i] = ws[i] x for matrices that read the same activations (q/k/v,
+// gate/up), i < kMaxSharedInput: the activations are quantized once and all
+// the matrices' rows are split over the threads in one job, so the layer waits
+// for the pool once instead of once per matrix. Results equal separate
+// matmul() calls bit for bit.
+inline constexpr size_t kMaxSharedInput = 4;
+void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
+                         std::span<float* const> ys, ThreadPool& pool);
 
 // Plain float reference: dequantizes each row and accumulates in double.
 // Used by tests to check every fast path.

@@ -33,9 +33,11 @@ void attention(const AttentionShape& s, const Batch& batch, const float* q, cons
 
   pool.run([&](int thread, int threads) {
     float* scores = scratch.data() + static_cast<size_t>(thread) * max_span;
-    const int64_t begin = n_items * thread / threads;
-    const int64_t end = n_items * (thread + 1) / threads;
-    for (int64_t item = begin; item < end; ++item) {
+    // Items are dealt round-robin: in a causal prefill a token's cost grows
+    // with its position, so contiguous shares would give the last thread
+    // about three times the first one's work (two threads, from an empty
+    // cache). Every item is computed the same way whichever thread runs it.
+    for (int64_t item = thread; item < n_items; item += threads) {
       const int64_t t = item / s.n_head;
       const int64_t h = item % s.n_head;
       const int seq = batch.seq_ids[t];

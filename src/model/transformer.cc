@@ -122,9 +122,11 @@ void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, Threa
   for (int64_t t = 0; t < n; ++t) {
     rms_norm(x_.data() + t * d, l.attn_norm, xn_.data() + t * d, d, hp_.norm_eps);
   }
-  matmul(l.wq, xn_.data(), n, q_.data(), pool);
-  matmul(l.wk, xn_.data(), n, k_.data(), pool);
-  matmul(l.wv, xn_.data(), n, v_.data(), pool);
+  {
+    const WeightMatrix* ws[] = {&l.wq, &l.wk, &l.wv};
+    float* ys[] = {q_.data(), k_.data(), v_.data()};
+    matmul_shared_input(ws, xn_.data(), n, ys, pool);
+  }
 
   pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
@@ -176,8 +178,11 @@ void Transformer::ffn_block(int il, int64_t n, ThreadPool& pool) {
   for (int64_t t = 0; t < n; ++t) {
     rms_norm(x_.data() + t * d, l.ffn_norm, xn_.data() + t * d, d, hp_.norm_eps);
   }
-  matmul(l.w_gate, xn_.data(), n, gate_.data(), pool);
-  matmul(l.w_up, xn_.data(), n, up_.data(), pool);
+  {
+    const WeightMatrix* ws[] = {&l.w_gate, &l.w_up};
+    float* ys[] = {gate_.data(), up_.data()};
+    matmul_shared_input(ws, xn_.data(), n, ys, pool);
+  }
   pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       float* g = gate_.data() + t * ff;
