@@ -8,6 +8,7 @@
 #include "cli/progress_bar.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "quant/bit_allocation.h"
 #include "quant/grid.h"
 #include "quant/model_quantizer.h"
 
@@ -25,22 +26,14 @@ struct QuantizeCliOptions {
   bool asym = false;
   int threads = default_thread_count();
   bool json = false;
+  double avg_bits = 0.0;  // 0: no allocation
+  std::string alloc = "alpha-low";
 };
 
 GgmlType parse_type(const std::string& name, const char* flag) {
   const auto t = type_from_name(name);
   if (!t) raise<InvalidArgument>("{}: unknown type '{}'", flag, name);
   return *t;
-}
-
-// --bits alone picks the smallest standard legacy type whose codes hold them;
-// fewer bits than the type's codes emulate a coarser grid in that container.
-GgmlType type_for_bits(int bits, bool asym) {
-  if (bits < 2 || bits > 8) raise<InvalidArgument>("--bits must be 2 to 8, got {}", bits);
-  if (bits <= 4) return asym ? GgmlType::Q4_1 : GgmlType::Q4_0;
-  if (bits == 5) return asym ? GgmlType::Q5_1 : GgmlType::Q5_0;
-  if (asym) raise<InvalidArgument>("no asymmetric standard type holds {} bits (Q5_1 is the widest)", bits);
-  return GgmlType::Q8_0;
 }
 
 QuantSpec make_spec(GgmlType type, int bits, int group, bool asym_flag, bool float_method) {
@@ -67,12 +60,14 @@ QuantSpec make_spec(GgmlType type, int bits, int group, bool asym_flag, bool flo
 }
 
 void print_summary(const ModelQuantReport& r) {
-  std::printf("%-28s %-14s %-6s %-6s %10s %10s\n", "tensor", "shape", "from", "to", "bytes", "rel.rmse");
+  std::printf("%-28s %-14s %-6s %-6s %4s %6s %10s %10s\n", "tensor", "shape", "from", "to", "bits", "alpha", "bytes",
+              "rel.rmse");
   for (const TensorReport& t : r.tensors) {
     if (!t.quantized) continue;
     std::string shape = std::to_string(t.shape[0]) + "x" + std::to_string(t.shape[1]);
-    std::printf("%-28s %-14s %-6s %-6s %10llu %10.5f%s\n", t.name.c_str(), shape.c_str(), type_name(t.source_type),
-                type_name(t.type), static_cast<unsigned long long>(t.bytes), t.rel_rmse,
+    std::printf("%-28s %-14s %-6s %-6s %4d %6.2f %10llu %10.5f%s\n", t.name.c_str(), shape.c_str(),
+                type_name(t.source_type), type_name(t.type), t.bits, t.alpha, static_cast<unsigned long long>(t.bytes),
+                t.rel_rmse,
                 t.fell_back ? "  (fallback: row length)" : "");
   }
   size_t copied = 0;
@@ -93,7 +88,9 @@ nlohmann::json to_json(const ModelQuantReport& r, const std::string& out) {
                        {"quantized", t.quantized},
                        {"fallback", t.fell_back},
                        {"bytes", t.bytes},
-                       {"rel_rmse", t.rel_rmse}});
+                       {"rel_rmse", t.rel_rmse},
+                       {"bits", t.bits},
+                       {"alpha", t.alpha}});
   }
   return {{"output", out},
           {"file_bytes", r.file_bytes},
@@ -112,7 +109,8 @@ void run_quantize(const QuantizeCliOptions& o) {
     if (o.type.empty()) raise<InvalidArgument>("--method none needs --type F16, BF16 or F32");
     if (o.bits != 0 || o.group != 0 || o.asym) raise<InvalidArgument>("--method none takes no --bits, --group or --asym");
   }
-  const GgmlType type = !o.type.empty() ? parse_type(o.type, "--type") : type_for_bits(o.bits > 0 ? o.bits : 4, o.asym);
+  const GgmlType type =
+      !o.type.empty() ? parse_type(o.type, "--type") : spec_for_bits(o.bits > 0 ? o.bits : 4, o.asym).type;
   m.spec = make_spec(type, o.bits, o.group, o.asym, float_method);
   // The embedding table doubles as the output layer in tied models, the most
   // sensitive matrix: Q8_0 unless asked otherwise (llama.cpp keeps it at 6-8 bits too).
@@ -121,6 +119,16 @@ void run_quantize(const QuantizeCliOptions& o) {
     m.embd_spec = make_spec(et, 0, 0, grid_layout(et) && grid_layout(et)->offset, float_method);
   } else if (!float_method) {
     m.embd_spec = make_spec(GgmlType::Q8_0, 0, 0, false, false);
+  }
+  if (o.avg_bits != 0.0) {
+    if (float_method) raise<InvalidArgument>("--avg-bits needs a grid method (rtn, mse)");
+    if (!o.type.empty() || o.bits != 0 || o.group != 0) {
+      raise<InvalidArgument>("--avg-bits chooses each matrix's bits and type: drop --type, --bits and --group");
+    }
+    if (!(o.avg_bits >= 2.0 && o.avg_bits <= 8.0)) raise<InvalidArgument>("--avg-bits must be 2 to 8, got {}", o.avg_bits);
+    m.avg_bits = o.avg_bits;
+    m.order = parse_allocation_order(o.alloc);
+    m.asym = o.asym;
   }
   std::optional<ProgressBar> bar;
   const ModelQuantReport r = quantize_model(o.in, o.out, m, [&](size_t done, size_t total, const std::string& name) {
@@ -149,6 +157,9 @@ void register_quantize(CLI::App& app) {
   cmd->add_flag("--asym", o->asym, "scale and offset per group (Q4_1 / Q5_1 when picked by --bits)");
   cmd->add_option("--embd-type", o->embd_type, "type of token_embd / output.weight (default Q8_0)");
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  cmd->add_option("--avg-bits", o->avg_bits,
+                  "alphaq: per-matrix bits (floor or +1, by the spectrum's alpha) averaging this (2-8)");
+  cmd->add_option("--alloc", o->alloc, "with --avg-bits: alpha-low (more bits to low alpha), alpha-high, uniform");
   cmd->add_flag("--json", o->json, "print the report as JSON");
   cmd->callback([o] { run_quantize(*o); });
 }

@@ -57,6 +57,11 @@ using GroupFitter = std::function<Grid(const float* x, const float* w, int n, co
 // round-to-nearest's grid (method_rtn.cc): the starting point other fitters refine.
 Grid rtn_grid(const float* x, int n, const GridRange& range);
 
+// The smallest standard legacy type whose codes hold `bits` (2-8): Q4_0/Q4_1
+// up to 4 bits (fewer emulate a coarser grid in that container), Q5_0/Q5_1,
+// then Q8_0 (symmetric only). Group = the type's block.
+QuantSpec spec_for_bits(int bits, bool asym);
+
 // Validates spec against the type's layout and the row length (InvalidArgument).
 void check_grid_spec(const QuantSpec& spec, int64_t cols);
 

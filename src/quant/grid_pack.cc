@@ -49,6 +49,21 @@ double grid_error(const float* x, const float* w, int n, const Grid& g, const Gr
   return e;
 }
 
+QuantSpec spec_for_bits(int bits, bool asym) {
+  if (bits < 2 || bits > 8) raise<InvalidArgument>("--bits must be 2 to 8, got {}", bits);
+  GgmlType type;
+  if (bits <= 4) {
+    type = asym ? GgmlType::Q4_1 : GgmlType::Q4_0;
+  } else if (bits == 5) {
+    type = asym ? GgmlType::Q5_1 : GgmlType::Q5_0;
+  } else if (asym) {
+    raise<InvalidArgument>("no asymmetric standard type holds {} bits (Q5_1 is the widest)", bits);
+  } else {
+    type = GgmlType::Q8_0;
+  }
+  return QuantSpec{type, bits, kQK, !asym};
+}
+
 void check_grid_spec(const QuantSpec& spec, int64_t cols) {
   const auto layout = grid_layout(spec.type);
   if (!layout) {

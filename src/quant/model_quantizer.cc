@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "quant/dequantize.h"
 #include "quant/grid.h"
+#include "quant/spectrum.h"
 
 namespace tessera {
 
@@ -50,6 +51,38 @@ void check_output_path(const std::string& in, const std::string& out) {
   if (::access(parent.c_str(), W_OK) != 0) raise<InvalidArgument>("{}: directory {} is not writable", out, parent.string());
 }
 
+void dequantize_matrix(const GgufTensorInfo& t, std::vector<float>& w) {
+  const int64_t cols = t.shape[0], rows = t.n_elements() / cols, rb = row_bytes(t.type, cols);
+  w.resize(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) dequantize_row(t.type, t.data + r * rb, w.data() + r * cols, cols);
+}
+
+// Grid bits per tensor (0 = not allocated: vectors, embeddings); fills alphas.
+std::vector<int> allocate_by_alpha(const GgufFile& src, const ModelQuantOptions& options, std::vector<double>& alphas,
+                                   ThreadPool& pool) {
+  std::vector<size_t> index;
+  for (size_t i = 0; i < src.tensors().size(); ++i) {
+    const GgufTensorInfo& t = src.tensors()[i];
+    if (is_quantizable_matrix(t) && !is_embedding_or_output(t.name)) index.push_back(i);
+  }
+  // Spectra are independent: one matrix per task.
+  pool.parallel_for(static_cast<int64_t>(index.size()), 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> w;
+    for (int64_t k = begin; k < end; ++k) {
+      const GgufTensorInfo& t = src.tensors()[index[k]];
+      dequantize_matrix(t, w);
+      const MatrixRef m{w.data(), t.n_elements() / t.shape[0], t.shape[0]};
+      alphas[index[k]] = fit_power_law(gram_eigenvalues(m)).alpha;
+    }
+  });
+  std::vector<AllocationItem> items;
+  for (size_t i : index) items.push_back({src.tensors()[i].n_elements(), alphas[i]});
+  const std::vector<int> bits = allocate_bits(items, *options.avg_bits, options.order);
+  std::vector<int> out(src.tensors().size(), 0);
+  for (size_t k = 0; k < index.size(); ++k) out[index[k]] = bits[k];
+  return out;
+}
+
 }  // namespace
 
 std::optional<QuantSpec> fallback_spec(const QuantSpec& spec, int64_t cols) {
@@ -84,12 +117,24 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
                          in, t.name, type_name(t.type));
     }
   }
+  ThreadPool pool(options.threads);
+  // alphaq: per-matrix grid bits from the spectra, before anything else.
+  std::vector<QuantSpec> wanted_specs(src.tensors().size(), options.spec);
+  std::vector<double> alphas(src.tensors().size(), 0.0);
+  if (options.avg_bits) {
+    const auto allocated = allocate_by_alpha(src, options, alphas, pool);
+    for (size_t i = 0; i < allocated.size(); ++i) {
+      if (allocated[i] > 0) wanted_specs[i] = spec_for_bits(allocated[i], options.asym);
+    }
+  }
   // Every matrix's storage is settled before any work, so impossible requests fail at once.
   std::vector<std::optional<QuantSpec>> specs(src.tensors().size());
   for (size_t i = 0; i < specs.size(); ++i) {
     const GgufTensorInfo& t = src.tensors()[i];
     if (!is_quantizable_matrix(t)) continue;
-    const QuantSpec& wanted = is_embedding_or_output(t.name) && options.embd_spec ? *options.embd_spec : options.spec;
+    const QuantSpec& wanted =
+        is_embedding_or_output(t.name) && options.embd_spec ? *options.embd_spec : wanted_specs[i];
+    method->check(wanted);
     specs[i] = fallback_spec(wanted, t.shape[0]);
     if (!specs[i]) {
       raise<InvalidArgument>("tensor '{}': {} with group {} does not divide its rows of {} weights, and no fallback "
@@ -106,7 +151,6 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
   writer.set_u32("tessera.quantize.bits", static_cast<uint32_t>(options.spec.bits));
   writer.set_u32("tessera.quantize.group", static_cast<uint32_t>(options.spec.group));
 
-  ThreadPool pool(options.threads);
   ModelQuantReport report;
   std::vector<float> w;
   std::vector<float> back;
@@ -124,7 +168,6 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
       tr.bytes = t.n_bytes;
     } else {
       const int64_t cols = t.shape[0], rows = n / cols;
-      const QuantSpec& wanted = is_embedding_or_output(t.name) && options.embd_spec ? *options.embd_spec : options.spec;
       const QuantSpec* spec = &*specs[i];
       w.resize(static_cast<size_t>(n));
       pool.parallel_for(rows, 64, [&](int64_t begin, int64_t end) {
@@ -153,7 +196,11 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
       }
       tr.type = q.type;
       tr.quantized = true;
+      const QuantSpec& wanted =
+          is_embedding_or_output(t.name) && options.embd_spec ? *options.embd_spec : wanted_specs[i];
       tr.fell_back = spec->type != wanted.type;
+      tr.bits = spec->bits;
+      tr.alpha = alphas[i];
       tr.bytes = q.data.size();
       tr.rel_rmse = norm > 0 ? std::sqrt(err / norm) : 0.0;
       report.quantized_elements += static_cast<uint64_t>(n);

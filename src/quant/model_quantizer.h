@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gguf/gguf_file.h"
+#include "quant/bit_allocation.h"
 #include "quant/quant_method.h"
 
 namespace tessera {
@@ -19,6 +20,11 @@ struct ModelQuantOptions {
   QuantSpec spec;                        // for the weight matrices
   std::optional<QuantSpec> embd_spec;    // token_embd / output.weight; nullopt = spec
   int threads = 1;
+  // alphaq: when set, each matrix other than the embeddings gets floor(avg_bits)
+  // or one more grid bits (spec_for_bits, symmetric unless asym), in `order`.
+  std::optional<double> avg_bits;
+  AllocationOrder order = AllocationOrder::AlphaLowMore;
+  bool asym = false;
 };
 
 struct TensorReport {
@@ -30,6 +36,8 @@ struct TensorReport {
   bool fell_back = false;  // the row length did not fit the requested type
   uint64_t bytes = 0;
   double rel_rmse = 0.0;   // sqrt(sum (w - w')^2 / sum w^2) of quantized matrices
+  int bits = 0;            // grid bits of quantized matrices
+  double alpha = 0.0;      // heavy-tail exponent, when --avg-bits computed it
 };
 
 struct ModelQuantReport {

@@ -121,3 +121,38 @@ def test_bad_paths(f32_model, tmp_path):
             assert gguf.GGUFReader(str(read_only / "o.gguf")).tensors
     finally:
         read_only.chmod(0o700)
+
+
+def test_alphaq_allocation_meets_the_budget_in_both_directions(f32_model, tmp_path):
+    picked = {}
+    for order in ("alpha-low", "alpha-high", "uniform"):
+        report, _ = quantize(f32_model, tmp_path / f"{order}.gguf", "--method", "rtn", "--avg-bits", "4.5",
+                             "--alloc", order)
+        mats = [t for t in report["tensors"] if t["quantized"] and t["name"] not in ("token_embd.weight",
+                                                                                     "output.weight")]
+        n = sum(np.prod(t["shape"]) for t in mats)
+        avg = sum(t["bits"] * np.prod(t["shape"]) for t in mats) / n
+        assert 4.0 < avg <= 4.5
+        assert {t["type"] for t in mats} == {"Q4_0", "Q5_0"}
+        assert all((t["type"] == "Q5_0") == (t["bits"] == 5) for t in mats)
+        assert all(t["alpha"] > 1.0 for t in mats)
+        picked[order] = {t["name"] for t in mats if t["bits"] == 5}
+        promoted = [t["alpha"] for t in mats if t["bits"] == 5]
+        kept = [t["alpha"] for t in mats if t["bits"] == 4]
+        if order == "alpha-low":
+            assert np.median(promoted) < np.median(kept)
+        if order == "alpha-high":
+            assert np.median(promoted) > np.median(kept)
+    assert picked["alpha-low"] != picked["alpha-high"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--avg-bits", "4.5", "--type", "Q4_0"], "drop --type"),
+    (["--avg-bits", "9"], "--avg-bits must be 2 to 8"),
+    (["--avg-bits", "4.5", "--alloc", "sideways"], "unknown allocation"),
+    (["--method", "none", "--type", "f16", "--avg-bits", "4"], "needs a grid method"),
+])
+def test_bad_allocation_options(f32_model, tmp_path, args, message):
+    proc = run_tessera("quantize", f32_model, tmp_path / "o.gguf", *args, check=False)
+    assert proc.returncode != 0 and message in proc.stderr
+    assert list(tmp_path.iterdir()) == []
