@@ -149,7 +149,8 @@ void GgufWriter::add_tensor(const std::string& name, const std::vector<int64_t>&
 
 void GgufWriter::write(const std::string& path) const {
   const std::string tmp = path + ".tmp";
-  {
+  // On any failure the temporary file is removed: no half-written output is left behind.
+  try {
     Output out(tmp);
     out.pod<uint32_t>(0x46554747);
     out.pod<uint32_t>(3);
@@ -183,10 +184,14 @@ void GgufWriter::write(const std::string& path) const {
       out.pad_to(alignment_);
     }
     out.close();
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) raise("{}: cannot rename {} into place: {}", path, tmp, ec.message());
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw;
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) raise("{}: cannot rename {} into place: {}", path, tmp, ec.message());
 }
 
 }  // namespace tessera

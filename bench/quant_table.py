@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""The quantization table: every method x type on one model, against its own
+weights as F16, with llama.cpp's quantizations of the same F16 as anchors.
+
+    build/venv/bin/python bench/quant_table.py --work /tmp/quant [--rows rtn-Q4_0,llama-Q4_0] [--threads 2]
+
+For each row: bits per weight (all tensors, and the quantized matrices alone),
+file size, KL divergence (mean, p99) and top-1 agreement against the F16
+baseline's log-probabilities, perplexity (first --chunks windows of --ctx tokens
+of wiki.test.raw), prefill / decode tok/s (tessera bench). Results are cached per
+row in WORK/results.json, so an interrupted run continues; the markdown table and
+an SVG chart (KL vs bits per weight) are written at the end.
+"""
+import argparse
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "python"))
+
+# label -> ("tessera", quantize args) or ("llama", LLAMA_FTYPE suffix)
+ROWS = {}
+for method in ("rtn", "mse"):
+    for qtype in ("Q8_0", "Q5_0", "Q5_1", "Q4_0", "Q4_1", "Q4_K"):
+        ROWS[f"{method}-{qtype}"] = ("tessera", ["--method", method, "--type", qtype])
+    ROWS[f"{method}-Q4_0-g128"] = ("tessera", ["--method", method, "--type", "Q4_0", "--group", "128"])
+    ROWS[f"{method}-3bit-in-Q4_0"] = ("tessera", ["--method", method, "--type", "Q4_0", "--bits", "3"])
+    ROWS[f"{method}-Q4_0-embdQ4_0"] = ("tessera", ["--method", method, "--type", "Q4_0", "--embd-type", "Q4_0"])
+    ROWS[f"{method}-Q4_1-embdQ4_1"] = ("tessera", ["--method", method, "--type", "Q4_1", "--embd-type", "Q4_1"])
+for ftype in ("Q8_0", "Q5_0", "Q4_0", "Q4_K_S", "Q4_K_M", "Q3_K_M", "Q2_K"):
+    ROWS[f"llama-{ftype}"] = ("llama", ftype)
+
+
+def run(cmd, **kw):
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def bits_per_weight(path):
+    import gguf
+
+    r = gguf.GGUFReader(str(path))
+    total_bytes = sum(int(t.n_bytes) for t in r.tensors)
+    total_elems = sum(int(t.n_elements) for t in r.tensors)
+    mats = [t for t in r.tensors if len(t.shape) == 2]
+    mat_bytes = sum(int(t.n_bytes) for t in mats)
+    mat_elems = sum(int(t.n_elements) for t in mats)
+    return 8.0 * total_bytes / total_elems, 8.0 * mat_bytes / mat_elems
+
+
+def llama_quantize(src, dst, ftype):
+    import llama_cpp
+
+    from reference import quiet_stderr
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{ftype}")
+    params.nthread = 2
+    with quiet_stderr():
+        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
+    if rc != 0:
+        raise RuntimeError(f"llama.cpp could not quantize to {ftype}")
+
+
+def measure(args, model, baseline_logits=None, save_logits=None):
+    cmd = [args.bin, "perplexity", "-m", model, "-f", args.text, "--ctx", args.ctx, "--chunks", args.chunks,
+           "-t", args.threads, "--json"]
+    cmd += ["--kl", baseline_logits] if baseline_logits else []
+    cmd += ["--save-logits", save_logits] if save_logits else []
+    r = json.loads(run(cmd))
+    speed = json.loads(run([args.bin, "bench", "-m", model, "-p", 256, "-n", 64, "-r", 2, "-t", args.threads,
+                            "--json"]))
+    bpw, matrix_bpw = bits_per_weight(model)
+    out = {"perplexity": r["perplexity"], "perplexity_error": r["perplexity_error"],
+           "file_bytes": pathlib.Path(model).stat().st_size, "bpw": bpw, "matrix_bpw": matrix_bpw,
+           "prefill_tok_s": speed["prefill_tok_s"], "decode_tok_s": speed["decode_tok_s"]}
+    if baseline_logits:
+        out.update(kl_mean=r["kl_mean"], kl_p99=r["kl_p99"], top1=r["top1_agreement"])
+    return out
+
+
+def table(results):
+    lines = ["| row | bpw (all) | bpw (matrices) | file MiB | KL mean | KL p99 | top-1 % | perplexity | "
+             "prefill tok/s | decode tok/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for label, r in sorted(results.items(), key=lambda kv: (-kv[1]["bpw"], kv[0])):
+        kl = (f"{r['kl_mean']:.4f} | {r['kl_p99']:.3f} | {100 * r['top1']:.1f}" if "kl_mean" in r
+              else "0 (baseline) | 0 | 100")
+        lines.append(f"| {label} | {r['bpw']:.3f} | {r['matrix_bpw']:.3f} | {r['file_bytes'] / 2**20:.1f} | {kl} | "
+                     f"{r['perplexity']:.3f} ± {r['perplexity_error']:.3f} | {r['prefill_tok_s']:.0f} | "
+                     f"{r['decode_tok_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def svg_chart(results, path):
+    """KL mean (log scale) against matrix bits per weight, one colour per method."""
+    pts = [(label, r["matrix_bpw"], r["kl_mean"]) for label, r in results.items() if r.get("kl_mean", 0) > 0]
+    if not pts:
+        return
+    w, h, pad = 720, 440, 60
+    xs = [p[1] for p in pts]
+    ys = [math.log10(p[2]) for p in pts]
+    x0, x1 = min(xs) - 0.2, max(xs) + 0.2
+    y0, y1 = math.floor(min(ys)), math.ceil(max(ys))
+    sx = lambda x: pad + (x - x0) / (x1 - x0) * (w - 2 * pad)
+    sy = lambda y: h - pad - (y - y0) / max(y1 - y0, 1e-9) * (h - 2 * pad)
+    colours = {"rtn": "#1f77b4", "mse": "#d62728", "llama": "#2ca02c"}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
+           f'font-size="11"><rect width="{w}" height="{h}" fill="white"/>',
+           f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
+           f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>',
+           f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">bits per weight (quantized matrices)</text>',
+           f'<text x="15" y="{h / 2}" transform="rotate(-90 15 {h / 2})" text-anchor="middle">KL mean (log10)</text>']
+    for y in range(y0, y1 + 1):
+        out.append(f'<text x="{pad - 6}" y="{sy(y) + 4}" text-anchor="end">1e{y}</text>')
+        out.append(f'<line x1="{pad}" y1="{sy(y)}" x2="{w - pad}" y2="{sy(y)}" stroke="#ddd"/>')
+    for b in range(math.ceil(x0), math.floor(x1) + 1):
+        out.append(f'<text x="{sx(b)}" y="{h - pad + 16}" text-anchor="middle">{b}</text>')
+    for family, colour in colours.items():
+        fam = sorted((p for p in pts if p[0].startswith(family + "-")), key=lambda p: p[1])
+        for label, x, kl in fam:
+            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(math.log10(kl)):.1f}" r="4" fill="{colour}"/>')
+            out.append(f'<text x="{sx(x) + 6:.1f}" y="{sy(math.log10(kl)) - 4:.1f}" fill="{colour}">{label}</text>')
+    for i, (family, colour) in enumerate(colours.items()):
+        out.append(f'<text x="{w - pad - 80}" y="{pad + 14 * i}" fill="{colour}">{family}</text>')
+    out.append("</svg>")
+    pathlib.Path(path).write_text("\n".join(out) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", required=True, help="folder for the models, logits and results.json")
+    ap.add_argument("--model", default=None, help="source GGUF (default: build/default-model.txt)")
+    ap.add_argument("--bin", default=str(REPO / "build" / "tessera"))
+    ap.add_argument("--text", default=str(REPO.parent / "shared" / "data" / "wikitext-2-raw" / "wiki.test.raw"))
+    ap.add_argument("--ctx", type=int, default=512)
+    ap.add_argument("--chunks", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated row labels")
+    ap.add_argument("--svg", default=None, help="write the chart here")
+    args = ap.parse_args()
+    work = pathlib.Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    model = args.model or (REPO / "build" / "default-model.txt").read_text().strip()
+    results_path = work / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+
+    f16 = work / "baseline-f16.gguf"
+    logits = work / "baseline-f16.tslp"
+    if not f16.exists():
+        run([args.bin, "quantize", model, f16, "--method", "none", "--type", "f16", "-t", args.threads])
+    if "baseline-F16" not in results or not logits.exists():
+        results["baseline-F16"] = measure(args, f16, save_logits=logits)
+        results_path.write_text(json.dumps(results, indent=1))
+    for label in args.rows.split(","):
+        if label in results:
+            continue
+        kind, spec = ROWS[label]
+        out = work / f"{label}.gguf"
+        print(f"[quant_table] {label}", file=sys.stderr, flush=True)
+        if kind == "tessera":
+            run([args.bin, "quantize", f16, out, "-t", args.threads, *spec])
+        else:
+            llama_quantize(f16, out, spec)
+        results[label] = measure(args, out, baseline_logits=logits)
+        results_path.write_text(json.dumps(results, indent=1))
+        out.unlink()  # models are re-made on demand; only the figures are kept
+    print(table(results))
+    if args.svg:
+        svg_chart(results, args.svg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "quant/blocks.h"
+#include "quant/grid.h"
+#include "quant/half.h"
+
+namespace tessera {
+
+std::optional<GridLayout> grid_layout(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_0: return GridLayout{kQK, 4, false, false};
+    case GgmlType::Q4_1: return GridLayout{kQK, 4, true, false};
+    case GgmlType::Q5_0: return GridLayout{kQK, 5, false, false};
+    case GgmlType::Q5_1: return GridLayout{kQK, 5, true, false};
+    case GgmlType::Q8_0: return GridLayout{kQK, 8, false, false};
+    case GgmlType::Q4_K: return GridLayout{32, 4, true, true};
+    default: return std::nullopt;
+  }
+}
+
+GridRange grid_range(const GridLayout& layout, int bits) {
+  GridRange r;
+  r.offset = layout.offset;
+  r.offset_nonpositive = layout.k_type;
+  if (layout.offset) {
+    r.qmin = 0;
+    r.qmax = (1 << bits) - 1;
+  } else if (bits == 8) {
+    r.qmin = -127;
+    r.qmax = 127;
+  } else {
+    r.qmin = -(1 << (bits - 1));
+    r.qmax = (1 << (bits - 1)) - 1;
+  }
+  return r;
+}
+
+double grid_error(const float* x, const float* w, int n, const Grid& g, const GridRange& r) {
+  double e = 0.0;
+  for (int i = 0; i < n; ++i) {
+    const double diff = static_cast<double>(x[i]) - (g.d * static_cast<float>(grid_code(x[i], g, r)) + g.m);
+    e += (w != nullptr ? w[i] : 1.0) * diff * diff;
+  }
+  return e;
+}
+
+QuantSpec spec_for_bits(int bits, bool asym) {
+  if (bits < 2 || bits > 8) raise<InvalidArgument>("--bits must be 2 to 8, got {}", bits);
+  GgmlType type;
+  if (bits <= 4) {
+    type = asym ? GgmlType::Q4_1 : GgmlType::Q4_0;
+  } else if (bits == 5) {
+    type = asym ? GgmlType::Q5_1 : GgmlType::Q5_0;
+  } else if (asym) {
+    raise<InvalidArgument>("no asymmetric standard type holds {} bits (Q5_1 is the widest)", bits);
+  } else {
+    type = GgmlType::Q8_0;
+  }
+  return QuantSpec{type, bits, kQK, !asym};
+}
+
+void check_grid_spec(const QuantSpec& spec, int64_t cols) {
+  const auto layout = grid_layout(spec.type);
+  if (!layout) {
+    raise<InvalidArgument>("type {} is not written by the grid quantizers (use Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or Q4_K)",
+                           type_name(spec.type));
+  }
+  if (spec.bits < 2 || spec.bits > layout->code_bits) {
+    raise<InvalidArgument>("{} bits do not fit {} (2 to {} bits)", spec.bits, type_name(spec.type), layout->code_bits);
+  }
+  if (spec.symmetric == layout->offset) {
+    raise<InvalidArgument>("{} is {}; ask for {} or another type", type_name(spec.type),
+                           layout->offset ? "asymmetric (scale and offset)" : "symmetric (scale only)",
+                           layout->offset ? "--asym" : "no --asym");
+  }
+  if (spec.group <= 0 || spec.group % layout->sub_block != 0) {
+    raise<InvalidArgument>("group {} is not a multiple of {}'s block of {} weights", spec.group,
+                           type_name(spec.type), layout->sub_block);
+  }
+  if (cols > 0 && cols % spec.group != 0) {
+    raise<InvalidArgument>("group {} does not divide the row length {}", spec.group, cols);
+  }
+  if (cols > 0 && cols % type_traits(spec.type).block_size != 0) {
+    raise<InvalidArgument>("row length {} is not a multiple of {}'s block size {}", cols, type_name(spec.type),
+                           type_traits(spec.type).block_size);
+  }
+}
+
+namespace {
+
+// Stored grid of a legacy block: d and m as fp16, as the file holds them.
+Grid stored_legacy_grid(const Grid& g, uint16_t* d16, uint16_t* m16) {
+  *d16 = float_to_half(g.d);
+  *m16 = float_to_half(g.m);
+  return Grid{half_to_float(*d16), half_to_float(*m16)};
+}
+
+// Codes in storage form: symmetric types store q + 2^(code_bits-1).
+void codes_of_block(const float* x, const Grid& g, const GridRange& r, int code_bias, int n, int* codes) {
+  for (int i = 0; i < n; ++i) codes[i] = grid_code(x[i], g, r) + code_bias;
+}
+
+void pack_legacy_block(GgmlType type, const float* x, const Grid& fitted, const GridRange& r, uint8_t* out) {
+  uint16_t d16, m16;
+  const Grid g = stored_legacy_grid(fitted, &d16, &m16);
+  int c[kQK];
+  switch (type) {
+    case GgmlType::Q4_0: {
+      BlockQ4_0 b{};
+      b.d = d16;
+      codes_of_block(x, Grid{g.d, 0.0f}, r, 8, kQK, c);
+      for (int j = 0; j < kQK / 2; ++j) b.qs[j] = static_cast<uint8_t>(c[j] | (c[j + kQK / 2] << 4));
+      std::memcpy(out, &b, sizeof(b));
+      break;
+    }
+    case GgmlType::Q4_1: {
+      BlockQ4_1 b{};
+      b.d = d16;
+      b.m = m16;
+      codes_of_block(x, g, r, 0, kQK, c);
+      for (int j = 0; j < kQK / 2; ++j) b.qs[j] = static_cast<uint8_t>(c[j] | (c[j + kQK / 2] << 4));
+      std::memcpy(out, &b, sizeof(b));
+      break;
+    }
+    case GgmlType::Q5_0:
+    case GgmlType::Q5_1: {
+      const bool offset = type == GgmlType::Q5_1;
+      codes_of_block(x, offset ? g : Grid{g.d, 0.0f}, r, offset ? 0 : 16, kQK, c);
+      uint8_t qs[kQK / 2];
+      uint32_t qh = 0;
+      for (int j = 0; j < kQK / 2; ++j) {
+        qs[j] = static_cast<uint8_t>((c[j] & 0xF) | ((c[j + kQK / 2] & 0xF) << 4));
+        qh |= static_cast<uint32_t>((c[j] >> 4) & 1) << j;
+        qh |= static_cast<uint32_t>((c[j + kQK / 2] >> 4) & 1) << (j + kQK / 2);
+      }
+      if (offset) {
+        BlockQ5_1 b{};
+        b.d = d16;
+        b.m = m16;
+        std::memcpy(b.qh, &qh, 4);
+        std::memcpy(b.qs, qs, sizeof(qs));
+        std::memcpy(out, &b, sizeof(b));
+      } else {
+        BlockQ5_0 b{};
+        b.d = d16;
+        std::memcpy(b.qh, &qh, 4);
+        std::memcpy(b.qs, qs, sizeof(qs));
+        std::memcpy(out, &b, sizeof(b));
+      }
+      break;
+    }
+    case GgmlType::Q8_0: {
+      BlockQ8_0 b{};
+      b.d = d16;
+      codes_of_block(x, Grid{g.d, 0.0f}, r, 0, kQK, c);
+      for (int j = 0; j < kQK; ++j) b.qs[j] = static_cast<int8_t>(c[j]);
+      std::memcpy(out, &b, sizeof(b));
+      break;
+    }
+    default: break;  // check_grid_spec admits only the types above and Q4_K
+  }
+}
+
+// Q4_K: eight sub-blocks of 32, x = D*sc_j*q - Dmin*mn_j with 6-bit sc_j, mn_j
+// and fp16 D, Dmin per 256 weights. The fitted (d_j, m_j <= 0) are rounded to
+// that form; codes are re-derived on the stored grid.
+void pack_q4_k_block(const float* x, const Grid* fitted, const GridRange& r, uint8_t* out) {
+  float max_d = 0.0f, max_neg_m = 0.0f;
+  for (int j = 0; j < 8; ++j) {
+    max_d = std::max(max_d, fitted[j].d);
+    max_neg_m = std::max(max_neg_m, -fitted[j].m);
+  }
+  BlockQ4_K b{};
+  b.d = float_to_half(max_d / 63.0f);
+  b.dmin = float_to_half(max_neg_m / 63.0f);
+  const float D = half_to_float(b.d), Dmin = half_to_float(b.dmin);
+  uint8_t sc[8], mn[8];
+  for (int j = 0; j < 8; ++j) {
+    sc[j] = D > 0.0f ? static_cast<uint8_t>(std::clamp(static_cast<int>(std::nearbyint(fitted[j].d / D)), 0, 63)) : 0;
+    mn[j] = Dmin > 0.0f ? static_cast<uint8_t>(std::clamp(static_cast<int>(std::nearbyint(-fitted[j].m / Dmin)), 0, 63))
+                        : 0;
+  }
+  for (int j = 0; j < 4; ++j) {
+    b.scales[j] = static_cast<uint8_t>((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+    b.scales[j + 4] = static_cast<uint8_t>((mn[j] & 63) | ((mn[j + 4] >> 4) << 6));
+    b.scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0xF) | ((mn[j + 4] & 0xF) << 4));
+  }
+  int c[kQKK];
+  for (int j = 0; j < 8; ++j) {
+    // The same products the dequantizer forms, so the nearest code is nearest to what it will read.
+    const Grid g{D * static_cast<float>(sc[j]), -(Dmin * static_cast<float>(mn[j]))};
+    codes_of_block(x + 32 * j, g, r, 0, 32, c + 32 * j);
+  }
+  for (int k = 0; k < 4; ++k) {
+    for (int l = 0; l < 32; ++l) {
+      b.qs[32 * k + l] = static_cast<uint8_t>(c[64 * k + l] | (c[64 * k + 32 + l] << 4));
+    }
+  }
+  std::memcpy(out, &b, sizeof(b));
+}
+
+}  // namespace
+
+QuantizedMatrix pack_with_fitter(MatrixRef w, const QuantSpec& spec, const QuantStats& stats,
+                                 const GroupFitter& fitter, ThreadPool& pool) {
+  check_grid_spec(spec, w.cols);
+  if (!stats.importance.empty() && static_cast<int64_t>(stats.importance.size()) != w.cols) {
+    raise<InvalidArgument>("importance has {} entries for {} columns", stats.importance.size(), w.cols);
+  }
+  const GridLayout layout = *grid_layout(spec.type);
+  const GridRange range = grid_range(layout, spec.bits);
+  const int64_t rb = row_bytes(spec.type, w.cols);
+  const int64_t block_bytes = type_traits(spec.type).block_bytes;
+  const float* importance = stats.importance.empty() ? nullptr : stats.importance.data();
+  QuantizedMatrix out;
+  out.type = spec.type;
+  out.data.resize(static_cast<size_t>(rb * w.rows));
+  pool.parallel_for(w.rows, 1, [&](int64_t begin, int64_t end) {
+    const int64_t n_sub = w.cols / layout.sub_block;
+    std::vector<Grid> grids(static_cast<size_t>(n_sub));
+    for (int64_t row = begin; row < end; ++row) {
+      const float* x = w.data + row * w.cols;
+      for (int64_t g0 = 0; g0 < w.cols; g0 += spec.group) {
+        const Grid g = fitter(x + g0, importance != nullptr ? importance + g0 : nullptr, spec.group, range);
+        for (int64_t s = g0 / layout.sub_block; s < (g0 + spec.group) / layout.sub_block; ++s) grids[s] = g;
+      }
+      uint8_t* dst = out.data.data() + row * rb;
+      if (layout.k_type) {
+        for (int64_t sb = 0; sb < w.cols / kQKK; ++sb) {
+          pack_q4_k_block(x + sb * kQKK, grids.data() + sb * 8, range, dst + sb * block_bytes);
+        }
+      } else {
+        for (int64_t blk = 0; blk < w.cols / kQK; ++blk) {
+          pack_legacy_block(spec.type, x + blk * kQK, grids[blk], range, dst + blk * block_bytes);
+        }
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace tessera

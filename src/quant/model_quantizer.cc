@@ -1,0 +1,219 @@
+#include "quant/model_quantizer.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "quant/dequantize.h"
+#include "quant/grid.h"
+#include "quant/spectrum.h"
+
+namespace tessera {
+
+namespace {
+
+bool fits(const QuantSpec& spec, int64_t cols) {
+  return cols % type_traits(spec.type).block_size == 0 && cols % spec.group == 0;
+}
+
+bool is_embedding_or_output(const std::string& name) {
+  return name == "token_embd.weight" || name == "output.weight";
+}
+
+// llama.cpp's general.file_type numbers (LLAMA_FTYPE_*) for a uniform type.
+std::optional<uint32_t> file_type_of(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32: return 0;
+    case GgmlType::F16: return 1;
+    case GgmlType::Q4_0: return 2;
+    case GgmlType::Q4_1: return 3;
+    case GgmlType::Q8_0: return 7;
+    case GgmlType::Q5_0: return 8;
+    case GgmlType::Q5_1: return 9;
+    case GgmlType::Q4_K: return 14;  // Q4_K_S: Q4_K throughout
+    case GgmlType::BF16: return 32;
+    default: return std::nullopt;
+  }
+}
+
+void check_output_path(const std::string& in, const std::string& out) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(out, ec) && fs::equivalent(in, out, ec)) {
+    raise<InvalidArgument>("{}: the output must not be the input file", out);
+  }
+  if (fs::is_directory(out, ec)) raise<InvalidArgument>("{}: is a directory", out);
+  const fs::path parent = fs::path(out).parent_path().empty() ? fs::path(".") : fs::path(out).parent_path();
+  if (!fs::is_directory(parent, ec)) raise<InvalidArgument>("{}: directory {} does not exist", out, parent.string());
+  if (::access(parent.c_str(), W_OK) != 0) raise<InvalidArgument>("{}: directory {} is not writable", out, parent.string());
+}
+
+void dequantize_matrix(const GgufTensorInfo& t, std::vector<float>& w) {
+  const int64_t cols = t.shape[0], rows = t.n_elements() / cols, rb = row_bytes(t.type, cols);
+  w.resize(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) dequantize_row(t.type, t.data + r * rb, w.data() + r * cols, cols);
+}
+
+// Grid bits per tensor (0 = not allocated: vectors, embeddings); fills alphas.
+std::vector<int> allocate_by_alpha(const GgufFile& src, const ModelQuantOptions& options, std::vector<double>& alphas,
+                                   ThreadPool& pool) {
+  std::vector<size_t> index;
+  for (size_t i = 0; i < src.tensors().size(); ++i) {
+    const GgufTensorInfo& t = src.tensors()[i];
+    if (is_quantizable_matrix(t) && !is_embedding_or_output(t.name)) index.push_back(i);
+  }
+  // Spectra are independent: one matrix per task.
+  pool.parallel_for(static_cast<int64_t>(index.size()), 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> w;
+    for (int64_t k = begin; k < end; ++k) {
+      const GgufTensorInfo& t = src.tensors()[index[k]];
+      dequantize_matrix(t, w);
+      const MatrixRef m{w.data(), t.n_elements() / t.shape[0], t.shape[0]};
+      alphas[index[k]] = fit_power_law(gram_eigenvalues(m)).alpha;
+    }
+  });
+  std::vector<AllocationItem> items;
+  for (size_t i : index) items.push_back({src.tensors()[i].n_elements(), alphas[i]});
+  const std::vector<int> bits = allocate_bits(items, *options.avg_bits, options.order);
+  std::vector<int> out(src.tensors().size(), 0);
+  for (size_t k = 0; k < index.size(); ++k) out[index[k]] = bits[k];
+  return out;
+}
+
+}  // namespace
+
+std::optional<QuantSpec> fallback_spec(const QuantSpec& spec, int64_t cols) {
+  if (fits(spec, cols)) return spec;
+  QuantSpec f = spec;
+  switch (spec.type) {
+    case GgmlType::Q4_K: f = QuantSpec{GgmlType::Q5_0, 5, 32, true}; break;
+    default: return std::nullopt;
+  }
+  if (!fits(f, cols)) return std::nullopt;
+  return f;
+}
+
+bool is_quantizable_matrix(const GgufTensorInfo& t) {
+  const std::string& n = t.name;
+  const bool weight = n.size() > 7 && n.compare(n.size() - 7, 7, ".weight") == 0;
+  return t.shape.size() == 2 && weight && n.find("norm") == std::string::npos && t.shape[1] > 1;
+}
+
+ModelQuantReport quantize_model(const std::string& in, const std::string& out, const ModelQuantOptions& options,
+                                const std::function<void(size_t, size_t, const std::string&)>& progress) {
+  if (options.threads <= 0) raise<InvalidArgument>("--threads must be positive, got {}", options.threads);
+  const auto method = make_quant_method(options.method);
+  method->check(options.spec);
+  if (options.embd_spec) method->check(*options.embd_spec);
+  check_output_path(in, out);
+
+  const GgufFile src(in);
+  for (const auto& t : src.tensors()) {
+    if (is_quantizable_matrix(t) && !type_traits(t.type).weight_type) {
+      raise<FormatError>("{}: tensor '{}' has type {}, which is not a weight type tessera can read",
+                         in, t.name, type_name(t.type));
+    }
+  }
+  ThreadPool pool(options.threads);
+  // alphaq: per-matrix grid bits from the spectra, before anything else.
+  std::vector<QuantSpec> wanted_specs(src.tensors().size(), options.spec);
+  std::vector<double> alphas(src.tensors().size(), 0.0);
+  if (options.avg_bits) {
+    const auto allocated = allocate_by_alpha(src, options, alphas, pool);
+    for (size_t i = 0; i < allocated.size(); ++i) {
+      if (allocated[i] > 0) wanted_specs[i] = spec_for_bits(allocated[i], options.asym);
+    }
+  }
+  // Every matrix's storage is settled before any work, so impossible requests fail at once.
+  std::vector<std::optional<QuantSpec>> specs(src.tensors().size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const GgufTensorInfo& t = src.tensors()[i];
+    if (!is_quantizable_matrix(t)) continue;
+    const QuantSpec& wanted =
+        is_embedding_or_output(t.name) && options.embd_spec ? *options.embd_spec : wanted_specs[i];
+    method->check(wanted);
+    specs[i] = fallback_spec(wanted, t.shape[0]);
+    if (!specs[i]) {
+      raise<InvalidArgument>("tensor '{}': {} with group {} does not divide its rows of {} weights, and no fallback "
+                             "type fits", t.name, type_name(wanted.type), wanted.group, t.shape[0]);
+    }
+  }
+  GgufWriter writer(src.alignment());
+  for (const auto& [key, value] : src.metadata()) {
+    if (key != "general.alignment") writer.set(key, value);
+  }
+  if (const auto ft = file_type_of(options.spec.type)) writer.set_u32("general.file_type", *ft);
+  writer.set_string("tessera.quantize.method", std::string(method->name()));
+  writer.set_string("tessera.quantize.type", type_name(options.spec.type));
+  writer.set_u32("tessera.quantize.bits", static_cast<uint32_t>(options.spec.bits));
+  writer.set_u32("tessera.quantize.group", static_cast<uint32_t>(options.spec.group));
+
+  ModelQuantReport report;
+  std::vector<float> w;
+  std::vector<float> back;
+  const size_t total = src.tensors().size();
+  for (size_t i = 0; i < total; ++i) {
+    const GgufTensorInfo& t = src.tensors()[i];
+    TensorReport tr;
+    tr.name = t.name;
+    tr.shape = t.shape;
+    tr.source_type = t.type;
+    const int64_t n = t.n_elements();
+    if (!is_quantizable_matrix(t)) {
+      writer.add_tensor(t.name, t.shape, t.type, t.data, t.n_bytes);
+      tr.type = t.type;
+      tr.bytes = t.n_bytes;
+    } else {
+      const int64_t cols = t.shape[0], rows = n / cols;
+      const QuantSpec* spec = &*specs[i];
+      w.resize(static_cast<size_t>(n));
+      pool.parallel_for(rows, 64, [&](int64_t begin, int64_t end) {
+        const int64_t rb = row_bytes(t.type, cols);
+        for (int64_t r = begin; r < end; ++r) dequantize_row(t.type, t.data + r * rb, w.data() + r * cols, cols);
+      });
+      const QuantizedMatrix q = method->quantize(MatrixRef{w.data(), rows, cols}, *spec, QuantStats{}, pool);
+      writer.add_tensor(t.name, t.shape, q.type, q.data.data(), q.data.size());
+      const std::string stem = t.name.substr(0, t.name.size() - 7);
+      for (const ExtraTensor& e : q.extras) {
+        writer.add_tensor(stem + "." + e.suffix, e.shape, GgmlType::F32, e.values.data(), e.values.size() * 4);
+        report.total_bytes += e.values.size() * 4;
+        report.quantized_bytes += e.values.size() * 4;
+      }
+      // Error of what the file holds, read back through the ggml-exact dequantizer.
+      back.resize(static_cast<size_t>(n));
+      const int64_t qrb = row_bytes(q.type, cols);
+      pool.parallel_for(rows, 64, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) dequantize_row(q.type, q.data.data() + r * qrb, back.data() + r * cols, cols);
+      });
+      double err = 0, norm = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const double d = static_cast<double>(w[k]) - back[k];
+        err += d * d;
+        norm += static_cast<double>(w[k]) * w[k];
+      }
+      tr.type = q.type;
+      tr.quantized = true;
+      const QuantSpec& wanted =
+          is_embedding_or_output(t.name) && options.embd_spec ? *options.embd_spec : wanted_specs[i];
+      tr.fell_back = spec->type != wanted.type;
+      tr.bits = spec->bits;
+      tr.alpha = alphas[i];
+      tr.bytes = q.data.size();
+      tr.rel_rmse = norm > 0 ? std::sqrt(err / norm) : 0.0;
+      report.quantized_elements += static_cast<uint64_t>(n);
+      report.quantized_bytes += tr.bytes;
+    }
+    report.total_elements += static_cast<uint64_t>(n);
+    report.total_bytes += tr.bytes;
+    report.tensors.push_back(tr);
+    if (progress) progress(i + 1, total, t.name);
+  }
+  writer.write(out);
+  report.file_bytes = std::filesystem::file_size(out);
+  return report;
+}
+
+}  // namespace tessera

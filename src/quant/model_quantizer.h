@@ -1,0 +1,68 @@
+// Quantizes a whole GGUF model with one QuantMethod: which tensors are
+// quantized (2-D weight matrices; norms, biases and other vectors are copied
+// as they are), which type each gets (the requested one, or a fallback where
+// the row length does not fit the type), and the per-tensor error report.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf_file.h"
+#include "quant/bit_allocation.h"
+#include "quant/quant_method.h"
+
+namespace tessera {
+
+struct ModelQuantOptions {
+  std::string method = "rtn";
+  QuantSpec spec;                        // for the weight matrices
+  std::optional<QuantSpec> embd_spec;    // token_embd / output.weight; nullopt = spec
+  int threads = 1;
+  // alphaq: when set, each matrix other than the embeddings gets floor(avg_bits)
+  // or one more grid bits (spec_for_bits, symmetric unless asym), in `order`.
+  std::optional<double> avg_bits;
+  AllocationOrder order = AllocationOrder::AlphaLowMore;
+  bool asym = false;
+};
+
+struct TensorReport {
+  std::string name;
+  std::vector<int64_t> shape;
+  GgmlType source_type = GgmlType::F32;
+  GgmlType type = GgmlType::F32;
+  bool quantized = false;  // false: copied unchanged
+  bool fell_back = false;  // the row length did not fit the requested type
+  uint64_t bytes = 0;
+  double rel_rmse = 0.0;   // sqrt(sum (w - w')^2 / sum w^2) of quantized matrices
+  int bits = 0;            // grid bits of quantized matrices
+  double alpha = 0.0;      // heavy-tail exponent, when --avg-bits computed it
+};
+
+struct ModelQuantReport {
+  std::vector<TensorReport> tensors;
+  uint64_t file_bytes = 0;
+  uint64_t quantized_elements = 0, quantized_bytes = 0;  // over quantized matrices
+  uint64_t total_elements = 0, total_bytes = 0;          // over all tensors
+  double bits_per_weight() const { return total_elements ? 8.0 * total_bytes / total_elements : 0.0; }
+  double matrix_bits_per_weight() const {
+    return quantized_elements ? 8.0 * quantized_bytes / quantized_elements : 0.0;
+  }
+};
+
+// The storage type used when `type` cannot hold rows of `cols` weights (the
+// K types need multiples of 256): llama.cpp's fallbacks (Q4_K -> Q5_0), so
+// file sizes compare with its mixes. nullopt when none fits either.
+std::optional<QuantSpec> fallback_spec(const QuantSpec& spec, int64_t cols);
+
+// Whether a tensor is a weight matrix to quantize (2-D "*.weight", not a norm).
+bool is_quantizable_matrix(const GgufTensorInfo& t);
+
+// Reads `in`, writes `out` atomically (temporary name, renamed at the end; no
+// partial file on error). progress(done, total, name) after each tensor.
+// Throws InvalidArgument / FormatError / Error with a message naming the problem.
+ModelQuantReport quantize_model(const std::string& in, const std::string& out, const ModelQuantOptions& options,
+                                const std::function<void(size_t, size_t, const std::string&)>& progress);
+
+}  // namespace tessera

@@ -1,0 +1,78 @@
+// The QuantMethod seam (../shared/design.md): how one weight matrix becomes
+// blocks of a standard GGUF type. A method sees the float matrix, the storage
+// request and optional statistics, and returns the packed rows plus any extra
+// tensors it needs beside them. Methods live one per file (method_*.cc) and
+// are found by name through the registry (quant_registry.cc).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gguf/ggml_type.h"
+
+namespace tessera {
+
+class ThreadPool;
+
+// A row-major float matrix: `rows` output channels of `cols` inputs each
+// (GGUF's ne[0] = cols is the contiguous dimension).
+struct MatrixRef {
+  const float* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+
+// How the matrix is stored.
+struct QuantSpec {
+  GgmlType type = GgmlType::Q4_0;  // storage block type
+  int bits = 4;                    // grid bits; fewer than the type's code bits emulates a coarser grid
+  int group = 32;                  // weights of a row sharing one scale: a multiple of the type's sub-block
+  bool symmetric = true;           // x = d*q (true) or x = d*q + m; fixed by the type, see grid_layout()
+};
+
+// Statistics a method may use; every field is optional (empty = not available).
+struct QuantStats {
+  // Per input column (size cols): how much an error in that column costs,
+  // e.g. the mean squared activation over calibration text (llama.cpp's imatrix).
+  std::vector<float> importance;
+};
+
+// A tensor written beside the quantized matrix (always F32), named
+// "<matrix name without .weight>.<suffix>"; docs/formats.md lists the suffixes.
+struct ExtraTensor {
+  std::string suffix;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
+struct QuantizedMatrix {
+  GgmlType type = GgmlType::F32;
+  std::vector<uint8_t> data;  // rows * row_bytes(type, cols)
+  std::vector<ExtraTensor> extras;
+};
+
+class QuantMethod {
+ public:
+  virtual ~QuantMethod() = default;
+  virtual std::string_view name() const = 0;
+  virtual std::string_view description() const = 0;
+  // Throws InvalidArgument when the method cannot produce `spec` (e.g. a
+  // float-only method asked for Q4_0) so the CLI can fail before any work.
+  virtual void check(const QuantSpec& spec) const = 0;
+  virtual QuantizedMatrix quantize(MatrixRef w, const QuantSpec& spec, const QuantStats& stats,
+                                   ThreadPool& pool) const = 0;
+};
+
+// The method registered under `name`; InvalidArgument listing the known names otherwise.
+std::unique_ptr<QuantMethod> make_quant_method(std::string_view name);
+std::vector<std::string> quant_method_names();
+
+// Factories, one per method file; the registry lists them.
+std::unique_ptr<QuantMethod> make_method_none();
+std::unique_ptr<QuantMethod> make_method_rtn();
+std::unique_ptr<QuantMethod> make_method_mse();
+
+}  // namespace tessera

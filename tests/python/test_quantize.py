@@ -1,0 +1,158 @@
+"""tessera quantize on the suite's random-weight models: the standard-type outputs
+load and run in llama.cpp with the logits tessera computes from the same file; the
+error report is the file's; bad input gets a clear error and leaves no file."""
+import json
+
+import gguf
+import numpy as np
+import pytest
+
+import model_fixtures
+import reference
+import tessera_io
+from conftest import run_tessera
+
+
+@pytest.fixture(scope="module")
+def f32_model(tmp_path_factory):
+    return model_fixtures.build(tmp_path_factory.mktemp("qmodels"), "llama", "F32")
+
+
+def quantize(src, dst, *args):
+    proc = run_tessera("quantize", src, dst, "--json", "-t", "2", *args)
+    return json.loads(proc.stdout), proc.stderr
+
+
+def relative_rmse(a, b):
+    return float(np.sqrt(((a - b) ** 2).mean() / (b ** 2).mean()))
+
+
+@pytest.mark.parametrize("method,qtype,extra", [
+    ("rtn", "Q4_0", []), ("mse", "Q4_1", []), ("mse", "Q5_0", []), ("rtn", "Q5_1", []),
+    ("mse", "Q8_0", []), ("mse", "Q4_K", []), ("rtn", "Q4_0", ["--group", "128"]),
+])
+def test_llamacpp_runs_the_output_with_tesseras_logits(f32_model, tmp_path, method, qtype, extra):
+    out = tmp_path / f"{method}-{qtype}.gguf"
+    report, stderr = quantize(f32_model, out, "--method", method, "--type", qtype, "--embd-type", qtype, *extra)
+    assert "tensors" in stderr and "ETA" in stderr  # the progress bar
+    assert not (tmp_path / (out.name + ".tmp")).exists()
+    reader = gguf.GGUFReader(str(out))
+    matrices = [t for t in reader.tensors if len(t.shape) == 2]
+    assert matrices and all(t.tensor_type.name == qtype for t in matrices)
+    norms = [t for t in reader.tensors if "norm" in t.name]
+    assert norms and all(t.tensor_type.name == "F32" for t in norms)
+    assert report["file_bytes"] == out.stat().st_size
+    # The reported error is the error of what the file holds.
+    src = {t.name: t for t in gguf.GGUFReader(str(f32_model)).tensors}
+    for t in report["tensors"]:
+        if t["quantized"]:
+            back = gguf.quants.dequantize(reader.get_tensor([x.name for x in reader.tensors].index(t["name"])).data,
+                                          gguf.GGMLQuantizationType[qtype])
+            want = np.asarray(src[t["name"]].data, dtype=np.float32).reshape(back.shape)
+            assert abs(relative_rmse(back, want) - t["rel_rmse"]) < 1e-4, t["name"]
+    # llama.cpp loads it and computes what tessera computes from the same file.
+    llm = reference.load(out, n_ctx=64)
+    tokens = [llm.token_bos()] + [int(t) for t in np.random.default_rng(1).integers(300, 500, size=31)]
+    ref = reference.logits(llm, tokens)
+    ours = tessera_io.logits(out, tokens, tmp_path)
+    assert np.abs(ours - ref).max() <= 3e-2 * np.abs(ref).max()
+    assert (ours.argmax(1) == ref.argmax(1)).mean() >= 0.9
+
+
+def test_mse_error_is_below_rtn_on_every_matrix(f32_model, tmp_path):
+    rtn, _ = quantize(f32_model, tmp_path / "rtn.gguf", "--method", "rtn", "--bits", "4")
+    mse, _ = quantize(f32_model, tmp_path / "mse.gguf", "--method", "mse", "--bits", "4")
+    pairs = [(a, b) for a, b in zip(rtn["tensors"], mse["tensors"]) if a["quantized"]]
+    assert pairs and all(b["rel_rmse"] < a["rel_rmse"] for a, b in pairs)
+    assert rtn["file_bytes"] == mse["file_bytes"]
+
+
+def test_none_f16_is_the_float_baseline(f32_model, tmp_path):
+    out = tmp_path / "f16.gguf"
+    report, _ = quantize(f32_model, out, "--method", "none", "--type", "f16")
+    assert all(t["type"] == "F16" for t in report["tensors"] if t["quantized"])
+    assert max(t["rel_rmse"] for t in report["tensors"]) < 1e-3
+    tokens = list(range(1, 33))
+    f16, f32 = tessera_io.logits(out, tokens, tmp_path), tessera_io.logits(f32_model, tokens, tmp_path)
+    assert np.abs(f16 - f32).max() < 1e-2 * np.abs(f32).max()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--method", "awq-typo"], "unknown quantization method"),
+    (["--type", "Q6_K"], "not written by the grid methods"),
+    (["--type", "Q4_0", "--bits", "5"], "5 bits do not fit Q4_0"),
+    (["--bits", "9"], "--bits must be 2 to 8"),
+    (["--bits", "1"], "--bits must be 2 to 8"),
+    (["--type", "Q4_0", "--group", "48"], "group 48 is not a multiple"),
+    (["--type", "Q4_0", "--group", "1024"], "does not divide"),
+    (["--type", "Q4_0", "--asym"], "--asym asks for an offset"),
+    (["--method", "none", "--type", "Q4_0"], "method none writes F32, F16 or BF16"),
+    (["--method", "none"], "--method none needs --type"),
+    (["--type", "Q9_9"], "unknown type"),
+    (["--threads", "0"], "must be positive"),
+])
+def test_bad_options_are_refused_and_leave_no_file(f32_model, tmp_path, args, message):
+    out = tmp_path / "out.gguf"
+    proc = run_tessera("quantize", f32_model, out, *args, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_paths(f32_model, tmp_path):
+    proc = run_tessera("quantize", f32_model, tmp_path / "missing-dir" / "out.gguf", check=False)
+    assert proc.returncode != 0 and "does not exist" in proc.stderr
+    proc = run_tessera("quantize", f32_model, f32_model, check=False)
+    assert proc.returncode != 0 and "must not be the input" in proc.stderr
+    not_gguf = tmp_path / "text.gguf"
+    not_gguf.write_text("this is not a model\n")
+    proc = run_tessera("quantize", not_gguf, tmp_path / "o.gguf", check=False)
+    assert proc.returncode != 0 and "error:" in proc.stderr
+    assert not (tmp_path / "o.gguf").exists() and not (tmp_path / "o.gguf.tmp").exists()
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    try:
+        proc = run_tessera("quantize", f32_model, read_only / "o.gguf", check=False)
+        # root may write anywhere; then the output must at least be complete.
+        if proc.returncode != 0:
+            assert "not writable" in proc.stderr and list(read_only.iterdir()) == []
+        else:
+            assert gguf.GGUFReader(str(read_only / "o.gguf")).tensors
+    finally:
+        read_only.chmod(0o700)
+
+
+def test_alphaq_allocation_meets_the_budget_in_both_directions(f32_model, tmp_path):
+    picked = {}
+    for order in ("alpha-low", "alpha-high", "uniform"):
+        report, _ = quantize(f32_model, tmp_path / f"{order}.gguf", "--method", "rtn", "--avg-bits", "4.5",
+                             "--alloc", order)
+        mats = [t for t in report["tensors"] if t["quantized"] and t["name"] not in ("token_embd.weight",
+                                                                                     "output.weight")]
+        n = sum(np.prod(t["shape"]) for t in mats)
+        avg = sum(t["bits"] * np.prod(t["shape"]) for t in mats) / n
+        assert 4.0 < avg <= 4.5
+        assert {t["type"] for t in mats} == {"Q4_0", "Q5_0"}
+        assert all((t["type"] == "Q5_0") == (t["bits"] == 5) for t in mats)
+        assert all(t["alpha"] > 1.0 for t in mats)
+        picked[order] = {t["name"] for t in mats if t["bits"] == 5}
+        promoted = [t["alpha"] for t in mats if t["bits"] == 5]
+        kept = [t["alpha"] for t in mats if t["bits"] == 4]
+        if order == "alpha-low":
+            assert np.median(promoted) < np.median(kept)
+        if order == "alpha-high":
+            assert np.median(promoted) > np.median(kept)
+    assert picked["alpha-low"] != picked["alpha-high"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--avg-bits", "4.5", "--type", "Q4_0"], "drop --type"),
+    (["--avg-bits", "9"], "--avg-bits must be 2 to 8"),
+    (["--avg-bits", "4.5", "--alloc", "sideways"], "unknown allocation"),
+    (["--method", "none", "--type", "f16", "--avg-bits", "4"], "needs a grid method"),
+])
+def test_bad_allocation_options(f32_model, tmp_path, args, message):
+    proc = run_tessera("quantize", f32_model, tmp_path / "o.gguf", *args, check=False)
+    assert proc.returncode != 0 and message in proc.stderr
+    assert list(tmp_path.iterdir()) == []
