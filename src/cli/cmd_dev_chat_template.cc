@@ -21,6 +21,7 @@ struct DevChatTemplateOptions {
   std::string model;
   std::string template_file;
   std::string messages;
+  std::string messages_file;
   std::string context = "{}";
   std::optional<std::string> bos_token;
   std::optional<std::string> eos_token;
@@ -29,7 +30,7 @@ struct DevChatTemplateOptions {
 
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) raise("{}: cannot open template file", path);
+  if (!in) raise("{}: cannot open", path);
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -67,7 +68,9 @@ void run_dev_chat_template(const DevChatTemplateOptions& o) {
   }
   if (o.bos_token) bos = *o.bos_token;
   if (o.eos_token) eos = *o.eos_token;
-  const auto messages = parse_json_option(o.messages, "--messages");
+  if (o.messages.empty() == o.messages_file.empty()) raise<InvalidArgument>("give exactly one of --messages and --messages-file");
+  const auto messages = o.messages_file.empty() ? parse_json_option(o.messages, "--messages")
+                                                : parse_json_option(read_text_file(o.messages_file), "--messages-file");
   const auto context = parse_json_option(o.context, "--context");
   const std::string prompt =
       chat::render_chat_template(source, messages, o.add_generation_prompt, bos, eos, context);
@@ -82,7 +85,8 @@ void register_dev_chat_template(CLI::App& dev) {
   CLI::App* cmd = dev.add_subcommand("chat-template", "Print the prompt a chat template renders for a conversation");
   cmd->add_option("-m,--model", opts->model, "GGUF model whose tokenizer.chat_template to use (default: the set-up default model)");
   cmd->add_option("--template-file", opts->template_file, "Jinja2 template file instead of the model's");
-  cmd->add_option("--messages", opts->messages, "JSON array of {role, content} messages")->required();
+  cmd->add_option("--messages", opts->messages, "JSON array of {role, content} messages");
+  cmd->add_option("--messages-file", opts->messages_file, "file holding the messages JSON (for long conversations)");
   cmd->add_option("--context", opts->context, "JSON object of extra template variables (tools, ...)");
   cmd->add_option("--bos-token", opts->bos_token, "BOS text (default: the model's)");
   cmd->add_option("--eos-token", opts->eos_token, "EOS text (default: the model's)");
