@@ -148,7 +148,7 @@ void run_quantize(const QuantizeCliOptions& o) {
     co.windows = o.calib_windows;
     calibration = collect_calibration(*model, text, co, pool, [&](int64_t done, int64_t total) {
       if (!calib_bar) calib_bar.emplace(total, "calibration windows");
-      calib_bar->update(done, "");
+      calib_bar->update(done, "input statistics");
     });
     m.stats = &calibration.by_tensor;
   }

@@ -208,3 +208,19 @@ def test_bad_calibration_input(f32_model, tmp_path):
         proc = run_tessera("quantize", f32_model, outdir / "o.gguf", *args, check=False)
         assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr[-500:])
         assert list(outdir.iterdir()) == []
+
+
+def test_unsupported_source_type_is_refused(tmp_path):
+    """A matrix stored in an activation-only type (Q8_K) cannot be a quantizer's source."""
+    src = tmp_path / "q8k.gguf"
+    w = gguf.GGUFWriter(str(src), "llama")
+    w.add_tensor("blk.0.ffn_up.weight", np.zeros((4, 292), dtype=np.uint8),
+                 raw_dtype=gguf.GGMLQuantizationType.Q8_K)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    out = tmp_path / "out.gguf"
+    proc = run_tessera("quantize", src, out, check=False)
+    assert proc.returncode != 0 and "Q8_K" in proc.stderr, proc.stderr
+    assert not out.exists() and not (tmp_path / "out.gguf.tmp").exists()
