@@ -30,6 +30,12 @@ for method in ("rtn", "mse"):
     ROWS[f"{method}-3bit-in-Q4_0"] = ("tessera", ["--method", method, "--type", "Q4_0", "--bits", "3"])
     ROWS[f"{method}-Q4_0-embdQ4_0"] = ("tessera", ["--method", method, "--type", "Q4_0", "--embd-type", "Q4_0"])
     ROWS[f"{method}-Q4_1-embdQ4_1"] = ("tessera", ["--method", method, "--type", "Q4_1", "--embd-type", "Q4_1"])
+for qtype in ("Q4_0", "Q4_1", "Q5_0"):
+    ROWS[f"gptq-{qtype}"] = ("tessera", ["--method", "gptq", "--type", qtype, "--calib", "{calib}"])
+    ROWS[f"mse-imatrix-{qtype}"] = ("tessera", ["--method", "mse", "--type", qtype, "--calib", "{calib}"])
+for avg in ("4.5", "3.5"):
+    for order in ("alpha-low", "alpha-high", "uniform"):
+        ROWS[f"alphaq-mse-{avg}-{order}"] = ("tessera", ["--method", "mse", "--avg-bits", avg, "--alloc", order])
 for ftype in ("Q8_0", "Q5_0", "Q4_0", "Q4_K_S", "Q4_K_M", "Q3_K_M", "Q2_K"):
     ROWS[f"llama-{ftype}"] = ("llama", ftype)
 
@@ -109,7 +115,7 @@ def svg_chart(results, path):
     y0, y1 = math.floor(min(ys)), math.ceil(max(ys))
     sx = lambda x: pad + (x - x0) / (x1 - x0) * (w - 2 * pad)
     sy = lambda y: h - pad - (y - y0) / max(y1 - y0, 1e-9) * (h - 2 * pad)
-    colours = {"rtn": "#1f77b4", "mse": "#d62728", "llama": "#2ca02c"}
+    colours = {"rtn": "#1f77b4", "mse": "#d62728", "gptq": "#9467bd", "alphaq": "#ff7f0e", "llama": "#2ca02c"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
            f'font-size="11"><rect width="{w}" height="{h}" fill="white"/>',
            f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
@@ -143,12 +149,17 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated row labels")
     ap.add_argument("--svg", default=None, help="write the chart here")
+    ap.add_argument("--calib", default="/usr/share/common-licenses/GPL-3",
+                    help="calibration text for gptq / mse-imatrix (never the evaluation text)")
+    ap.add_argument("--drop", default="", help="comma-separated rows to forget and measure again")
     args = ap.parse_args()
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     model = args.model or (REPO / "build" / "default-model.txt").read_text().strip()
     results_path = work / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    for label in filter(None, args.drop.split(",")):
+        results.pop(label, None)
 
     f16 = work / "baseline-f16.gguf"
     logits = work / "baseline-f16.tslp"
@@ -164,7 +175,7 @@ def main():
         out = work / f"{label}.gguf"
         print(f"[quant_table] {label}", file=sys.stderr, flush=True)
         if kind == "tessera":
-            run([args.bin, "quantize", f16, out, "-t", args.threads, *spec])
+            run([args.bin, "quantize", f16, out, "-t", args.threads, *(a.format(calib=args.calib) for a in spec)])
         else:
             llama_quantize(f16, out, spec)
         results[label] = measure(args, out, baseline_logits=logits)

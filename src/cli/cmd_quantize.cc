@@ -8,6 +8,7 @@
 #include "cli/progress_bar.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "eval/calibration.h"
 #include "quant/bit_allocation.h"
 #include "quant/grid.h"
 #include "quant/model_quantizer.h"
@@ -28,6 +29,8 @@ struct QuantizeCliOptions {
   bool json = false;
   double avg_bits = 0.0;  // 0: no allocation
   std::string alloc = "alpha-low";
+  std::string calib;
+  int64_t calib_windows = 4;
 };
 
 GgmlType parse_type(const std::string& name, const char* flag) {
@@ -90,7 +93,8 @@ nlohmann::json to_json(const ModelQuantReport& r, const std::string& out) {
                        {"bytes", t.bytes},
                        {"rel_rmse", t.rel_rmse},
                        {"bits", t.bits},
-                       {"alpha", t.alpha}});
+                       {"alpha", t.alpha},
+                       {"method", t.method}});
   }
   return {{"output", out},
           {"file_bytes", r.file_bytes},
@@ -130,6 +134,24 @@ void run_quantize(const QuantizeCliOptions& o) {
     m.order = parse_allocation_order(o.alloc);
     m.asym = o.asym;
   }
+  // Calibration statistics: the text runs through the source model itself.
+  CalibrationStats calibration;
+  if (!o.calib.empty()) {
+    if (float_method) raise<InvalidArgument>("--calib needs a quantizing method");
+    if (o.calib_windows < 1) raise<InvalidArgument>("--calib-windows must be positive, got {}", o.calib_windows);
+    make_quant_method(o.method);  // an unknown method fails before the model is read
+    const std::string text = read_calibration_text(o.calib);
+    auto model = Model::load(o.in);
+    ThreadPool pool(o.threads);
+    std::optional<ProgressBar> calib_bar;
+    CalibrationOptions co;
+    co.windows = o.calib_windows;
+    calibration = collect_calibration(*model, text, co, pool, [&](int64_t done, int64_t total) {
+      if (!calib_bar) calib_bar.emplace(total, "calibration windows");
+      calib_bar->update(done, "input statistics");
+    });
+    m.stats = &calibration.by_tensor;
+  }
   std::optional<ProgressBar> bar;
   const ModelQuantReport r = quantize_model(o.in, o.out, m, [&](size_t done, size_t total, const std::string& name) {
     if (!bar) bar.emplace(static_cast<int64_t>(total), "tensors");
@@ -150,7 +172,7 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("input", o->in, "source GGUF (any type tessera reads; quantized sources are dequantized first)")
       ->required();
   cmd->add_option("output", o->out, "GGUF to write (written to OUTPUT.tmp, renamed at the end)")->required();
-  cmd->add_option("--method", o->method, "none, rtn, mse (default rtn)");
+  cmd->add_option("--method", o->method, "none, rtn, mse, gptq (default rtn)");
   cmd->add_option("--type", o->type, "storage type: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K (none: F16 BF16 F32)");
   cmd->add_option("--bits", o->bits, "grid bits, 2-8 (default: the type's; without --type: 4)");
   cmd->add_option("--group", o->group, "weights sharing a scale: a multiple of the type's block (default: the block)");
@@ -160,6 +182,9 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--avg-bits", o->avg_bits,
                   "alphaq: per-matrix bits (floor or +1, by the spectrum's alpha) averaging this (2-8)");
   cmd->add_option("--alloc", o->alloc, "with --avg-bits: alpha-low (more bits to low alpha), alpha-high, uniform");
+  cmd->add_option("--calib", o->calib,
+                  "calibration text (never the evaluation text): activation statistics for gptq and mse");
+  cmd->add_option("--calib-windows", o->calib_windows, "windows of 512 calibration tokens (default 4)");
   cmd->add_flag("--json", o->json, "print the report as JSON");
   cmd->callback([o] { run_quantize(*o); });
 }

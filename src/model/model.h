@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/matmul.h"
 #include "gguf/gguf_file.h"
 #include "kv/kv_cache.h"
 #include "model/batch.h"
@@ -14,6 +15,15 @@
 #include "tokenizer/tokenizer.h"
 
 namespace tessera {
+
+// Sees the input of every weight-matrix multiplication, before it runs: the
+// hook quantizers use to collect activation statistics from calibration text.
+// Called on the thread that runs forward(); x holds n_tokens rows of w.cols.
+class MatmulObserver {
+ public:
+  virtual ~MatmulObserver() = default;
+  virtual void observe(const WeightMatrix& w, const float* x, int64_t n_tokens) = 0;
+};
 
 class Model {
  public:
@@ -36,6 +46,10 @@ class Model {
   // The KV cache must have room for every (seq, position) in the batch; tokens
   // of one sequence must appear in increasing position order.
   virtual void forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) = 0;
+
+  // Installs (or, with nullptr, removes) an observer of every matmul input.
+  // Models that cannot report them throw Error.
+  virtual void set_matmul_observer(MatmulObserver* observer);
 };
 
 // Names of the architectures Model::load accepts.

@@ -23,6 +23,8 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   return std::make_unique<Transformer>(std::make_unique<GgufFile>(path));
 }
 
+void Model::set_matmul_observer(MatmulObserver*) { raise("this model does not report its matmul inputs"); }
+
 Transformer::Transformer(std::unique_ptr<GgufFile> file)
     : file_(std::move(file)), hp_(read_hparams(*file_)), w_(bind_weights(*file_, hp_)) {
   hp_.n_vocab = w_.token_embd.rows;
@@ -100,7 +102,7 @@ void Transformer::forward(const Batch& batch, KvCache& kv, float* logits, Thread
     rms_norm(x_.data() + t * d, w_.output_norm, logit_in_.data() + o * d, d, hp_.norm_eps);
     ++o;
   }
-  matmul(w_.output, logit_in_.data(), n_out, logits, pool);
+  project(w_.output, logit_in_.data(), n_out, logits, pool);
   if (hp_.final_logit_softcap > 0.0f) {
     softcap_inplace(logits, hp_.final_logit_softcap, n_out * hp_.n_vocab);
   }
@@ -125,7 +127,7 @@ void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, Threa
   {
     const WeightMatrix* ws[] = {&l.wq, &l.wk, &l.wv};
     float* ys[] = {q_.data(), k_.data(), v_.data()};
-    matmul_shared_input(ws, xn_.data(), n, ys, pool);
+    project_shared(ws, xn_.data(), n, ys, pool);
   }
 
   pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
@@ -163,7 +165,7 @@ void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, Threa
   shape.window = swa ? hp_.sliding_window : 0;
   attention(shape, batch, q_.data(), kv, attn_.data(), pool, attn_scratch_);
 
-  matmul(l.wo, attn_.data(), n, proj_.data(), pool);
+  project(l.wo, attn_.data(), n, proj_.data(), pool);
   for (int64_t t = 0; t < n; ++t) {
     float* p = proj_.data() + t * d;
     if (l.post_attn_norm != nullptr) rms_norm(p, l.post_attn_norm, p, d, hp_.norm_eps);
@@ -181,7 +183,7 @@ void Transformer::ffn_block(int il, int64_t n, ThreadPool& pool) {
   {
     const WeightMatrix* ws[] = {&l.w_gate, &l.w_up};
     float* ys[] = {gate_.data(), up_.data()};
-    matmul_shared_input(ws, xn_.data(), n, ys, pool);
+    project_shared(ws, xn_.data(), n, ys, pool);
   }
   pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
@@ -191,7 +193,7 @@ void Transformer::ffn_block(int il, int64_t n, ThreadPool& pool) {
       else swiglu(g, u, g, ff);
     }
   });
-  matmul(l.w_down, gate_.data(), n, proj_.data(), pool);
+  project(l.w_down, gate_.data(), n, proj_.data(), pool);
   for (int64_t t = 0; t < n; ++t) {
     float* p = proj_.data() + t * d;
     if (l.post_ffn_norm != nullptr) rms_norm(p, l.post_ffn_norm, p, d, hp_.norm_eps);

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <vector>
 
+#include "kernels/matmul.h"
 #include "model/model.h"
 #include "model/weights.h"
 
@@ -20,8 +22,24 @@ class Transformer final : public Model {
   const GgufFile& file() const override { return *file_; }
   std::unique_ptr<KvCache> make_kv_cache(int64_t n_ctx) const override;
   void forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) override;
+  void set_matmul_observer(MatmulObserver* observer) override { observer_ = observer; }
 
  private:
+  // matmul() behind the observer hook.
+  void project(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+    if (observer_ != nullptr) observer_->observe(w, x, n_tokens);
+    matmul(w, x, n_tokens, y, pool);
+  }
+  // matmul_shared_input() (one activation quantization for several weights
+  // that read the same input) behind the same hook.
+  void project_shared(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
+                      std::span<float* const> ys, ThreadPool& pool) {
+    if (observer_ != nullptr) {
+      for (const WeightMatrix* w : ws) observer_->observe(*w, x, n_tokens);
+    }
+    matmul_shared_input(ws, x, n_tokens, ys, pool);
+  }
+
   void check_batch(const Batch& batch, const KvCache& kv) const;
   void attention_block(int il, const Batch& batch, KvCache& kv, ThreadPool& pool);
   void ffn_block(int il, int64_t n_tokens, ThreadPool& pool);
@@ -30,6 +48,7 @@ class Transformer final : public Model {
   HParams hp_;
   ModelWeights w_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  MatmulObserver* observer_ = nullptr;
 
   // Activations, grown to the largest batch seen and reused (no allocation in
   // the steady-state decode loop).

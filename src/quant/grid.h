@@ -40,10 +40,13 @@ struct Grid {
   float m = 0.0f;
 };
 
-// Nearest code of x on the grid, clamped to the range.
+// Nearest code of x on the grid, clamped to the range. Ties round up (toward
+// +inf), as ggml's reference quantizers do: a source that already lies on a
+// finer grid (a dequantized Q5_0 model) has many exact ties, and the rule
+// decides where they go (this matches llama.cpp's Q4_0 file for such input).
 inline int grid_code(float x, const Grid& g, const GridRange& r) {
   if (g.d == 0.0f) return r.offset ? r.qmin : 0;
-  const float q = std::nearbyint((x - g.m) / g.d);
+  const float q = std::floor((x - g.m) / g.d + 0.5f);
   return static_cast<int>(std::fmin(std::fmax(q, static_cast<float>(r.qmin)), static_cast<float>(r.qmax)));
 }
 
@@ -61,6 +64,9 @@ Grid rtn_grid(const float* x, int n, const GridRange& range);
 // up to 4 bits (fewer emulate a coarser grid in that container), Q5_0/Q5_1,
 // then Q8_0 (symmetric only). Group = the type's block.
 QuantSpec spec_for_bits(int bits, bool asym);
+
+// mse's grid search (method_mse.cc), returned as stored (fp16 d and m).
+Grid mse_grid(const float* x, const float* w, int n, const GridRange& range);
 
 // Validates spec against the type's layout and the row length (InvalidArgument).
 void check_grid_spec(const QuantSpec& spec, int64_t cols);

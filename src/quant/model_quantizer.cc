@@ -109,6 +109,10 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
   method->check(options.spec);
   if (options.embd_spec) method->check(*options.embd_spec);
   check_output_path(in, out);
+  if (method->needs_calibration() && options.stats == nullptr) {
+    raise<InvalidArgument>("method {} needs calibration text (--calib FILE)", method->name());
+  }
+  const auto uncalibrated = make_quant_method("mse");
 
   const GgufFile src(in);
   for (const auto& t : src.tensors()) {
@@ -174,7 +178,15 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
         const int64_t rb = row_bytes(t.type, cols);
         for (int64_t r = begin; r < end; ++r) dequantize_row(t.type, t.data + r * rb, w.data() + r * cols, cols);
       });
-      const QuantizedMatrix q = method->quantize(MatrixRef{w.data(), rows, cols}, *spec, QuantStats{}, pool);
+      const QuantStats* stats = nullptr;
+      if (options.stats != nullptr) {
+        const auto it = options.stats->find(t.name);
+        if (it != options.stats->end()) stats = &it->second;
+      }
+      const QuantMethod& used = stats == nullptr && method->needs_calibration() ? *uncalibrated : *method;
+      const QuantizedMatrix q =
+          used.quantize(MatrixRef{w.data(), rows, cols}, *spec, stats ? *stats : QuantStats{}, pool);
+      tr.method = used.name();
       writer.add_tensor(t.name, t.shape, q.type, q.data.data(), q.data.size());
       const std::string stem = t.name.substr(0, t.name.size() - 7);
       for (const ExtraTensor& e : q.extras) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@ struct ModelQuantOptions {
   std::optional<double> avg_bits;
   AllocationOrder order = AllocationOrder::AlphaLowMore;
   bool asym = false;
+  // Calibration statistics by tensor name (eval/calibration.h); a method that
+  // needs them quantizes tensors without any (the embeddings) with mse.
+  const std::map<std::string, QuantStats>* stats = nullptr;
 };
 
 struct TensorReport {
@@ -37,6 +41,7 @@ struct TensorReport {
   uint64_t bytes = 0;
   double rel_rmse = 0.0;   // sqrt(sum (w - w')^2 / sum w^2) of quantized matrices
   int bits = 0;            // grid bits of quantized matrices
+  std::string method;      // the method that quantized it
   double alpha = 0.0;      // heavy-tail exponent, when --avg-bits computed it
 };
 

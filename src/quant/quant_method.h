@@ -38,6 +38,10 @@ struct QuantStats {
   // Per input column (size cols): how much an error in that column costs,
   // e.g. the mean squared activation over calibration text (llama.cpp's imatrix).
   std::vector<float> importance;
+  // Mean outer product of the inputs, E[x x^T] (cols x cols, row-major,
+  // symmetric): the Hessian of the layer's output error (GPTQ). Shared between
+  // the matrices that read the same input (q/k/v, gate/up).
+  std::shared_ptr<const std::vector<float>> hessian;
 };
 
 // A tensor written beside the quantized matrix (always F32), named
@@ -62,6 +66,8 @@ class QuantMethod {
   // Throws InvalidArgument when the method cannot produce `spec` (e.g. a
   // float-only method asked for Q4_0) so the CLI can fail before any work.
   virtual void check(const QuantSpec& spec) const = 0;
+  // True when quantize() needs QuantStats::hessian (calibration text).
+  virtual bool needs_calibration() const { return false; }
   virtual QuantizedMatrix quantize(MatrixRef w, const QuantSpec& spec, const QuantStats& stats,
                                    ThreadPool& pool) const = 0;
 };
@@ -74,5 +80,6 @@ std::vector<std::string> quant_method_names();
 std::unique_ptr<QuantMethod> make_method_none();
 std::unique_ptr<QuantMethod> make_method_rtn();
 std::unique_ptr<QuantMethod> make_method_mse();
+std::unique_ptr<QuantMethod> make_method_gptq();
 
 }  // namespace tessera

@@ -17,6 +17,7 @@ constexpr Entry kMethods[] = {
     {"none", make_method_none},
     {"rtn", make_method_rtn},
     {"mse", make_method_mse},
+    {"gptq", make_method_gptq},
 };
 
 }  // namespace

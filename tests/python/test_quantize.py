@@ -156,3 +156,71 @@ def test_bad_allocation_options(f32_model, tmp_path, args, message):
     proc = run_tessera("quantize", f32_model, tmp_path / "o.gguf", *args, check=False)
     assert proc.returncode != 0 and message in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def calibration_text(path, seed=3, words=1500):
+    rng = np.random.default_rng(seed)
+    path.write_text(" ".join(f"w{int(i)}" for i in rng.integers(0, 200, size=words)) + "\n")
+    return path
+
+
+def test_gptq_with_calibration_runs_in_llamacpp_and_tracks_the_float_model(f32_model, tmp_path):
+    calib = calibration_text(tmp_path / "calib.txt")
+    out = {}
+    for method in ("rtn", "gptq"):
+        out[method] = tmp_path / f"{method}.gguf"
+        report, stderr = quantize(f32_model, out[method], "--method", method, "--type", "Q4_0", "--embd-type", "Q8_0",
+                                  "--calib", calib, "--calib-windows", "2")
+        if method == "gptq":
+            assert "calibration windows" in stderr
+            used = {t["name"]: t["method"] for t in report["tensors"] if t["quantized"]}
+            assert used["blk.0.attn_q.weight"] == "gptq" and used["token_embd.weight"] == "mse"
+    # Held-out text of the same kind: gptq's logits are closer to the float model's.
+    llm = reference.load(out["gptq"], n_ctx=128)
+    text = " ".join(f"w{int(i)}" for i in np.random.default_rng(99).integers(0, 200, size=80))
+    tokens = llm.tokenize(text.encode(), add_bos=True)[:96]
+    ref = tessera_io.logits(f32_model, tokens, tmp_path)
+    err = {m: float(((tessera_io.logits(p, tokens, tmp_path) - ref) ** 2).mean()) for m, p in out.items()}
+    print(f"\nmean squared logit error vs F32: {err}")
+    assert err["gptq"] < err["rtn"]
+    ll = reference.logits(llm, tokens)
+    assert np.abs(ll - tessera_io.logits(out["gptq"], tokens, tmp_path)).max() <= 3e-2 * np.abs(ll).max()
+
+
+def test_bad_calibration_input(f32_model, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(bytes(range(256)) * 8)
+    short = tmp_path / "short.txt"
+    short.write_text("w1 w2\n")
+    cases = [
+        (["--method", "gptq"], "needs calibration text"),
+        (["--method", "gptq", "--calib", empty], "is empty"),
+        (["--method", "gptq", "--calib", binary], "not UTF-8 text"),
+        (["--method", "gptq", "--calib", tmp_path / "missing.txt"], "cannot open"),
+        (["--method", "gptq", "--calib", short], "at least 16 are needed"),
+        (["--method", "gptq", "--type", "Q4_K", "--calib", calibration_text(tmp_path / "c.txt")], "legacy types"),
+    ]
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    for args, message in cases:
+        proc = run_tessera("quantize", f32_model, outdir / "o.gguf", *args, check=False)
+        assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr[-500:])
+        assert list(outdir.iterdir()) == []
+
+
+def test_unsupported_source_type_is_refused(tmp_path):
+    """A matrix stored in an activation-only type (Q8_K) cannot be a quantizer's source."""
+    src = tmp_path / "q8k.gguf"
+    w = gguf.GGUFWriter(str(src), "llama")
+    w.add_tensor("blk.0.ffn_up.weight", np.zeros((4, 292), dtype=np.uint8),
+                 raw_dtype=gguf.GGMLQuantizationType.Q8_K)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    out = tmp_path / "out.gguf"
+    proc = run_tessera("quantize", src, out, check=False)
+    assert proc.returncode != 0 and "Q8_K" in proc.stderr, proc.stderr
+    assert not out.exists() and not (tmp_path / "out.gguf.tmp").exists()

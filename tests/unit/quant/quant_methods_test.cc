@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -144,8 +145,60 @@ TEST(QuantMse, ImportanceWeightingLowersTheWeightedError) {
   for (float& w : importance) w = heavy(rng) * heavy(rng) * 10.0f;
   const QuantSpec spec = spec_for(GgmlType::Q4_0, 4);
   const double plain = method_error("mse", m, spec, {}, importance);
-  const double weighted = method_error("mse", m, spec, QuantStats{importance}, importance);
+  const double weighted = method_error("mse", m, spec, QuantStats{importance, nullptr}, importance);
   EXPECT_LT(weighted, plain);
+}
+
+// Output error sum over tokens of |(W - W') x|^2 = trace((W - W') H (W - W')^T) * n.
+double output_error(const Matrix& m, const std::vector<float>& y, const std::vector<float>& h) {
+  double e = 0;
+  const int64_t n = m.cols;
+  std::vector<double> diff(static_cast<size_t>(n));
+  for (int64_t r = 0; r < m.rows; ++r) {
+    for (int64_t i = 0; i < n; ++i) diff[i] = m.v[r * n + i] - y[r * n + i];
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < n; ++j) e += diff[i] * h[i * n + j] * diff[j];
+    }
+  }
+  return e;
+}
+
+TEST(QuantGptq, LowerOutputErrorThanRtnAndMseWithCorrelatedInputs) {
+  const Matrix m = synthetic(32, 256, 8, 53, 5.0f);
+  // Calibration inputs with correlated channels and a few loud ones.
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal;
+  const int tokens = 1024, n = 256, k = 16;
+  std::vector<float> mix(static_cast<size_t>(k * n));
+  for (float& v : mix) v = normal(rng);
+  auto h = std::make_shared<std::vector<float>>(static_cast<size_t>(n * n), 0.0f);
+  std::vector<float> x(n);
+  for (int t = 0; t < tokens; ++t) {
+    std::vector<float> z(k);
+    for (float& v : z) v = normal(rng);
+    for (int i = 0; i < n; ++i) {
+      float s = 0.1f * normal(rng);
+      for (int j = 0; j < k; ++j) s += z[j] * mix[j * n + i];
+      x[i] = s * (i % 37 == 0 ? 6.0f : 1.0f);
+    }
+    for (int i = 0; i < n; ++i) {
+      for (int j = 0; j < n; ++j) (*h)[i * n + j] += x[i] * x[j] / tokens;
+    }
+  }
+  const QuantStats stats{{}, h};
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q4_1}) {
+    ThreadPool pool(2);
+    const QuantSpec spec = spec_for(type, 4);
+    const auto err = [&](const char* method) {
+      return output_error(m, dequantized(make_quant_method(method)->quantize(m.ref(), spec, stats, pool), m), *h);
+    };
+    const double rtn = err("rtn"), mse = err("mse"), gptq = err("gptq");
+    EXPECT_LT(gptq, 0.8 * rtn) << type_name(type);
+    EXPECT_LT(gptq, mse) << type_name(type);
+  }
+  ThreadPool pool(1);
+  EXPECT_THROW(make_quant_method("gptq")->quantize(m.ref(), spec_for(GgmlType::Q4_0, 4), {}, pool), InvalidArgument);
+  EXPECT_THROW(make_quant_method("gptq")->check(spec_for(GgmlType::Q4_K, 4)), InvalidArgument);
 }
 
 TEST(QuantNone, F16IsTheRoundedMatrix) {
