@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "sampling/logprobs.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -40,12 +41,9 @@ struct ServingConfig {
 
 // Logprob of one chosen token and of the most likely alternatives, computed
 // from the logits after penalties and before temperature/top-k/top-p (as
-// OpenAI reports them).
-struct TokenLogprob {
-  TokenId token = 0;
-  float logprob = 0;
-  std::vector<std::pair<TokenId, float>> top;  // most likely first, top_logprobs entries
-};
+// OpenAI reports them): {token, logprob, top = [(token, logprob)...]}, most
+// likely first. Defined in sampling/logprobs.h, where Sequence computes it.
+using TokenLogprob = ::tessera::TokenLogprob;
 
 struct ServeRequest {
   std::vector<TokenId> prompt;     // already tokenized (BOS included as the model wants)
