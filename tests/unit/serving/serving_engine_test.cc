@@ -56,9 +56,13 @@ void expect_all_blocks_back(const ServingEngine& engine) {
   EXPECT_EQ(m.waiting, 0);
 }
 
-class ServingEngineReal : public ::testing::TestWithParam<std::string> {
+// (architecture, matrix type): F32 matrices take the float kernels, Q8_0 the
+// integer dot products against quantized activations.
+class ServingEngineReal : public ::testing::TestWithParam<std::tuple<std::string, GgmlType>> {
  protected:
-  void SetUp() override { model_ = Model::load(tiny::write_tiny_llama(GetParam(), 512)); }
+  void SetUp() override {
+    model_ = Model::load(tiny::write_tiny_llama(std::get<0>(GetParam()), 512, std::get<1>(GetParam())));
+  }
   std::unique_ptr<Model> model_;
 };
 
@@ -157,7 +161,12 @@ TEST_P(ServingEngineReal, SampledOutputsAlsoMatchUnderBatching) {
   expect_same(run_all_at_once(engine, requests), run_one_at_a_time(engine, requests));
 }
 
-INSTANTIATE_TEST_SUITE_P(Architectures, ServingEngineReal, ::testing::Values("llama", "gemma3"));
+INSTANTIATE_TEST_SUITE_P(Models, ServingEngineReal,
+                         ::testing::Combine(::testing::Values("llama", "gemma3"),
+                                            ::testing::Values(GgmlType::F32, GgmlType::Q8_0)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + type_name(std::get<1>(info.param));
+                         });
 
 }  // namespace
 }  // namespace tessera::serving
