@@ -89,6 +89,8 @@ TEST(ServingControl, ConfigErrorsAreReported) {
   c = fake_config();
   c.step_token_budget = 0;
   EXPECT_THROW(ServingEngine(model, c), InvalidArgument);
+  c.step_token_budget = 4;  // fewer than the 8 decode tokens of max_seqs streams
+  EXPECT_THROW(ServingEngine(model, c), InvalidArgument);
 }
 
 TEST(ServingControl, TextStopStringsAndCountersReachTheStream) {
