@@ -13,6 +13,7 @@
 
 #include "engine/text_stream.h"
 #include "model/batch.h"
+#include "sampling/logprobs.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -33,21 +34,42 @@ class Sequence {
   // Positions the KV cache must hold for this sequence by the end.
   int64_t max_positions() const { return static_cast<int64_t>(prompt_.size()) + max_new_; }
 
-  bool prefilling() const { return n_past_ < static_cast<int64_t>(prompt_.size()); }
+  // Tokens the KV cache must hold before the next decode step: the prompt and
+  // every generated token but the last (which the next decode step feeds).
+  int64_t n_context() const {
+    return static_cast<int64_t>(prompt_.size() + generated_.size()) - (generated_.empty() ? 0 : 1);
+  }
+  // Tokens of this sequence already sent to the model (= in the KV cache).
+  int64_t n_past() const { return n_past_; }
+  bool prefilling() const { return n_past_ < n_context(); }
   bool finished() const { return finish_ != FinishReason::None; }
   FinishReason finish_reason() const { return finish_; }
 
-  // Appends up to max_tokens of the prompt not yet evaluated; the prompt's
-  // last token asks for logits. Returns how many tokens were added.
+  // Appends up to max_tokens of the context not yet evaluated; the prompt's
+  // last token asks for logits (when recomputing after preemption, the
+  // generated tokens but the last are replayed without logits: their
+  // successors are already known). Returns how many tokens were added.
   int64_t add_prefill_chunk(Batch& batch, int64_t max_tokens);
+  // Marks the first n context tokens as already in the KV cache (a shared
+  // prefix). Only with nothing in the cache yet; before the first sampled
+  // token n < prompt size, so that the last prompt token produces logits.
+  void skip_cached_prefix(int64_t n);
+  // Forgets what the KV cache held (the scheduler freed its blocks): the next
+  // prefill chunks recompute the context. Generated tokens, sampler state and
+  // text stream are kept, so the continuation is unchanged.
+  void preempt() { n_past_ = 0; }
   // Appends the last sampled token (requires !prefilling() and !finished()).
   void add_decode_token(Batch& batch);
 
   // Consumes the logits row of this sequence's last batch entry: samples the
   // next token, feeds the text stream and decides whether generation ends.
   // Text that became safe goes to on_text. The row is modified (penalties).
+  // With top_logprobs >= 0 and logprob_out set, also writes the chosen
+  // token's log-probability and top_logprobs alternatives (after penalties);
+  // logprob_out is untouched when the model ended the sequence (EOG token).
   void on_logits(float* logits, int64_t n_vocab, const Tokenizer& tokenizer,
-                 const std::function<void(std::string_view)>& on_text);
+                 const std::function<void(std::string_view)>& on_text, int top_logprobs = -1,
+                 TokenLogprob* logprob_out = nullptr);
   // Releases text still held back (call once finished).
   void flush(const std::function<void(std::string_view)>& on_text);
 

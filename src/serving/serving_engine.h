@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "sampling/logprobs.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -31,7 +32,7 @@ struct ServingConfig {
   int64_t n_ctx = 4096;             // max positions of one sequence (prompt + generated)
   int64_t kv_blocks = 0;            // blocks in the KV pool; 0: enough for max_seqs * n_ctx / 2
   int max_seqs = 8;                 // sequences decoded together at most
-  int64_t step_token_budget = 512;  // tokens (decode + prefill chunks) per forward pass
+  int64_t step_token_budget = 512;  // tokens (decode + prefill chunks) per forward pass; >= max_seqs
   std::string policy = "fcfs";      // "fcfs" or "fair" (latency-controlled, per-user fairness)
   double target_tpot_ms = 0;        // fair policy: bound on time per output token; 0: derive
   bool prefix_cache = true;
@@ -40,12 +41,9 @@ struct ServingConfig {
 
 // Logprob of one chosen token and of the most likely alternatives, computed
 // from the logits after penalties and before temperature/top-k/top-p (as
-// OpenAI reports them).
-struct TokenLogprob {
-  TokenId token = 0;
-  float logprob = 0;
-  std::vector<std::pair<TokenId, float>> top;  // most likely first, top_logprobs entries
-};
+// OpenAI reports them): {token, logprob, top = [(token, logprob)...]}, most
+// likely first. Defined in sampling/logprobs.h, where Sequence computes it.
+using TokenLogprob = ::tessera::TokenLogprob;
 
 struct ServeRequest {
   std::vector<TokenId> prompt;     // already tokenized (BOS included as the model wants)

@@ -73,3 +73,114 @@ TEST(KvCache, RejectsImpossibleConfig) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+std::vector<uint64_t> chain_keys(const std::vector<int32_t>& tokens, int block_tokens) {
+  std::vector<uint64_t> keys;
+  for (size_t b = 0; (b + 1) * block_tokens <= tokens.size(); ++b) {
+    keys.push_back(prefix_block_key(keys.empty() ? 0 : keys.back(), tokens.data() + b * block_tokens, block_tokens));
+  }
+  return keys;
+}
+
+TEST(PrefixBlockKey, DependsOnTokensOrderAndPreviousBlock) {
+  const std::vector<int32_t> a = {1, 2, 3, 4}, b = {1, 2, 4, 3};
+  EXPECT_EQ(prefix_block_key(0, a.data(), 4), prefix_block_key(0, a.data(), 4));
+  EXPECT_NE(prefix_block_key(0, a.data(), 4), prefix_block_key(0, b.data(), 4));
+  EXPECT_NE(prefix_block_key(0, a.data(), 4), prefix_block_key(7, a.data(), 4));
+  // Same second block after different first blocks: different keys.
+  const auto ka = chain_keys({1, 2, 3, 4, 9, 9, 9, 9}, 4);
+  const auto kb = chain_keys({1, 2, 3, 5, 9, 9, 9, 9}, 4);
+  EXPECT_NE(ka[1], kb[1]);
+}
+
+TEST(KvCachePrefix, SharedBlocksAreReferenceCountedAndNotCopied) {
+  KvCache kv(small_config(8));
+  const std::vector<int32_t> prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  const auto keys = chain_keys(prompt, 4);  // 2 full blocks
+  ASSERT_TRUE(kv.reserve(0, 11));           // 3 blocks
+  kv.k(0, 0, 5)[0] = 0x1234;
+  kv.publish_block(0, 0, keys[0]);
+  kv.publish_block(0, 1, keys[1]);
+  EXPECT_EQ(kv.count_cached_prefix(keys.data(), 2), 2);
+
+  EXPECT_EQ(kv.attach_cached_prefix(1, keys.data(), 2), 2);
+  EXPECT_EQ(kv.block_table(1)[0], kv.block_table(0)[0]);
+  EXPECT_EQ(kv.block_table(1)[1], kv.block_table(0)[1]);
+  EXPECT_EQ(kv.block_refcount(kv.block_table(0)[1]), 2);
+  EXPECT_EQ(kv.k(0, 1, 5), kv.k(0, 0, 5)) << "same storage, not a copy";
+  EXPECT_EQ(kv.k(0, 1, 5)[0], 0x1234);
+  EXPECT_EQ(kv.used_blocks(), 3);
+  ASSERT_TRUE(kv.reserve(1, 12));  // its own third block
+  EXPECT_NE(kv.block_table(1)[2], kv.block_table(0)[2]);
+  EXPECT_EQ(kv.used_blocks(), 4);
+
+  // The first owner goes: shared blocks stay used by seq 1, its private block is freed.
+  kv.release(0);
+  EXPECT_EQ(kv.used_blocks(), 3);
+  EXPECT_EQ(kv.cached_blocks(), 0);
+  EXPECT_EQ(kv.block_refcount(kv.block_table(1)[0]), 1);
+  // The last owner goes: published blocks stay cached, the rest is free.
+  kv.release(1);
+  EXPECT_EQ(kv.used_blocks(), 0);
+  EXPECT_EQ(kv.cached_blocks(), 2);
+  EXPECT_EQ(kv.free_blocks(), 6);
+  EXPECT_EQ(kv.attach_cached_prefix(2, keys.data(), 2), 2);
+  EXPECT_EQ(kv.k(0, 2, 5)[0], 0x1234) << "the cached block kept its contents";
+  EXPECT_EQ(kv.cached_blocks(), 0);
+  kv.release(2);
+  EXPECT_EQ(kv.cached_blocks(), 2);
+}
+
+TEST(KvCachePrefix, AttachStopsAtTheFirstMissAndNeedsAnEmptySequence) {
+  KvCache kv(small_config(8));
+  const auto keys = chain_keys({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 4);
+  ASSERT_TRUE(kv.reserve(0, 12));
+  kv.publish_block(0, 0, keys[0]);
+  kv.publish_block(0, 2, keys[2]);  // block 1 never published
+  EXPECT_EQ(kv.count_cached_prefix(keys.data(), 3), 1);
+  EXPECT_EQ(kv.attach_cached_prefix(1, keys.data(), 3), 1);
+  EXPECT_THROW(kv.attach_cached_prefix(1, keys.data(), 3), InvalidArgument);
+  // A key already published elsewhere is not published twice.
+  ASSERT_TRUE(kv.reserve(1, 8));
+  kv.publish_block(1, 1, keys[0]);
+  kv.release(0);
+  kv.release(1);
+  EXPECT_EQ(kv.cached_blocks(), 2);  // keys[0] and keys[2]
+  EXPECT_THROW(kv.publish_block(1, 5, keys[1]), InvalidArgument);
+}
+
+TEST(KvCachePrefix, CachedBlocksAreEvictedLeastRecentlyReleasedFirst) {
+  KvCache kv(small_config(4));
+  const auto ka = chain_keys({1, 1, 1, 1, 2, 2, 2, 2}, 4);
+  const auto kb = chain_keys({3, 3, 3, 3}, 4);
+  ASSERT_TRUE(kv.reserve(0, 8));
+  kv.publish_block(0, 0, ka[0]);
+  kv.publish_block(0, 1, ka[1]);
+  ASSERT_TRUE(kv.reserve(1, 4));
+  kv.publish_block(1, 0, kb[0]);
+  kv.release(0);  // releases ka[1] then ka[0]
+  kv.release(1);  // then kb[0]
+  EXPECT_EQ(kv.cached_blocks(), 3);
+  EXPECT_EQ(kv.free_blocks(), 1);
+  EXPECT_EQ(kv.available_blocks(), 4);
+  // Needs 2 blocks: the free one, then the oldest cached one (ka's tail).
+  ASSERT_TRUE(kv.reserve(2, 8));
+  EXPECT_EQ(kv.count_cached_prefix(ka.data(), 2), 1);
+  EXPECT_EQ(kv.count_cached_prefix(kb.data(), 1), 1);
+  ASSERT_TRUE(kv.reserve(3, 4));  // evicts ka[0]
+  EXPECT_EQ(kv.count_cached_prefix(ka.data(), 2), 0);
+  EXPECT_EQ(kv.count_cached_prefix(kb.data(), 1), 1);
+  EXPECT_FALSE(kv.reserve(4, 8)) << "one cached block left, two needed: nothing is evicted";
+  EXPECT_EQ(kv.count_cached_prefix(kb.data(), 1), 1);
+  EXPECT_EQ(kv.used_blocks(), 3);
+  kv.clear_prefix_cache();
+  EXPECT_EQ(kv.cached_blocks(), 0);
+  EXPECT_EQ(kv.free_blocks(), 1);
+  EXPECT_EQ(kv.count_cached_prefix(kb.data(), 1), 0);
+}
+
+}  // namespace
+}  // namespace tessera

@@ -1,0 +1,92 @@
+// Latency-controlled, fair policy.
+//
+// Latency: prefill chunks are sized so that a step carrying them stays within
+// the time-per-output-token target of the streams decoding in it. From the
+// moving step-time model (fixed + per_token * n), a step may carry
+// (target - fixed) / per_token tokens in all; what the decode tokens leave is
+// the prefill budget, never below a minimum chunk so prompts still progress.
+// The target is ServingConfig::target_tpot_ms, or (when 0) 1.25x the
+// predicted time of a decode-only step of the current size.
+//
+// Fairness: admission is round-robin over `user` keys. The waiting request
+// admitted next is the oldest of the user admitted least recently, so a burst
+// of one user's requests waits behind one request of every other user.
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include "serving/schedule_policy.h"
+#include "serving/step_time_model.h"
+
+namespace tessera::serving {
+
+namespace {
+
+constexpr int64_t kMinChunk = 16;      // prefill tokens a step always may carry
+constexpr int64_t kColdChunk = 64;     // before the step-time model is fitted
+constexpr size_t kMaxUsers = 4096;     // users remembered for the rotation
+constexpr double kDerivedSlack = 1.25;  // derived target = slack x decode-only step
+
+class FairPolicy : public SchedulePolicy {
+ public:
+  explicit FairPolicy(const ServingConfig& c) : step_budget_(c.step_token_budget), target_s_(c.target_tpot_ms / 1e3) {}
+  const char* name() const override { return "fair"; }
+
+  int64_t prefill_budget(int64_t n_decode) override {
+    const int64_t full = step_budget_ - n_decode;
+    if (n_decode == 0) return full;  // nobody is streaming: no latency to protect
+    if (!model_.ready()) return std::min(full, kColdChunk);
+    const double target = target_s_ > 0 ? target_s_ : kDerivedSlack * model_.predict(n_decode);
+    const double per_token = model_.per_token_s();
+    int64_t total = full + n_decode;
+    if (per_token > 0) {
+      const double fit = std::floor((target - model_.fixed_s()) / per_token);
+      total = fit < static_cast<double>(total) ? static_cast<int64_t>(std::max(0.0, fit)) : total;
+    }
+    return std::clamp(total - n_decode, std::min(full, kMinChunk), full);
+  }
+
+  size_t pick_next(const std::vector<WaitingRequest>& waiting) override {
+    size_t best = 0;
+    int64_t best_turn = turn_of(*waiting[0].user);
+    for (size_t i = 1; i < waiting.size(); ++i) {
+      const int64_t turn = turn_of(*waiting[i].user);
+      // Strictly less: among one user's requests the oldest (first) wins.
+      if (turn < best_turn) {
+        best = i;
+        best_turn = turn;
+      }
+    }
+    return best;
+  }
+
+  void on_admit(const WaitingRequest& request) override {
+    // Bounded memory against clients inventing user names: forgetting the
+    // history only restarts the rotation.
+    if (last_admitted_.size() >= kMaxUsers) last_admitted_.clear();
+    last_admitted_[*request.user] = ++admissions_;
+  }
+
+  void on_step(int64_t n_tokens, int64_t, double seconds) override { model_.observe(n_tokens, seconds); }
+
+ private:
+  // When the user was last admitted (0 = never): smaller goes first.
+  int64_t turn_of(const std::string& user) const {
+    const auto it = last_admitted_.find(user);
+    return it == last_admitted_.end() ? 0 : it->second;
+  }
+
+  int64_t step_budget_;
+  double target_s_;
+  StepTimeModel model_;
+  int64_t admissions_ = 0;
+  std::unordered_map<std::string, int64_t> last_admitted_;
+};
+
+}  // namespace
+
+std::unique_ptr<SchedulePolicy> make_fair_policy(const ServingConfig& config) {
+  return std::make_unique<FairPolicy>(config);
+}
+
+}  // namespace tessera::serving

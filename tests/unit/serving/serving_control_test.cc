@@ -1,0 +1,243 @@
+// ServingEngine mechanics on the deterministic fake model: validation,
+// cancellation, chunked prefill budget, fair admission order, logprobs.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <future>
+
+#include "../engine/fake_model.h"
+#include "core/error.h"
+#include "serving/serving_engine.h"
+#include "serving_test_util.h"
+
+namespace tessera::serving {
+namespace {
+
+using fake::ByteTokenizer;
+using fake::FakeModel;
+using testing::drain;
+using testing::greedy;
+
+// Logits that always pick the byte 'a' + (history length % 26): never EOS.
+void alphabet(const std::vector<TokenId>& history, float* logits, int64_t n_vocab) {
+  FakeModel::one_hot(logits, n_vocab, ByteTokenizer::byte_token(static_cast<unsigned char>('a' + history.size() % 26)));
+}
+
+std::vector<TokenId> bytes_prompt(const std::string& text) { return ByteTokenizer().encode(text, true, false); }
+
+ServeRequest request(const std::string& prompt, int64_t max_tokens, std::string user = {}) {
+  ServeRequest r;
+  r.prompt = bytes_prompt(prompt);
+  r.max_tokens = max_tokens;
+  r.sampling = greedy();
+  r.user = std::move(user);
+  return r;
+}
+
+ServingConfig fake_config() {
+  ServingConfig c;
+  c.n_ctx = 256;
+  c.threads = 1;
+  c.prefix_cache = false;  // the fake model checks positions start at 0
+  return c;
+}
+
+TEST(ServingControl, SubmitRejectsRequestsThatCanNeverRun) {
+  FakeModel model(alphabet);
+  ServingConfig c = fake_config();
+  c.kv_blocks = 4;  // 64 tokens of 16-token blocks
+  ServingEngine engine(model, c);
+  auto rejects = [&](ServeRequest r, const std::string& needle) {
+    try {
+      engine.submit(std::move(r));
+      ADD_FAILURE() << "accepted; expected an error mentioning '" << needle << "'";
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  ServeRequest empty = request("", 4);
+  empty.prompt.clear();
+  rejects(empty, "empty");
+  rejects(request("hi", 0), "max_tokens");
+  rejects(request(std::string(250, 'x'), 10), "context");
+  rejects(request(std::string(50, 'x'), 20), "KV blocks");
+  ServeRequest bad_token = request("hi", 4);
+  bad_token.prompt.push_back(100000);
+  rejects(bad_token, "vocabulary");
+  ServeRequest bad_logprobs = request("hi", 4);
+  bad_logprobs.top_logprobs = 21;
+  rejects(bad_logprobs, "top_logprobs");
+  ServeRequest bad_sampling = request("hi", 4);
+  bad_sampling.sampling.top_p = 0;
+  rejects(bad_sampling, "top-p");
+  // The engine still serves what fits: 50 + 14 = 64 tokens = the whole pool.
+  auto ok = engine.submit(request(std::string(49, 'x'), 14));
+  const auto out = drain(*ok);
+  EXPECT_EQ(out.finish_reason, "length");
+  EXPECT_EQ(out.completion_tokens, 14);
+}
+
+TEST(ServingControl, ConfigErrorsAreReported) {
+  FakeModel model(alphabet);
+  ServingConfig c = fake_config();
+  c.policy = "lottery";
+  EXPECT_THROW(ServingEngine(model, c), InvalidArgument);
+  c = fake_config();
+  c.max_seqs = 0;
+  EXPECT_THROW(ServingEngine(model, c), InvalidArgument);
+  c = fake_config();
+  c.step_token_budget = 0;
+  EXPECT_THROW(ServingEngine(model, c), InvalidArgument);
+  c.step_token_budget = 4;  // fewer than the 8 decode tokens of max_seqs streams
+  EXPECT_THROW(ServingEngine(model, c), InvalidArgument);
+}
+
+TEST(ServingControl, TextStopStringsAndCountersReachTheStream) {
+  FakeModel model(fake::says("hello world, more", 3));  // BOS + "hi"
+  ServingEngine engine(model, fake_config());
+  ServeRequest r = request("hi", 50);
+  r.stop = {", m"};
+  const auto out = drain(*engine.submit(r));
+  EXPECT_EQ(out.text, "hello world");
+  EXPECT_EQ(out.finish_reason, "stop");
+  EXPECT_EQ(out.prompt_tokens, 3);
+  EXPECT_EQ(out.completion_tokens, 14);  // up to the 'm' that completed the stop string
+  const auto eos = drain(*engine.submit(request("hi", 50)));
+  EXPECT_EQ(eos.text, "hello world, more");
+  EXPECT_EQ(eos.finish_reason, "stop");
+  const MetricsSnapshot m = engine.metrics();
+  EXPECT_EQ(m.requests_finished_stop, 2u);
+  EXPECT_EQ(m.prompt_tokens_total, 6u);
+  EXPECT_EQ(m.generated_tokens_total, 14u + 17u);
+  EXPECT_EQ(m.time_to_first_token.count, 2u);
+  EXPECT_EQ(m.queue_time.count, 2u);
+  // One output step per token after the first, EOS included: 13 + 17.
+  EXPECT_EQ(m.time_per_output_token.count, 30u);
+}
+
+TEST(ServingControl, CancelReleasesTheSequenceAndItsBlocks) {
+  FakeModel model(alphabet);
+  ServingEngine engine(model, fake_config());
+  auto stream = engine.submit(request("a long one", 200));
+  auto first = stream->next(std::chrono::seconds(120));
+  ASSERT_TRUE(first.has_value());
+  stream->cancel();
+  const auto out = drain(*stream);
+  EXPECT_EQ(out.finish_reason, "cancelled");
+  EXPECT_LT(out.completion_tokens, 200);
+  EXPECT_FALSE(stream->next(std::chrono::milliseconds(0)).has_value()) << "nothing after the done event";
+  MetricsSnapshot m = engine.metrics();
+  EXPECT_EQ(m.requests_cancelled, 1u);
+  EXPECT_EQ(m.kv_blocks_used, 0);
+  EXPECT_EQ(m.running, 0);
+
+  // Dropping the handle cancels too. The engine drops cancelled requests at
+  // the start of every step, so once a later request has run, it is gone.
+  engine.submit(request("dropped at once", 200)).reset();
+  const auto later = drain(*engine.submit(request("x", 3)));
+  EXPECT_EQ(later.finish_reason, "length");
+  m = engine.metrics();
+  EXPECT_EQ(m.requests_cancelled, 2u);
+  EXPECT_EQ(m.kv_blocks_used, 0);
+  EXPECT_EQ(m.running + m.waiting, 0);
+}
+
+TEST(ServingControl, ShutdownEndsEveryStreamWithCancelled) {
+  FakeModel model(alphabet);
+  std::shared_ptr<RequestStream> a, b;
+  {
+    ServingEngine engine(model, fake_config());
+    a = engine.submit(request("one", 200));
+    b = engine.submit(request("two", 200));
+  }
+  EXPECT_EQ(drain(*a).finish_reason, "cancelled");
+  EXPECT_EQ(drain(*b).finish_reason, "cancelled");
+}
+
+TEST(ServingControl, StepsStayWithinTheTokenBudget) {
+  FakeModel model(alphabet);
+  ServingConfig c = fake_config();
+  c.step_token_budget = 8;
+  ServingEngine engine(model, c);
+  auto a = engine.submit(request(std::string(30, 'p'), 20));
+  auto b = engine.submit(request(std::string(45, 'q'), 20));
+  EXPECT_EQ(drain(*a).completion_tokens, 20);
+  EXPECT_EQ(drain(*b).completion_tokens, 20);
+  ASSERT_FALSE(model.batches.empty());
+  for (const auto& batch : model.batches) EXPECT_LE(batch.size(), 8);
+  // 31 + 46 prompt tokens need at least 10 steps of 8.
+  EXPECT_GE(model.batches.size(), 10u);
+  // Whatever the arrival timing, some step carries a decode token of one
+  // request next to a prefill chunk of the other: a prompt never freezes a stream.
+  bool mixed = false;
+  for (const auto& batch : model.batches) {
+    bool decode = false, prefill = false;
+    for (int64_t i = 0; i < batch.size(); ++i) {
+      const int64_t prompt = batch.seq_ids[i] == 0 ? 31 : 46;
+      (batch.positions[i] >= prompt ? decode : prefill) = true;
+    }
+    mixed = mixed || (decode && prefill);
+  }
+  EXPECT_TRUE(mixed);
+}
+
+TEST(ServingControl, LogprobsComeFromTheLogits) {
+  // Every step: the chosen token at 30, everything else 0.
+  FakeModel model(alphabet);
+  ServingEngine engine(model, fake_config());
+  ServeRequest r = request("ab", 5);
+  r.top_logprobs = 3;
+  const auto out = drain(*engine.submit(r));
+  ASSERT_EQ(out.logprobs.size(), 5u);
+  const int64_t n_vocab = model.hparams().n_vocab;
+  const double log_z = std::log(std::exp(30.0) + static_cast<double>(n_vocab - 1));
+  for (const auto& lp : out.logprobs) {
+    EXPECT_NEAR(lp.logprob, 30.0 - log_z, 1e-5);
+    ASSERT_EQ(lp.top.size(), 3u);
+    EXPECT_EQ(lp.top[0].first, lp.token);
+    EXPECT_NEAR(lp.top[1].second, -log_z, 1e-4);
+    EXPECT_LT(lp.top[1].first, lp.top[2].first) << "ties listed by token id";
+  }
+  EXPECT_EQ(out.text, "defgh");  // history length 3 -> 'd'
+}
+
+// Admission order of the fair policy: round-robin over users. A gate request
+// holds the engine in its first forward pass until every other request is
+// queued, so the order does not depend on thread timing.
+std::vector<int32_t> admission_order(const std::string& policy) {
+  std::promise<void> open;
+  std::shared_future<void> gate = open.get_future().share();
+  std::atomic<bool> first{true};
+  FakeModel model([&](const std::vector<TokenId>& h, float* logits, int64_t n_vocab) {
+    if (first.exchange(false)) gate.wait();
+    alphabet(h, logits, n_vocab);
+  });
+  ServingConfig c = fake_config();
+  c.policy = policy;
+  c.max_seqs = 1;
+  ServingEngine engine(model, c);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  streams.push_back(engine.submit(request("gate", 2, "g")));  // sequence id 0
+  for (const char* user : {"a", "a", "a", "a", "b", "b"}) {   // ids 1..6
+    streams.push_back(engine.submit(request(std::string("from ") + user, 2, user)));
+  }
+  open.set_value();
+  for (auto& s : streams) EXPECT_EQ(drain(*s).finish_reason, "length");
+  std::vector<int32_t> order;
+  for (const auto& batch : model.batches) {
+    for (int32_t id : batch.seq_ids) {
+      if (std::find(order.begin(), order.end(), id) == order.end()) order.push_back(id);
+    }
+  }
+  return order;
+}
+
+TEST(ServingControl, FairPolicyInterleavesUsers) {
+  EXPECT_EQ(admission_order("fcfs"), (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6}));
+  // a1 b1 a2 b2 a3 a4
+  EXPECT_EQ(admission_order("fair"), (std::vector<int32_t>{0, 1, 5, 2, 6, 3, 4}));
+}
+
+}  // namespace
+}  // namespace tessera::serving
