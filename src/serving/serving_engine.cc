@@ -117,6 +117,12 @@ ServingEngine::Impl::Impl(Model& m, const ServingConfig& c)
   if (c.step_token_budget <= 0) {
     raise<InvalidArgument>("the step token budget must be positive, got {}", c.step_token_budget);
   }
+  // Decode tokens are never deferred (that would stall streams), so the
+  // budget must hold one per running sequence.
+  if (c.step_token_budget < c.max_seqs) {
+    raise<InvalidArgument>("the step token budget ({}) must be at least max sequences ({})", c.step_token_budget,
+                           c.max_seqs);
+  }
   if (!(c.target_tpot_ms >= 0)) raise<InvalidArgument>("the TPOT target must be >= 0 ms, got {}", c.target_tpot_ms);
   if (c.threads < 0) raise<InvalidArgument>("threads must be >= 0 (0 = all cores), got {}", c.threads);
   policy = make_schedule_policy(c);

@@ -32,7 +32,7 @@ struct ServingConfig {
   int64_t n_ctx = 4096;             // max positions of one sequence (prompt + generated)
   int64_t kv_blocks = 0;            // blocks in the KV pool; 0: enough for max_seqs * n_ctx / 2
   int max_seqs = 8;                 // sequences decoded together at most
-  int64_t step_token_budget = 512;  // tokens (decode + prefill chunks) per forward pass
+  int64_t step_token_budget = 512;  // tokens (decode + prefill chunks) per forward pass; >= max_seqs
   std::string policy = "fcfs";      // "fcfs" or "fair" (latency-controlled, per-user fairness)
   double target_tpot_ms = 0;        // fair policy: bound on time per output token; 0: derive
   bool prefix_cache = true;

@@ -7,7 +7,11 @@
 #include <string>
 #include <vector>
 
+#include <stdexcept>
+
 #include "gguf/gguf_file.h"
+#include "gguf/ggml_type.h"
+#include "quant/quantize.h"
 
 namespace tessera::tiny {
 
@@ -15,7 +19,9 @@ constexpr int kEmbd = 64, kHeads = 4, kKvHeads = 2, kHeadDim = 16, kFf = 128, kV
 
 // Writes (atomically, to a temp-dir file named by arch and context) a random-weight model of `arch`
 // ("llama" or "gemma3") with a 300-token SentencePiece-style vocabulary.
-inline std::string write_tiny_llama(const std::string& arch, int n_ctx = 128) {
+// With matrix_type Q8_0 the weight matrices (not the embeddings or norms) are
+// quantized, so forward passes take the integer dot-product kernels.
+inline std::string write_tiny_llama(const std::string& arch, int n_ctx = 128, GgmlType matrix_type = GgmlType::F32) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   GgufWriter w;
@@ -46,7 +52,17 @@ inline std::string write_tiny_llama(const std::string& arch, int n_ctx = 128) {
     for (int64_t d : shape) n *= d;
     std::vector<float> data(static_cast<size_t>(n));
     for (auto& v : data) v = offset + scale * normal(rng);
-    w.add_tensor(name, shape, GgmlType::F32, data.data(), data.size() * sizeof(float));
+    const bool matrix = shape.size() == 2 && name != "token_embd.weight";
+    if (!matrix || matrix_type == GgmlType::F32) {
+      w.add_tensor(name, shape, GgmlType::F32, data.data(), data.size() * sizeof(float));
+      return;
+    }
+    if (matrix_type != GgmlType::Q8_0) throw std::invalid_argument("tiny model: F32 or Q8_0 matrices only");
+    const int64_t rows = n / shape[0];
+    const int64_t stride = row_bytes(GgmlType::Q8_0, shape[0]);
+    std::vector<uint8_t> q(static_cast<size_t>(rows * stride));
+    for (int64_t r = 0; r < rows; ++r) quantize_row_q8_0(data.data() + r * shape[0], q.data() + r * stride, shape[0]);
+    w.add_tensor(name, shape, GgmlType::Q8_0, q.data(), q.size());
   };
   add("token_embd.weight", {kEmbd, kVocab}, 1.0f);
   add("output_norm.weight", {kEmbd}, 0.1f, 1.0f);
@@ -69,7 +85,8 @@ inline std::string write_tiny_llama(const std::string& arch, int n_ctx = 128) {
     }
   }
   const std::string path =
-      (std::filesystem::temp_directory_path() / ("tessera_tiny_" + arch + "_" + std::to_string(n_ctx) + ".gguf")).string();
+      (std::filesystem::temp_directory_path() / ("tessera_tiny_" + arch + "_" + std::to_string(n_ctx) + "_" +
+                                                     type_name(matrix_type) + ".gguf")).string();
   w.write(path);
   return path;
 }

@@ -89,6 +89,8 @@ TEST(ServingControl, ConfigErrorsAreReported) {
   c = fake_config();
   c.step_token_budget = 0;
   EXPECT_THROW(ServingEngine(model, c), InvalidArgument);
+  c.step_token_budget = 4;  // fewer than the 8 decode tokens of max_seqs streams
+  EXPECT_THROW(ServingEngine(model, c), InvalidArgument);
 }
 
 TEST(ServingControl, TextStopStringsAndCountersReachTheStream) {
@@ -166,6 +168,18 @@ TEST(ServingControl, StepsStayWithinTheTokenBudget) {
   for (const auto& batch : model.batches) EXPECT_LE(batch.size(), 8);
   // 31 + 46 prompt tokens need at least 10 steps of 8.
   EXPECT_GE(model.batches.size(), 10u);
+  // Whatever the arrival timing, some step carries a decode token of one
+  // request next to a prefill chunk of the other: a prompt never freezes a stream.
+  bool mixed = false;
+  for (const auto& batch : model.batches) {
+    bool decode = false, prefill = false;
+    for (int64_t i = 0; i < batch.size(); ++i) {
+      const int64_t prompt = batch.seq_ids[i] == 0 ? 31 : 46;
+      (batch.positions[i] >= prompt ? decode : prefill) = true;
+    }
+    mixed = mixed || (decode && prefill);
+  }
+  EXPECT_TRUE(mixed);
 }
 
 TEST(ServingControl, LogprobsComeFromTheLogits) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "../model/tiny_llama.h"
 #include "serving_test_util.h"
@@ -56,9 +57,13 @@ void expect_all_blocks_back(const ServingEngine& engine) {
   EXPECT_EQ(m.waiting, 0);
 }
 
-class ServingEngineReal : public ::testing::TestWithParam<std::string> {
+// (architecture, matrix type): F32 matrices take the float kernels, Q8_0 the
+// integer dot products against quantized activations.
+class ServingEngineReal : public ::testing::TestWithParam<std::tuple<std::string, GgmlType>> {
  protected:
-  void SetUp() override { model_ = Model::load(tiny::write_tiny_llama(GetParam(), 512)); }
+  void SetUp() override {
+    model_ = Model::load(tiny::write_tiny_llama(std::get<0>(GetParam()), 512, std::get<1>(GetParam())));
+  }
   std::unique_ptr<Model> model_;
 };
 
@@ -157,7 +162,71 @@ TEST_P(ServingEngineReal, SampledOutputsAlsoMatchUnderBatching) {
   expect_same(run_all_at_once(engine, requests), run_one_at_a_time(engine, requests));
 }
 
-INSTANTIATE_TEST_SUITE_P(Architectures, ServingEngineReal, ::testing::Values("llama", "gemma3"));
+TEST_P(ServingEngineReal, ManyClientsWithSharedPrefixesCancelsAndPreemptionAllFinishCorrectly) {
+  std::mt19937 rng(15);
+  const auto shared = random_prompt(rng, 70);
+  std::vector<ServeRequest> requests;
+  std::uniform_int_distribution<size_t> length(5, 100);
+  std::uniform_int_distribution<int64_t> max_tokens(5, 40);
+  for (int i = 0; i < 32; ++i) {
+    std::vector<TokenId> prompt = random_prompt(rng, length(rng));
+    if (i % 3 == 0) prompt.insert(prompt.begin(), shared.begin(), shared.end() - (i % 2));
+    requests.push_back(greedy_request(prompt, max_tokens(rng)));
+    requests.back().user = "user" + std::to_string(i % 4);
+  }
+  ServingConfig roomy = small_config();
+  roomy.prefix_cache = false;
+  ServingEngine reference(*model_, roomy);
+  const auto want = run_one_at_a_time(reference, requests);
+
+  for (const char* policy : {"fcfs", "fair"}) {
+    ServingConfig c = small_config();
+    c.max_seqs = 6;
+    c.kv_blocks = 10;  // 320 tokens for up to 6 sequences of up to 210: preemption
+    c.policy = policy;
+    ServingEngine engine(*model_, c);
+    std::vector<Outcome> got(requests.size());
+    std::vector<std::thread> clients;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      clients.emplace_back([&, i] {
+        auto stream = engine.submit(requests[i]);
+        if (i % 5 == 4) {
+          // Cancel after the first event (or find it already finished).
+          auto first = stream->next(std::chrono::seconds(120));
+          if (first && first->done) {
+            got[i].finish_reason = first->finish_reason;
+            return;
+          }
+          stream->cancel();
+        }
+        got[i] = testing::drain(*stream);
+      });
+    }
+    for (auto& t : clients) t.join();
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (i % 5 == 4) {
+        EXPECT_TRUE(got[i].finish_reason == "cancelled" || got[i].finish_reason == want[i].finish_reason) << i;
+        continue;
+      }
+      EXPECT_EQ(got[i].tokens, want[i].tokens) << policy << " request " << i;
+      EXPECT_EQ(got[i].text, want[i].text) << policy << " request " << i;
+      EXPECT_EQ(got[i].finish_reason, want[i].finish_reason) << policy << " request " << i;
+    }
+    const MetricsSnapshot m = engine.metrics();
+    EXPECT_EQ(m.requests_finished_stop + m.requests_finished_length + m.requests_cancelled, 32u) << policy;
+    EXPECT_EQ(m.requests_failed, 0u);
+    EXPECT_GT(m.preemptions_total, 0u) << policy;
+    EXPECT_GT(m.prefix_cache_hits, 0u) << policy;
+    expect_all_blocks_back(engine);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ServingEngineReal,
+                         ::testing::Combine(::testing::Values("llama", "gemma3"),
+                                            ::testing::Values(GgmlType::F32, GgmlType::Q8_0)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + type_name(std::get<1>(info.param));
+                         });
 
 }  // namespace
 }  // namespace tessera::serving
