@@ -54,7 +54,7 @@ def bpe_vocab(n_vocab):
     return tokens, types, merges
 
 
-def write_model(path: pathlib.Path, arch_variant: str, seed: int = 0) -> None:
+def write_model(path: pathlib.Path, arch_variant: str, seed: int = 0, chat_template: str = None) -> None:
     import gguf
 
     arch = "llama" if arch_variant == "llama3rope" else arch_variant
@@ -74,6 +74,8 @@ def write_model(path: pathlib.Path, arch_variant: str, seed: int = 0) -> None:
     w.add_layer_norm_rms_eps(1e-6 if arch == "gemma3" else 1e-5)
     w.add_rope_freq_base(1e6 if arch in ("gemma3", "qwen3") else 10000.0)
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    if chat_template is not None:
+        w.add_chat_template(chat_template)
     if arch == "gemma3":
         w.add_uint32("gemma3.attention.sliding_window", 16)
 
