@@ -13,6 +13,7 @@ void register_tokenize(CLI::App& app);    // cmd_tokenize.cc
 void register_perplexity(CLI::App& app);  // cmd_perplexity.cc
 void register_bench(CLI::App& app);       // cmd_bench.cc
 void register_quantize(CLI::App& app);    // cmd_quantize.cc
+void register_serve(CLI::App& app);       // cmd_serve.cc
 void register_dev(CLI::App& app);         // cmd_dev.cc: test-harness helpers
 
 }  // namespace tessera::cli

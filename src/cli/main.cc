@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   tessera::cli::register_perplexity(app);
   tessera::cli::register_bench(app);
   tessera::cli::register_quantize(app);
+  tessera::cli::register_serve(app);
   tessera::cli::register_dev(app);
   try {
     app.parse(argc, argv);

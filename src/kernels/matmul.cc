@@ -77,8 +77,11 @@ void matmul_tiles(const WeightMatrix& w, const float* x, int64_t n_tokens, float
 constexpr int64_t kTokenChunkBytes = 256 * 1024;
 
 // y[t * y_stride + r] for rows [r_begin, r_end) and tokens [t_begin, t_end).
+// Tokens [0, n_batched) of the whole call go through k's batched kernels
+// (see VecDotKernel::batched_dot), the others through dot / dot4 / dot4x4.
 void multiply_rows(const VecDotKernel& k, const WeightMatrix& w, const uint8_t* xq, int64_t xq_row,
-                   int64_t r_begin, int64_t r_end, int64_t t_begin, int64_t t_end, float* y) {
+                   int64_t r_begin, int64_t r_end, int64_t t_begin, int64_t t_end, int64_t n_batched,
+                   float* y) {
   // Decode streams its rows one after another. (Kernels that read several
   // rows in lockstep for one token streamed from memory at a third to a half
   // of the single-row speed on this Zen 4 machine, with or without software
@@ -87,7 +90,7 @@ void multiply_rows(const VecDotKernel& k, const WeightMatrix& w, const uint8_t* 
   // decoded weight block for four tokens and each activation block for four
   // rows; the rows of a tile stay in L1 while the chunk's token groups pass.
   int64_t r = r_begin;
-  if (k.dot4x4 != nullptr && t_end - t_begin >= 4) {
+  if (k.dot4x4 != nullptr && n_batched == 0 && t_end - t_begin >= 4) {
     float out[16];
     for (; r + 4 <= r_end; r += 4) {
       const uint8_t* rows = w.data + r * w.row_stride;
@@ -105,28 +108,43 @@ void multiply_rows(const VecDotKernel& k, const WeightMatrix& w, const uint8_t* 
       }
     }
   }
-  for (; r < r_end; ++r) {
-    const uint8_t* row = w.data + r * w.row_stride;
-    int64_t t = t_begin;
-    if (k.dot4 != nullptr) {
+  // One weight row against tokens [t, t_stop): four at a time where dot4 exists.
+  auto dot_tokens = [&](const uint8_t* row, int64_t r, int64_t t, int64_t t_stop, DotFn dot, Dot4Fn dot4) {
+    if (dot4 != nullptr) {
       // Four tokens per pass: each weight block is decoded once for all four.
       float out[4];
-      for (; t + 4 <= t_end; t += 4) {
-        k.dot4(row, xq + t * xq_row, xq_row, w.cols, out);
+      for (; t + 4 <= t_stop; t += 4) {
+        dot4(row, xq + t * xq_row, xq_row, w.cols, out);
         for (int i = 0; i < 4; ++i) y[(t + i) * w.rows + r] = out[i];
       }
     }
-    for (; t < t_end; ++t) y[t * w.rows + r] = k.dot(row, xq + t * xq_row, w.cols);
+    for (; t < t_stop; ++t) y[t * w.rows + r] = dot(row, xq + t * xq_row, w.cols);
+  };
+  const int64_t t_split = std::clamp(n_batched, t_begin, t_end);
+  for (; r < r_end; ++r) {
+    const uint8_t* row = w.data + r * w.row_stride;
+    dot_tokens(row, r, t_begin, t_split, k.batched_dot, k.batched_dot4);
+    dot_tokens(row, r, t_split, t_end, k.dot, k.dot4);
   }
 }
 
 // Rows [r_begin, r_end) of w times every token, in L2-sized token chunks.
 void multiply_rows_chunked(const VecDotKernel& k, const WeightMatrix& w, const uint8_t* xq,
-                           int64_t xq_row, int64_t n_tokens, int64_t r_begin, int64_t r_end, float* y) {
+                           int64_t xq_row, int64_t n_tokens, int64_t r_begin, int64_t r_end, SumOrder order,
+                           float* y) {
   // A multiple of 4 tokens, so only the last chunk has a remainder.
   const int64_t chunk = std::max<int64_t>(4, kTokenChunkBytes / xq_row / 4 * 4);
+  // Types for which llama.cpp changes kernel (and float order) with the batch
+  // size use the matching kernels for the tokens llama.cpp gives to its
+  // batched kernel: tokens [0, n_batched) here, the rest with dot / dot4.
+  // Batch-invariant calls use dot / dot4 / dot4x4 only, which agree bit for
+  // bit whatever the token count.
+  const int64_t n_batched = (order == SumOrder::kLlamaCpp && k.batched_dot != nullptr &&
+                             n_tokens >= k.batched_min_tokens)
+                                ? n_tokens - n_tokens % k.batched_group
+                                : 0;
   for (int64_t t = 0; t < n_tokens; t += chunk) {
-    multiply_rows(k, w, xq, xq_row, r_begin, r_end, t, std::min(n_tokens, t + chunk), y);
+    multiply_rows(k, w, xq, xq_row, r_begin, r_end, t, std::min(n_tokens, t + chunk), n_batched, y);
   }
 }
 
@@ -151,22 +169,23 @@ const uint8_t* quantize_activations(const VecDotKernel& k, const float* x, int64
 }
 
 void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x,
-                    int64_t n_tokens, float* y, ThreadPool& pool) {
+                    int64_t n_tokens, float* y, ThreadPool& pool, SumOrder order) {
   const uint8_t* xq = quantize_activations(k, x, w.cols, n_tokens, pool);
   const int64_t xq_row = k.activation_row_bytes(w.cols);
   pool.parallel_for(w.rows, 4, [&](int64_t begin, int64_t end) {
-    multiply_rows_chunked(k, w, xq, xq_row, n_tokens, begin, end, y);
+    multiply_rows_chunked(k, w, xq, xq_row, n_tokens, begin, end, order, y);
   });
 }
 
 }  // namespace
 
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  matmul(w, x, n_tokens, y, pool, cpu_features().level);
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            SumOrder order) {
+  matmul(w, x, n_tokens, y, pool, cpu_features().level, order);
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-            IsaLevel max_isa) {
+            IsaLevel max_isa, SumOrder order) {
   if (n_tokens <= 0 || w.rows <= 0) return;
   // TESSERA_MATMUL=float forces the float tile path (numerical debugging).
   static const bool force_float = [] {
@@ -179,14 +198,14 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   // the parity tolerances (the float tile path is closer to exact math but
   // further from the reference). Every weight type has a kernel.
   if (k != nullptr) {
-    matmul_vec_dot(*k, w, x, n_tokens, y, pool);
+    matmul_vec_dot(*k, w, x, n_tokens, y, pool, order);
   } else {
     matmul_tiles(w, x, n_tokens, y, pool);
   }
 }
 
 void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
-                         std::span<float* const> ys, ThreadPool& pool) {
+                         std::span<float* const> ys, ThreadPool& pool, SumOrder order) {
   if (ws.size() != ys.size()) raise<InvalidArgument>("matmul_shared_input: {} matrices, {} outputs", ws.size(), ys.size());
   if (n_tokens <= 0 || ws.empty()) return;
   static const bool force_float = [] {
@@ -204,7 +223,7 @@ void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x
              kw->activation_row_bytes == k->activation_row_bytes;
   }
   if (!shared) {
-    for (size_t i = 0; i < ws.size(); ++i) matmul(*ws[i], x, n_tokens, ys[i], pool);
+    for (size_t i = 0; i < ws.size(); ++i) matmul(*ws[i], x, n_tokens, ys[i], pool, order);
     return;
   }
   const uint8_t* xq = quantize_activations(*k, x, ws[0]->cols, n_tokens, pool);
@@ -221,7 +240,8 @@ void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x
       const int64_t b = std::max(begin, first_row[i]);
       const int64_t e = std::min(end, first_row[i + 1]);
       if (b >= e) continue;
-      multiply_rows_chunked(*kernels[i], *ws[i], xq, xq_row, n_tokens, b - first_row[i], e - first_row[i], ys[i]);
+      multiply_rows_chunked(*kernels[i], *ws[i], xq, xq_row, n_tokens, b - first_row[i], e - first_row[i], order,
+                            ys[i]);
     }
   });
 }

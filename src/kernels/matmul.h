@@ -24,16 +24,31 @@ struct WeightMatrix {
   int64_t row_stride = 0;  // bytes between rows
 };
 
+// How a matmul may order its float sums across calls with different numbers
+// of tokens.
+enum class SumOrder : uint8_t {
+  // llama.cpp's: for some types its CPU backend switches kernel, and so float
+  // order, with the number of tokens (VecDotKernel::batched_dot); following it
+  // keeps prefill logits closest to llama.cpp's. A token's result then depends
+  // on how many tokens share the call.
+  kLlamaCpp,
+  // Every token's result is bit-identical whatever else shares the call (the
+  // serving engine's batch invariance: outputs do not depend on co-scheduled
+  // requests).
+  kBatchInvariant,
+};
+
 // y[t * rows + r] = sum_c W[r][c] * x[t * cols + c] for t in [0, n_tokens).
 // x: n_tokens x cols floats, y: n_tokens x rows floats (must not alias x).
 // Work is split over the pool's threads. Results agree with the
 // float reference within the rounding of the activation quantization the
 // chosen kernel uses (as ggml does: Q8_0 / Q8_K activation blocks).
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            SumOrder order = SumOrder::kLlamaCpp);
 // The same with kernels of at most `max_isa` (tests and benchmarks run each
 // instruction-set path on one machine this way).
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-            IsaLevel max_isa);
+            IsaLevel max_isa, SumOrder order = SumOrder::kLlamaCpp);
 
 // ys[i] = ws[i] x for matrices that read the same activations (q/k/v,
 // gate/up), i < kMaxSharedInput: the activations are quantized once and all
@@ -42,7 +57,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
 // matmul() calls bit for bit.
 inline constexpr size_t kMaxSharedInput = 4;
 void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
-                         std::span<float* const> ys, ThreadPool& pool);
+                         std::span<float* const> ys, ThreadPool& pool, SumOrder order = SumOrder::kLlamaCpp);
 
 // Plain float reference: dequantizes each row and accumulates in double.
 // Used by tests to check every fast path.

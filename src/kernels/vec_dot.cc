@@ -34,6 +34,22 @@ VecDotKernel kernel(GgmlType t, DotFn dot, Dot4Fn dot4, IsaLevel isa, Dot4x4Fn d
   }
 }
 
+// ggml-cpu's tiled K-quant matmul (ggml_tiled_min_batch) takes a matmul with
+// at least this many activation rows, for weights it has not repacked (on
+// x86: every K type but Q4_K, which goes to the repacked q4_K_8x8 kernels).
+constexpr int64_t kGgmlTiledMinTokens = 8;
+// ggml-cpu's repacked Q4_K (q4_K_8x8 on x86) multiplies activation rows in
+// groups of four with its gemm and the n % 4 left over with its gemv.
+constexpr int64_t kGgmlRepackGemmTokens = 4;
+
+VecDotKernel with_batched(VecDotKernel k, DotFn dot, Dot4Fn dot4, int64_t min_tokens, int64_t group = 1) {
+  k.batched_dot = dot;
+  k.batched_dot4 = dot4;
+  k.batched_min_tokens = min_tokens;
+  k.batched_group = group;
+  return k;
+}
+
 constexpr IsaLevel kS = IsaLevel::kScalar;
 constexpr IsaLevel kA2 = IsaLevel::kAvx2;
 constexpr IsaLevel kA5 = IsaLevel::kAvx512;
@@ -72,8 +88,10 @@ const VecDotKernel kAvx512[] = {
     kernel(GgmlType::Q4_0, avx512::dot_q4_0, avx512::dot4_q4_0, kA5, avx512::dot4x4_q4_0),
     kernel(GgmlType::Q5_0, avx512::dot_q5_0, avx512::dot4_q5_0, kA5, avx512::dot4x4_q5_0),
     kernel(GgmlType::Q8_0, avx512::dot_q8_0, avx512::dot4_q8_0, kA5, avx512::dot4x4_q8_0),
-    kernel(GgmlType::Q4_K, avx512::dot_q4_k, avx512::dot4_q4_k, kA5),
-    kernel(GgmlType::Q6_K, avx512::dot_q6_k, avx512::dot4_q6_k, kA5),
+    with_batched(kernel(GgmlType::Q4_K, avx512::dot_q4_k, avx512::dot4_q4_k, kA5), avx512::dot_q4_k_pairs,
+                 avx512::dot4_q4_k_pairs, kGgmlRepackGemmTokens, kGgmlRepackGemmTokens),
+    with_batched(kernel(GgmlType::Q6_K, avx512::dot_q6_k, avx512::dot4_q6_k, kA5), avx512::dot_q6_k_blocks,
+                 avx512::dot4_q6_k_blocks, kGgmlTiledMinTokens),
 };
 
 template <size_t N>

@@ -36,6 +36,17 @@ struct VecDotKernel {
   // four rows (the prefill shape). Equals sixteen calls of dot() bit for bit.
   Dot4x4Fn dot4x4 = nullptr;
   IsaLevel isa = IsaLevel::kScalar;  // the instruction set the kernel needs
+  // Optional: llama.cpp's CPU backend computes some types with a different
+  // kernel (and float order) once a batch has batched_min_tokens tokens or
+  // more: its tiled K-quant matmul (Q6_K) for all of them, or its repacked
+  // gemm (Q4_K) for the first n - n % batched_group tokens (the rest go to
+  // its gemv, which dot follows). batched_dot / batched_dot4 reproduce that
+  // order; matmul() uses them for those tokens, so prefill matches llama.cpp's
+  // prefill and decode its decode.
+  DotFn batched_dot = nullptr;
+  Dot4Fn batched_dot4 = nullptr;
+  int64_t batched_min_tokens = 0;
+  int64_t batched_group = 1;
 };
 
 // The fastest kernel this CPU (capped by TESSERA_ISA) supports for a weight

@@ -229,10 +229,19 @@ inline __m256i sub_block_sums(__m512i z0, __m512i z1, __m512i z2, __m512i z3) {
 // activations load contiguously. vpdpbusd (unsigned 4-bit x signed 8-bit)
 // gives per-lane sums; they are reduced per sub-block and scaled with one
 // 32-bit multiply — half the multiplies of scaling every product pair.
-template <int NT>
+// Q4_K float order (llama.cpp repacks Q4_K on x86 into q4_K_8x8 and
+// multiplies with its own kernels). kBlocks: its gemv (used for the n % 4
+// tokens left over, and for decode) — one fma per block for the scales and
+// one for the mins. kPairs: its gemm (groups of four tokens) — one fma per
+// 64-weight pair of sub-blocks, four per block, for each of the two sums.
+enum class Q4kOrder { kBlocks, kPairs };
+
+template <int NT, Q4kOrder kOrder = Q4kOrder::kBlocks>
 void q4_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, float* out) {
   const auto* w = reinterpret_cast<const BlockQ4_K*>(wr);
   float sum[NT] = {}, sum_mins[NT] = {};
+  // kPairs with four tokens: lane t of the vectors is token t.
+  __m128 sum4 = _mm_setzero_ps(), sum_mins4 = _mm_setzero_ps();
   const __m512i low_mask = _mm512_set1_epi8(0x0F);
   // Scales in sub_block_sums' order, and each bsums[g]'s min (sub-block g/2):
   // bytes of unpack_q4k_scales are scales 0..7 then mins 0..7.
@@ -249,6 +258,8 @@ void q4_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, f
     }
     const float dw = half_to_float(w[b].d);
     const float dmin = half_to_float(w[b].dmin);
+    // kPairs: per token, the four pair sums (scales, then mins) as floats.
+    __m128 pair_sums[NT], pair_mins[NT];
     for (int t = 0; t < NT; ++t) {
       const auto* x = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride) + b;
       const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->bsums));
@@ -257,23 +268,77 @@ void q4_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, f
         p[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], _mm512_loadu_si512(x->qs + 64 * c));
       }
       const __m256i scaled = _mm256_mullo_epi32(sub_block_sums(p[0], p[1], p[2], p[3]), scales32);
-      int sumi, summ;
-      hsum2_i32(scaled, _mm256_madd_epi16(bsums, mins16), &sumi, &summ);
-      sum[t] = std::fma(static_cast<float>(sumi), dw * x->d, sum[t]);
-      sum_mins[t] = std::fma(static_cast<float>(summ), dmin * x->d, sum_mins[t]);
+      const __m256i min_products = _mm256_madd_epi16(bsums, mins16);  // lane k: min k x its 32 sums
+      if constexpr (kOrder == Q4kOrder::kBlocks) {
+        int sumi, summ;
+        hsum2_i32(scaled, min_products, &sumi, &summ);
+        sum[t] = std::fma(static_cast<float>(sumi), dw * x->d, sum[t]);
+        sum_mins[t] = std::fma(static_cast<float>(summ), dmin * x->d, sum_mins[t]);
+      } else {
+        // scaled holds sub-blocks 0, 2, 4, 6, 1, 3, 5, 7: adding its halves gives
+        // pairs 0..3; min_products holds sub-blocks 0..7: pairwise sums.
+        pair_sums[t] = _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(scaled), _mm256_extracti128_si256(scaled, 1)));
+        pair_mins[t] = _mm_cvtepi32_ps(
+            _mm_hadd_epi32(_mm256_castsi256_si128(min_products), _mm256_extracti128_si256(min_products, 1)));
+      }
+    }
+    if constexpr (kOrder == Q4kOrder::kPairs) {
+      if constexpr (NT == 4) {
+        // Transposed, vector p holds pair p of the four tokens: the four fmas
+        // per block run on all tokens at once (each lane as the scalar order).
+        _MM_TRANSPOSE4_PS(pair_sums[0], pair_sums[1], pair_sums[2], pair_sums[3]);
+        _MM_TRANSPOSE4_PS(pair_mins[0], pair_mins[1], pair_mins[2], pair_mins[3]);
+        const __m128 x_d = _mm_setr_ps(reinterpret_cast<const BlockQ8_K*>(xr)[b].d,
+                                       reinterpret_cast<const BlockQ8_K*>(xr + x_stride)[b].d,
+                                       reinterpret_cast<const BlockQ8_K*>(xr + 2 * x_stride)[b].d,
+                                       reinterpret_cast<const BlockQ8_K*>(xr + 3 * x_stride)[b].d);
+        const __m128 d = _mm_mul_ps(_mm_set1_ps(dw), x_d);
+        const __m128 m = _mm_mul_ps(_mm_set1_ps(dmin), x_d);
+        for (int pair = 0; pair < 4; ++pair) {
+          sum4 = _mm_fmadd_ps(pair_sums[pair], d, sum4);
+          sum_mins4 = _mm_fmadd_ps(pair_mins[pair], m, sum_mins4);
+        }
+      } else {
+        for (int t = 0; t < NT; ++t) {
+          const float x_d = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride)[b].d;
+          alignas(16) float sums[4], mins[4];
+          _mm_store_ps(sums, pair_sums[t]);
+          _mm_store_ps(mins, pair_mins[t]);
+          for (int pair = 0; pair < 4; ++pair) {
+            sum[t] = std::fma(sums[pair], dw * x_d, sum[t]);
+            sum_mins[t] = std::fma(mins[pair], dmin * x_d, sum_mins[t]);
+          }
+        }
+      }
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = sum[t] - sum_mins[t];
+  if constexpr (kOrder == Q4kOrder::kPairs && NT == 4) {
+    _mm_storeu_ps(out, _mm_sub_ps(sum4, sum_mins4));
+  } else {
+    for (int t = 0; t < NT; ++t) out[t] = sum[t] - sum_mins[t];
+  }
 }
 
 // Q6_K against Q8_K. Register c holds weights 64c..64c+63 as unsigned 0..63
 // (the -32 offset is applied through the activation block sums), and int16
 // lane k of its product belongs to scale group 4c + k/8.
-template <int NT>
+// Q6_K float order. kLanes: ggml's vec_dot (eight float lanes, each an fma of
+// the block's lane sum, summed at the end). kBlocks: ggml's tiled K-quant
+// matmul (ggml-cpu/tiled, taken from 8 tokens per batch on): the block's whole
+// integer sum times the weight scale, then one fma with the activation scale
+// into a single float accumulator, block after block.
+enum class Q6kOrder { kLanes, kBlocks };
+
+template <int NT, Q6kOrder kOrder = Q6kOrder::kLanes>
 void q6_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, float* out) {
   const auto* w = reinterpret_cast<const BlockQ6_K*>(wr);
   __m256 acc_f[NT];
-  for (int t = 0; t < NT; ++t) acc_f[t] = _mm256_setzero_ps();
+  float acc_block[NT];
+  __m128 acc_block4 = _mm_setzero_ps();  // kBlocks with four tokens: lane t is token t
+  for (int t = 0; t < NT; ++t) {
+    acc_f[t] = _mm256_setzero_ps();
+    acc_block[t] = 0.0f;
+  }
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i m2 = _mm512_set1_epi8(0x03);
   // Lane k of register c picks scale 4c + k/8.
@@ -298,6 +363,7 @@ void q6_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, f
     }
     for (int c = 0; c < 4; ++c) scale[c] = _mm512_permutexvar_epi16(scale_index[c], _mm512_zextsi256_si512(scales16));
     const float dw = half_to_float(w[b].d);
+    __m256i block_lanes[NT];  // kBlocks: each token's eight lane sums of the block
     for (int t = 0; t < NT; ++t) {
       const auto* x = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride) + b;
       // Σ (q - 32) * a = Σ q * a - 32 * Σ a, the correction formed per lane from the 16-element sums.
@@ -311,11 +377,38 @@ void q6_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, f
       // Lane i + 8 covers the same offsets as lane i, 32 weights later: fold to
       // the AVX2 kernel's eight lanes.
       const __m256i acc8 = _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
-      const __m256 d = _mm256_set1_ps(x->d * dw);
-      acc_f[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc8, correction)), acc_f[t]);
+      if constexpr (kOrder == Q6kOrder::kLanes) {
+        const __m256 d = _mm256_set1_ps(x->d * dw);
+        acc_f[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc8, correction)), acc_f[t]);
+      } else {
+        block_lanes[t] = _mm256_sub_epi32(acc8, correction);
+      }
+    }
+    if constexpr (kOrder == Q6kOrder::kBlocks) {
+      if constexpr (NT == 4) {
+        const __m128 x_d = _mm_setr_ps(reinterpret_cast<const BlockQ8_K*>(xr)[b].d,
+                                       reinterpret_cast<const BlockQ8_K*>(xr + x_stride)[b].d,
+                                       reinterpret_cast<const BlockQ8_K*>(xr + 2 * x_stride)[b].d,
+                                       reinterpret_cast<const BlockQ8_K*>(xr + 3 * x_stride)[b].d);
+        // Integer sums are exact in any order: lane t of sums is token t's.
+        const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(block_lanes[0], block_lanes[1]),
+                                            _mm256_hadd_epi32(block_lanes[2], block_lanes[3]));
+        const __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        const __m128 scaled = _mm_mul_ps(_mm_cvtepi32_ps(sums), _mm_set1_ps(dw));
+        acc_block4 = _mm_fmadd_ps(scaled, x_d, acc_block4);
+      } else {
+        for (int t = 0; t < NT; ++t) {
+          const float x_d = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride)[b].d;
+          acc_block[t] = std::fma(static_cast<float>(hsum_i32(block_lanes[t])) * dw, x_d, acc_block[t]);
+        }
+      }
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum(acc_f[t]);
+  if constexpr (kOrder == Q6kOrder::kBlocks && NT == 4) {
+    _mm_storeu_ps(out, acc_block4);
+  } else {
+    for (int t = 0; t < NT; ++t) out[t] = kOrder == Q6kOrder::kLanes ? hsum(acc_f[t]) : acc_block[t];
+  }
 }
 
 template <void (*F)(const uint8_t*, const uint8_t*, int64_t, int64_t, float*)>
@@ -353,12 +446,24 @@ float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q5
 float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q8_0_n<1>>(w, x, n); }
 float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4_k_n<1>>(w, x, n); }
 float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q6_k_n<1>>(w, x, n); }
+float dot_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t n) {
+  return single<q4_k_n<1, Q4kOrder::kPairs>>(w, x, n);
+}
+float dot_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t n) {
+  return single<q6_k_n<1, Q6kOrder::kBlocks>>(w, x, n);
+}
 
 void dot4_q4_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q4_0_n<4>(w, x, s, n, o); }
 void dot4_q5_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q5_0_n<4>(w, x, s, n, o); }
 void dot4_q8_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q8_0_n<4>(w, x, s, n, o); }
 void dot4_q4_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q4_k_n<4>(w, x, s, n, o); }
 void dot4_q6_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q6_k_n<4>(w, x, s, n, o); }
+void dot4_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) {
+  q4_k_n<4, Q4kOrder::kPairs>(w, x, s, n, o);
+}
+void dot4_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) {
+  q6_k_n<4, Q6kOrder::kBlocks>(w, x, s, n, o);
+}
 
 void dot4x4_q4_0(const uint8_t* w, int64_t ws, const uint8_t* x, int64_t xs, int64_t n, float* o) {
   tile_4x4<BlockQ4_0>(w, ws, x, xs, n, o, kUnsignedQ4_0, OffsetWeightBias<8>{}, kWeightsUnsigned);

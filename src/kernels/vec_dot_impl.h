@@ -50,6 +50,14 @@ TESSERA_DECLARE_SIMD_DOTS
 void dot4x4_q4_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
 void dot4x4_q5_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
 void dot4x4_q8_0(const uint8_t* w, int64_t w_stride, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
+// Q4_K in the float order of ggml's x86 q4_K_8x8 gemm (one fma per pair of
+// sub-blocks); dot4 equals four calls of dot bit for bit.
+float dot_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t n);
+void dot4_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
+// Q6_K in ggml's tiled-matmul float order (block sums in integers, one fma
+// per block); dot4 equals four calls of dot bit for bit.
+float dot_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t n);
+void dot4_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
 }  // namespace avx512
 
 #undef TESSERA_DECLARE_SIMD_DOTS

@@ -12,6 +12,11 @@ struct Batch {
   std::vector<int32_t> positions;
   std::vector<int32_t> seq_ids;
   std::vector<uint8_t> want_logits;  // 1 where the caller needs this token's logits
+  // true: every token's logits are bit-identical whatever other tokens share
+  // the batch (serving: a request's output must not depend on its neighbours).
+  // false: kernels follow llama.cpp's batch-size-dependent float order, which
+  // keeps single-sequence prefill closest to the reference (SumOrder).
+  bool invariant = false;
 
   void add(int32_t token, int32_t position, int32_t seq_id, bool logits) {
     tokens.push_back(token);

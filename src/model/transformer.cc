@@ -66,6 +66,7 @@ void Transformer::check_batch(const Batch& batch, const KvCache& kv) const {
 
 void Transformer::forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) {
   check_batch(batch, kv);
+  order_ = batch.invariant ? SumOrder::kBatchInvariant : SumOrder::kLlamaCpp;
   const int64_t n = batch.size();
   if (n == 0) return;
   const int64_t d = hp_.n_embd;

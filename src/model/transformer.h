@@ -28,7 +28,7 @@ class Transformer final : public Model {
   // matmul() behind the observer hook.
   void project(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
     if (observer_ != nullptr) observer_->observe(w, x, n_tokens);
-    matmul(w, x, n_tokens, y, pool);
+    matmul(w, x, n_tokens, y, pool, order_);
   }
   // matmul_shared_input() (one activation quantization for several weights
   // that read the same input) behind the same hook.
@@ -37,7 +37,7 @@ class Transformer final : public Model {
     if (observer_ != nullptr) {
       for (const WeightMatrix* w : ws) observer_->observe(*w, x, n_tokens);
     }
-    matmul_shared_input(ws, x, n_tokens, ys, pool);
+    matmul_shared_input(ws, x, n_tokens, ys, pool, order_);
   }
 
   void check_batch(const Batch& batch, const KvCache& kv) const;
@@ -49,6 +49,7 @@ class Transformer final : public Model {
   ModelWeights w_;
   std::unique_ptr<Tokenizer> tokenizer_;
   MatmulObserver* observer_ = nullptr;
+  SumOrder order_ = SumOrder::kLlamaCpp;  // of the batch being run (Batch::invariant)
 
   // Activations, grown to the largest batch seen and reused (no allocation in
   // the steady-state decode loop).

@@ -69,3 +69,41 @@ def run_tessera(*args, check=True, timeout=600, input=None):
             f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
         )
     return proc
+
+
+# --- tessera serve fixtures (tests/python/test_serve_*.py) -------------------
+# One server per configuration for the whole session; serve_helper.Server
+# starts it on a free port and requires a clean SIGTERM shutdown at teardown.
+
+SERVE_API_KEY = "test-key-123"
+
+
+@pytest.fixture(scope="session")
+def small_serve_model(tmp_path_factory):
+    """A random-weight gemma3 model (256-token context, no chat template): fast."""
+    import model_fixtures
+
+    path = tmp_path_factory.mktemp("serve") / "random-gemma3.gguf"
+    model_fixtures.write_model(path, "gemma3", seed=11)
+    return path
+
+
+@pytest.fixture(scope="session")
+def default_server(default_model):
+    """The default model (Gemma 3 270M) with room for a 400-token shared prefix."""
+    from serve_helper import Server
+
+    server = Server(default_model, "--ctx-size", 1024, "--max-seqs", 8, "-t", 2)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def small_server(small_serve_model):
+    """The random model behind an API key, with a 64 KiB body limit."""
+    from serve_helper import Server
+
+    server = Server(small_serve_model, "--max-seqs", 8, "-t", 2, "--max-body-bytes", 65536, "--max-n", 4,
+                    api_key=SERVE_API_KEY)
+    yield server
+    server.stop()

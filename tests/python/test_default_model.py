@@ -70,12 +70,12 @@ def test_kl_top1_and_perplexity_against_llamacpp(default_model, llm, wiki_text, 
           f"top-1 {100 * top1:.2f}%, ppl llama.cpp {ppl_ref:.4f} tessera {ppl_ours:.4f} "
           f"({100 * (ppl_ours / ppl_ref - 1):+.3f}%), {time.time() - t0:.0f}s")
     # Issue targets: KL <= 0.005, top-1 >= 98%, perplexity within 0.5%. The
-    # perplexity target holds; KL and top-1 are not reached yet
+    # perplexity target holds; KL (0.00546) and top-1 (96.2%) are not reached yet
     # (docs/correctness.md; for scale, llama.cpp differs from itself by KL 0.0051
     # and top-1 98.0% between batch sizes 1 and 512 on these windows). These
     # bounds hold the measured state and catch regressions.
-    assert mean_kl <= 0.0075
-    assert top1 >= 0.94
+    assert mean_kl <= 0.0065
+    assert top1 >= 0.955
     assert abs(ppl_ours / ppl_ref - 1) <= 0.005
     # tessera's own perplexity command must agree with the logits-derived figure.
     wiki_file = _write(tmp_path / "wiki.txt", wiki_text)
@@ -118,4 +118,4 @@ def test_greedy_continuations_match_llamacpp(default_model, llm):
         # A greedy pick may only differ from llama.cpp's argmax at a near-tie.
         assert gaps.max() <= 0.25, (prompt, int(gaps.argmax()), float(gaps.max()))
     print(f"{identical} of {len(PROMPTS)} continuations identical to llama.cpp's (issue target: >= 3)")
-    assert identical >= 2
+    assert identical >= 3

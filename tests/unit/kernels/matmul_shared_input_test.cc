@@ -106,21 +106,28 @@ TEST(Matmul, PrefillTokenChunksEqualSingleDotsBitForBit) {
   for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
     Matrix m = make_matrix(t, rows, cols, rng);
     const auto x = random_floats(n_tokens * cols, rng);
-    std::vector<float> y(static_cast<size_t>(n_tokens * rows), NAN);
-    ThreadPool pool(2);
-    matmul(m.w, x.data(), n_tokens, y.data(), pool);
     const VecDotKernel* k = find_vec_dot(t);
     ASSERT_NE(k, nullptr);
-    std::vector<uint8_t> xq(static_cast<size_t>(k->activation_row_bytes(cols)));
-    int mismatches = 0;
-    for (int64_t tok = 0; tok < n_tokens; ++tok) {
-      k->quantize_activation(x.data() + tok * cols, xq.data(), cols);
-      for (int64_t r = 0; r < rows; ++r) {
-        const float want = k->dot(m.data.data() + r * m.w.row_stride, xq.data(), cols);
-        if (std::memcmp(&want, &y[tok * rows + r], sizeof(float)) != 0) ++mismatches;
+    ThreadPool pool(2);
+    for (SumOrder order : {SumOrder::kLlamaCpp, SumOrder::kBatchInvariant}) {
+      std::vector<float> y(static_cast<size_t>(n_tokens * rows), NAN);
+      matmul(m.w, x.data(), n_tokens, y.data(), pool, order);
+      // llama.cpp's order sends the first n - n % group tokens to the batched
+      // kernel where the type has one; the batch-invariant order never does.
+      const bool batched = order == SumOrder::kLlamaCpp && k->batched_dot != nullptr;
+      const int64_t n_batched = batched ? n_tokens - n_tokens % k->batched_group : 0;
+      std::vector<uint8_t> xq(static_cast<size_t>(k->activation_row_bytes(cols)));
+      int mismatches = 0;
+      for (int64_t tok = 0; tok < n_tokens; ++tok) {
+        k->quantize_activation(x.data() + tok * cols, xq.data(), cols);
+        const DotFn dot = tok < n_batched ? k->batched_dot : k->dot;
+        for (int64_t r = 0; r < rows; ++r) {
+          const float want = dot(m.data.data() + r * m.w.row_stride, xq.data(), cols);
+          if (std::memcmp(&want, &y[tok * rows + r], sizeof(float)) != 0) ++mismatches;
+        }
       }
+      EXPECT_EQ(mismatches, 0) << type_name(t) << (batched ? " llama.cpp order" : "");
     }
-    EXPECT_EQ(mismatches, 0) << type_name(t);
   }
 }
 

@@ -15,6 +15,7 @@
 #include "kernels/vec_dot.h"
 #include "quant/blocks.h"
 #include "quant/dequantize.h"
+#include "quant/half.h"
 #include "test_weights.h"
 
 namespace tessera {
@@ -130,6 +131,37 @@ TEST(Matmul, ThreadCountDoesNotChangeResults) {
   }
 }
 
+// SumOrder::kBatchInvariant: a token's result is bit-identical whether it is
+// multiplied alone or among many tokens (including the counts at which
+// llama.cpp's order switches kernel for Q4_K and Q6_K), for every type, both
+// through matmul() and matmul_shared_input(). kLlamaCpp may differ there.
+TEST(Matmul, BatchInvariantOrderDoesNotDependOnTokenCount) {
+  std::mt19937 rng(29);
+  const int64_t rows = 21, cols = 512;
+  ThreadPool pool(2);
+  for (GgmlType t : kAllTypes) {
+    auto data = random_weights(t, rows, cols, rng);
+    WeightMatrix w{t, rows, cols, data.data(), row_bytes(t, cols)};
+    for (int64_t n_tokens : {4, 8, 13, 32}) {
+      auto x = random_floats(n_tokens * cols, rng);
+      std::vector<float> many(static_cast<size_t>(n_tokens * rows)), shared(many.size());
+      matmul(w, x.data(), n_tokens, many.data(), pool, SumOrder::kBatchInvariant);
+      const WeightMatrix* ws[] = {&w, &w};
+      std::vector<float> other(many.size());
+      float* ys[] = {shared.data(), other.data()};
+      matmul_shared_input(ws, x.data(), n_tokens, ys, pool, SumOrder::kBatchInvariant);
+      for (int64_t tok = 0; tok < n_tokens; ++tok) {
+        std::vector<float> alone(static_cast<size_t>(rows));
+        matmul(w, x.data() + tok * cols, 1, alone.data(), pool, SumOrder::kBatchInvariant);
+        ASSERT_EQ(std::memcmp(alone.data(), many.data() + tok * rows, rows * sizeof(float)), 0)
+            << type_name(t) << " token " << tok << " of " << n_tokens;
+        ASSERT_EQ(std::memcmp(alone.data(), shared.data() + tok * rows, rows * sizeof(float)), 0)
+            << type_name(t) << " shared-input token " << tok << " of " << n_tokens;
+      }
+    }
+  }
+}
+
 TEST(VecDot, EveryWeightTypeHasAKernelAtEveryLevel) {
   for (GgmlType t : kAllTypes) {
     for (IsaLevel l : runnable_levels()) {
@@ -227,6 +259,106 @@ TEST(VecDot, FourTokenKernelsEqualSingleTokenKernelsBitForBit) {
       }
     }
   }
+}
+
+// Batched kernels (llama.cpp's tiled K-quant float order): the four-token
+// form equals the single-token form bit for bit, and the single-token form
+// equals the order written out in scalar code: per block the exact integer
+// sum of (q - 32) * scale * a, times the weight scale, then one fma with the
+// activation scale into one accumulator.
+TEST(VecDot, BatchedQ6kKernelsFollowTheBlockOrder) {
+  std::mt19937 rng(19);
+  int checked = 0;
+  for (IsaLevel l : runnable_levels()) {
+    const VecDotKernel* k = find_vec_dot(GgmlType::Q6_K, l);
+    if (k->batched_dot == nullptr) continue;
+    ASSERT_NE(k->batched_dot4, nullptr);
+    EXPECT_EQ(k->batched_min_tokens, 8);
+    const int64_t n = 1024;
+    auto w = random_weights(GgmlType::Q6_K, 1, n, rng);
+    const int64_t stride = k->activation_row_bytes(n);
+    std::vector<uint8_t> xq(static_cast<size_t>(4 * stride));
+    for (int r = 0; r < 4; ++r) k->quantize_activation(random_floats(n, rng).data(), xq.data() + r * stride, n);
+    float four[4];
+    k->batched_dot4(w.data(), xq.data(), stride, n, four);
+    const auto* wb = reinterpret_cast<const BlockQ6_K*>(w.data());
+    for (int r = 0; r < 4; ++r) {
+      const auto* xb = reinterpret_cast<const BlockQ8_K*>(xq.data() + r * stride);
+      float expected = 0.0f;
+      for (int64_t b = 0; b < n / kQKK; ++b) {
+        int32_t isum = 0;
+        for (int i = 0; i < kQKK; ++i) {
+          // Q6_K layout: 128-weight halves; within one, ql byte l (low / high
+          // nibble) and qh bit pair 2 * (i / 32) give the code of weight i.
+          const int half = i / 128, j = i % 128, l = j % 32, quarter = j / 32;
+          const uint8_t ql = wb[b].ql[64 * half + l + 32 * (quarter & 1)];
+          const int low = (quarter < 2) ? (ql & 0x0F) : (ql >> 4);
+          const int high = (wb[b].qh[32 * half + l] >> (2 * quarter)) & 3;
+          isum += wb[b].scales[i / 16] * (low + 16 * high - 32) * xb[b].qs[i];
+        }
+        const float scaled = static_cast<float>(isum) * half_to_float(wb[b].d);
+        expected = std::fma(scaled, xb[b].d, expected);
+      }
+      const float one = k->batched_dot(w.data(), xq.data() + r * stride, n);
+      EXPECT_EQ(std::memcmp(&one, &four[r], sizeof(float)), 0) << isa_level_name(l);
+      EXPECT_EQ(std::memcmp(&one, &expected, sizeof(float)), 0) << isa_level_name(l) << ": " << one << " vs " << expected;
+    }
+    ++checked;
+  }
+  if (checked == 0) GTEST_SKIP() << "no batched Q6_K kernel at this CPU's levels";
+}
+
+// Q4_K's batched kernels (the order of llama.cpp's repacked q4_K_8x8 gemm):
+// four-token form equals single-token form bit for bit, and both equal the
+// order written out: per 64-weight pair of sub-blocks one fma of the exact
+// integer sum with d x activation scale, another for the mins with dmin.
+TEST(VecDot, BatchedQ4kKernelsFollowThePairOrder) {
+  std::mt19937 rng(23);
+  int checked = 0;
+  for (IsaLevel l : runnable_levels()) {
+    const VecDotKernel* k = find_vec_dot(GgmlType::Q4_K, l);
+    if (k->batched_dot == nullptr) continue;
+    ASSERT_NE(k->batched_dot4, nullptr);
+    EXPECT_EQ(k->batched_min_tokens, 4);
+    EXPECT_EQ(k->batched_group, 4);
+    const int64_t n = 1024;
+    auto w = random_weights(GgmlType::Q4_K, 1, n, rng);
+    const int64_t stride = k->activation_row_bytes(n);
+    std::vector<uint8_t> xq(static_cast<size_t>(4 * stride));
+    for (int r = 0; r < 4; ++r) k->quantize_activation(random_floats(n, rng).data(), xq.data() + r * stride, n);
+    float four[4];
+    k->batched_dot4(w.data(), xq.data(), stride, n, four);
+    const auto* wb = reinterpret_cast<const BlockQ4_K*>(w.data());
+    for (int r = 0; r < 4; ++r) {
+      const auto* xb = reinterpret_cast<const BlockQ8_K*>(xq.data() + r * stride);
+      float sum = 0.0f, sum_mins = 0.0f;
+      for (int64_t b = 0; b < n / kQKK; ++b) {
+        for (int pair = 0; pair < 4; ++pair) {
+          int32_t isum = 0, imin = 0;
+          for (int half = 0; half < 2; ++half) {
+            const int sub = 2 * pair + half;
+            uint8_t scale, min;
+            q4k_scale_min(sub, wb[b].scales, &scale, &min);
+            int32_t dot = 0;
+            for (int i = 0; i < 32; ++i) {
+              const uint8_t byte = wb[b].qs[32 * pair + i];
+              dot += (half == 0 ? (byte & 0x0F) : (byte >> 4)) * xb[b].qs[32 * sub + i];
+            }
+            isum += scale * dot;
+            imin += min * (xb[b].bsums[2 * sub] + xb[b].bsums[2 * sub + 1]);
+          }
+          sum = std::fma(static_cast<float>(isum), half_to_float(wb[b].d) * xb[b].d, sum);
+          sum_mins = std::fma(static_cast<float>(imin), half_to_float(wb[b].dmin) * xb[b].d, sum_mins);
+        }
+      }
+      const float expected = sum - sum_mins;
+      const float one = k->batched_dot(w.data(), xq.data() + r * stride, n);
+      EXPECT_EQ(std::memcmp(&one, &four[r], sizeof(float)), 0) << isa_level_name(l);
+      EXPECT_EQ(std::memcmp(&one, &expected, sizeof(float)), 0) << isa_level_name(l) << ": " << one << " vs " << expected;
+    }
+    ++checked;
+  }
+  if (checked == 0) GTEST_SKIP() << "no batched Q4_K kernel at this CPU's levels";
 }
 
 TEST(VecDot, FourByFourTilesEqualSingleRowKernelsBitForBit) {

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Load benchmark for `tessera serve` (not a timed test).
+
+Starts the server once per scheduling policy and runs two scenarios against it:
+
+  clients   N concurrent clients (default 1, 4, 8, 16), each sending streaming
+            completions with prompts of --prompt-tokens tokens (token ids, distinct
+            per request so the prefix cache does not help) and --gen-tokens tokens
+            to generate. Reports total generated tokens/s over the phase, and
+            time to first token (TTFT) and time per output token (TPOT) p50/p99.
+  arrivals  7 streams decode --arrival-gen tokens each; halfway through, prompts of
+            --arrival-prompt tokens start arriving every --arrival-every seconds.
+            Reports the 7 streams' inter-token gaps p50/p99 before and during the
+            arrivals: a latency-controlled policy keeps the second close to the
+            first, unchunked FCFS shows the spike.
+
+  build/venv/bin/python bench/serve_load.py -m MODEL.gguf              # full run
+  build/venv/bin/python bench/serve_load.py --short                    # CI smoke
+  build/venv/bin/python bench/serve_load.py --json out.json ...        # raw figures
+
+Timings are client-side (what an API user sees), measured on chunk arrival.
+TPOT of a request = (last chunk - first chunk) / (completion tokens - 1).
+"""
+import argparse
+import http.client
+import json
+import os
+import pathlib
+import random
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def percentile(values, q):
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))
+    return s[k]
+
+
+class Server:
+    def __init__(self, binary, model, args):
+        cmd = [str(binary), "serve", "--host", "127.0.0.1", "--port", "0", *args]
+        if model:
+            cmd += ["-m", str(model)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for line in self.proc.stdout:
+            m = re.search(r"listening on http://([\d.]+):(\d+)", line)
+            if m:
+                self.host, self.port = m.group(1), int(m.group(2))
+                break
+        else:
+            raise SystemExit("tessera serve did not start")
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+
+    def post(self, path, body):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
+        conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = json.loads(resp.read())
+        conn.close()
+        if resp.status != 200:
+            raise RuntimeError(f"{path}: {resp.status} {data}")
+        return data
+
+    def stream(self, body):
+        """Streams one completion; returns (start, [chunk arrival times], usage)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
+        start = time.perf_counter()
+        conn.request("POST", "/v1/completions",
+                     body=json.dumps({**body, "stream": True, "stream_options": {"include_usage": True}}),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise RuntimeError(f"{resp.status} {resp.read()[:200]}")
+        times, usage = [], None
+        for raw in resp:
+            if not raw.startswith(b"data: {"):
+                continue
+            event = json.loads(raw[6:])
+            if event.get("usage"):
+                usage = event["usage"]
+            if event.get("choices") and event["choices"][0].get("text"):
+                times.append(time.perf_counter())
+        conn.close()
+        return start, times, usage
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def random_prompts(server, n, tokens, seed):
+    """n distinct prompts of exactly `tokens` token ids (random words, tokenized by the server)."""
+    rng = random.Random(seed)
+    words = ("time year people way day man thing woman life child world school state family student group country "
+             "problem hand part place case week company system program question work government number night point "
+             "home water room mother area money story fact month lot right study book eye job word business issue "
+             "side kind head house service friend father power hour game line end member law car city community").split()
+    prompts = []
+    for _ in range(n):
+        ids = []
+        while len(ids) < tokens:
+            text = " ".join(rng.choice(words) for _ in range(tokens))
+            ids = server.post("/tokenize", {"content": text, "add_special": True})["tokens"]
+        prompts.append(ids[:tokens])
+    return prompts
+
+
+def run_clients(server, n_clients, prompt_tokens, gen_tokens, per_client, seed):
+    prompts = random_prompts(server, n_clients * per_client, prompt_tokens, seed)
+    ttft, tpot, generated = [], [], 0
+    lock = threading.Lock()
+
+    def client(c):
+        nonlocal generated
+        for r in range(per_client):
+            start, times, usage = server.stream({"prompt": prompts[c * per_client + r], "max_tokens": gen_tokens,
+                                                 "temperature": 0})
+            with lock:
+                generated += usage["completion_tokens"]
+                if times:
+                    ttft.append(times[0] - start)
+                if usage["completion_tokens"] > 1 and len(times) > 1:
+                    tpot.append((times[-1] - times[0]) / (usage["completion_tokens"] - 1))
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(n_clients) as pool:
+        list(pool.map(client, range(n_clients)))
+    wall = time.perf_counter() - t0
+    return {"clients": n_clients, "requests": n_clients * per_client, "generated_tokens": generated,
+            "seconds": wall, "gen_tok_s": generated / wall,
+            "ttft_p50_ms": 1e3 * percentile(ttft, 50), "ttft_p99_ms": 1e3 * percentile(ttft, 99),
+            "tpot_p50_ms": 1e3 * percentile(tpot, 50), "tpot_p99_ms": 1e3 * percentile(tpot, 99)}
+
+
+def run_arrivals(server, args, seed):
+    """7 decoding streams; long prompts arrive during the second half of their decode."""
+    streams = random_prompts(server, 7, 32, seed)
+    arrivals = random_prompts(server, args.arrival_count, args.arrival_prompt, seed + 1)
+    results = [None] * 7
+
+    def decode(i):
+        results[i] = server.stream({"prompt": streams[i], "max_tokens": args.arrival_gen, "temperature": 0})
+
+    threads = [threading.Thread(target=decode, args=(i,)) for i in range(7)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    # Let the streams reach steady decoding for a while, then send the arrivals.
+    time.sleep(args.arrival_delay)
+    t_arrivals = time.perf_counter()
+    arrival_threads = []
+    for ids in arrivals:
+        th = threading.Thread(target=server.post, args=("/v1/completions", {"prompt": ids, "max_tokens": 1}))
+        th.start()
+        arrival_threads.append(th)
+        time.sleep(args.arrival_every)
+    for th in arrival_threads:
+        th.join()
+    t_end_arrivals = time.perf_counter()
+    for t in threads:
+        t.join()
+    quiet, busy = [], []
+    for _, times, _ in results:
+        for a, b in zip(times, times[1:]):
+            if b <= t_arrivals:
+                quiet.append(b - a)
+            elif a >= t_arrivals and b <= t_end_arrivals:
+                busy.append(b - a)
+    return {"streams": 7, "arrivals": len(arrivals), "arrival_prompt_tokens": args.arrival_prompt,
+            "gaps_before": len(quiet), "gaps_during": len(busy),
+            "tpot_p50_ms_before": 1e3 * percentile(quiet, 50), "tpot_p99_ms_before": 1e3 * percentile(quiet, 99),
+            "tpot_p50_ms_during": 1e3 * percentile(busy, 50), "tpot_p99_ms_during": 1e3 * percentile(busy, 99),
+            "seconds": time.perf_counter() - t0}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-m", "--model", help="GGUF model (default: the server's default model)")
+    ap.add_argument("--binary", default=os.environ.get("TESSERA_BIN", str(REPO / "build" / "tessera")))
+    ap.add_argument("--policies", default="fcfs,fair")
+    ap.add_argument("--clients", default="1,4,8,16")
+    ap.add_argument("--prompt-tokens", type=int, default=128)
+    ap.add_argument("--gen-tokens", type=int, default=64)
+    ap.add_argument("--per-client", type=int, default=2, help="requests each client sends one after another")
+    ap.add_argument("--scenario", choices=["clients", "arrivals", "all"], default="all")
+    ap.add_argument("--arrival-prompt", type=int, default=1000)
+    ap.add_argument("--arrival-gen", type=int, default=256)
+    ap.add_argument("--arrival-count", type=int, default=4)
+    ap.add_argument("--arrival-every", type=float, default=1.0)
+    ap.add_argument("--arrival-delay", type=float, default=3.0)
+    ap.add_argument("-t", "--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--max-seqs", type=int, default=16)
+    ap.add_argument("--ctx-size", type=int, default=2048)
+    ap.add_argument("--extra", default="", help="more `tessera serve` flags, space-separated")
+    ap.add_argument("--short", action="store_true", help="CI smoke: tiny sizes, clients 1 and 4")
+    ap.add_argument("--json", help="write all figures to this file")
+    args = ap.parse_args()
+    if args.short:
+        args.clients, args.prompt_tokens, args.gen_tokens, args.per_client = "1,4", 16, 8, 1
+        args.arrival_prompt, args.arrival_gen, args.arrival_count = 64, 24, 2
+        args.arrival_every, args.arrival_delay, args.ctx_size = 0.05, 0.1, 256
+
+    report = {"command": " ".join(sys.argv), "runs": []}
+    for policy in args.policies.split(","):
+        server = Server(args.binary, args.model,
+                        ["--policy", policy, "-t", str(args.threads), "--max-seqs", str(args.max_seqs),
+                         "--ctx-size", str(args.ctx_size), *args.extra.split()])
+        try:
+            if args.scenario in ("clients", "all"):
+                print(f"\n[{policy}] clients  prompt={args.prompt_tokens} gen={args.gen_tokens}")
+                print("| clients | gen tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms |")
+                print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+                for n in map(int, args.clients.split(",")):
+                    r = run_clients(server, n, args.prompt_tokens, args.gen_tokens, args.per_client, seed=n)
+                    report["runs"].append({"policy": policy, "scenario": "clients", **r})
+                    print(f"| {n} | {r['gen_tok_s']:.1f} | {r['ttft_p50_ms']:.0f} | {r['ttft_p99_ms']:.0f} | "
+                          f"{r['tpot_p50_ms']:.1f} | {r['tpot_p99_ms']:.1f} |", flush=True)
+            if args.scenario in ("arrivals", "all"):
+                r = run_arrivals(server, args, seed=99)
+                report["runs"].append({"policy": policy, "scenario": "arrivals", **r})
+                print(f"\n[{policy}] arrivals: {r['arrivals']} x {r['arrival_prompt_tokens']}-token prompts among 7 "
+                      f"streams: inter-token p50/p99 {r['tpot_p50_ms_before']:.1f}/{r['tpot_p99_ms_before']:.1f} ms "
+                      f"before, {r['tpot_p50_ms_during']:.1f}/{r['tpot_p99_ms_during']:.1f} ms during", flush=True)
+        finally:
+            server.stop()
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
