@@ -42,12 +42,14 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::work_on(uint32_t generation) {
-  const int n_tasks = n_tasks_.load(std::memory_order_acquire);
+  const uint64_t job = job_.load(std::memory_order_acquire);
+  if (generation_of(job) != generation) return;  // that job is over
+  const auto n_tasks = static_cast<uint32_t>(job);
   uint64_t ticket = ticket_.load(std::memory_order_acquire);
   for (;;) {
     if (generation_of(ticket) != generation) return;
     const uint32_t task = static_cast<uint32_t>(ticket);
-    if (task >= static_cast<uint32_t>(n_tasks)) return;
+    if (task >= n_tasks) return;
     if (!ticket_.compare_exchange_weak(ticket, ticket + 1, std::memory_order_acq_rel)) continue;
     // Claimed: the job cannot change until this task is counted done.
     task_fn_(task_context_, static_cast<int>(task));
@@ -87,9 +89,9 @@ void ThreadPool::execute(TaskFn fn, const void* context, int n_tasks) {
   // fields can be rewritten before the new generation is published.
   task_fn_ = fn;
   task_context_ = context;
-  n_tasks_.store(n_tasks, std::memory_order_relaxed);
   tasks_done_.store(0, std::memory_order_relaxed);
   const uint32_t generation = generation_of(ticket_.load(std::memory_order_relaxed)) + 1;
+  job_.store((static_cast<uint64_t>(generation) << 32) | static_cast<uint32_t>(n_tasks), std::memory_order_relaxed);
   ticket_.store(static_cast<uint64_t>(generation) << 32, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     { std::lock_guard<std::mutex> lock(mutex_); }

@@ -53,7 +53,12 @@ class ThreadPool {
   // The current job; written by the caller only while no task is claimable.
   TaskFn task_fn_ = nullptr;
   const void* task_context_ = nullptr;
-  std::atomic<int> n_tasks_{0};
+  // High 32 bits: job generation; low 32 bits: its task count. One word, so a
+  // worker never pairs a job's tickets with another job's task count (a
+  // separate count let a late worker claim index N of a finished N-task job
+  // once the next, larger job had stored its count: a task ran twice and the
+  // next job's completion count overshot, hanging its caller).
+  std::atomic<uint64_t> job_{0};
   // High 32 bits: job generation; low 32 bits: next unclaimed task. Claiming
   // is a compare-and-swap on both, so a worker that wakes late cannot claim a
   // task of a job that has moved on.

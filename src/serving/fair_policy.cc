@@ -22,7 +22,10 @@ namespace tessera::serving {
 
 namespace {
 
-constexpr int64_t kMinChunk = 16;      // prefill tokens a step always may carry
+// Prefill tokens a step always may carry, so prompts progress even when the
+// target leaves no room. Small: on a CPU one prefill token can cost a tenth
+// of a decode step's fixed cost, and the bound is on those streams' TPOT.
+constexpr int64_t kMinChunk = 4;
 constexpr int64_t kColdChunk = 64;     // before the step-time model is fitted
 constexpr size_t kMaxUsers = 4096;     // users remembered for the rotation
 constexpr double kDerivedSlack = 1.25;  // derived target = slack x decode-only step

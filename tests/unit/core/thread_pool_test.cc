@@ -60,3 +60,27 @@ TEST(ThreadPool, DestroysCleanlyWhileIdle) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// Consecutive jobs of different task counts (as a serving engine's batches
+// vary): a worker finishing job g must never claim an index of g that only
+// exists in job g+1's task count, which would run a task twice or miscount
+// the next job's completions (hanging its caller).
+TEST(ThreadPool, JobsOfChangingSizesRunEachTaskOnce) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    for (int job = 0; job < 50000; ++job) {
+      const int64_t n = (job % 2 == 0) ? 2 : 4 * threads;  // grain 1: n tasks
+      std::atomic<int> hits[16] = {};
+      pool.parallel_for(n, 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1, std::memory_order_relaxed);
+      });
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "job " << job << " index " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tessera

@@ -52,13 +52,15 @@ TEST(FairPolicy, PrefillBudgetKeepsStepsWithinTheTpotTarget) {
   // 50 ms allow 40 tokens in all: 8 decode + 32 prefill.
   EXPECT_EQ(p->prefill_budget(8), 32);
   // Over the target already: the minimum chunk still lets prompts progress.
-  EXPECT_EQ(p->prefill_budget(60), 16);
+  EXPECT_EQ(p->prefill_budget(60), 4);
 
   c.target_tpot_ms = 0;  // derived: 1.25 x the decode-only step
   auto derived = make_schedule_policy(c);
   for (int64_t n : {1, 8, 64, 3, 120, 16}) derived->on_step(n, 1, 0.010 + 0.001 * static_cast<double>(n));
-  // 8 decode tokens: 18 ms; x1.25 = 22.5 ms -> 12 tokens in all -> 4 of prefill, raised to 16.
-  EXPECT_EQ(derived->prefill_budget(8), 16);
+  // 16 decode tokens: 26 ms; x1.25 = 32.5 ms -> 22 tokens in all -> 6 of prefill.
+  EXPECT_EQ(derived->prefill_budget(16), 6);
+  // 2 decode tokens: 12 ms; x1.25 = 15 ms -> 5 tokens in all -> 3, raised to the minimum 4.
+  EXPECT_EQ(derived->prefill_budget(2), 4);
   // 200 decode tokens: 210 ms x 1.25 = 262.5 ms -> 252 tokens in all -> 52 of prefill.
   EXPECT_EQ(derived->prefill_budget(200), 52);
 }

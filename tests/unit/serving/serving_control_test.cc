@@ -116,29 +116,51 @@ TEST(ServingControl, TextStopStringsAndCountersReachTheStream) {
   EXPECT_EQ(m.time_per_output_token.count, 30u);
 }
 
+// The alphabet model, but the forward pass that would produce a sequence's
+// third token waits until the test opens the gate: the request cannot finish
+// before the test has acted, however fast the engine runs.
+struct GatedAlphabet {
+  explicit GatedAlphabet(size_t prompt_tokens)
+      : gate(open.get_future().share()),
+        model([this, prompt_tokens](const std::vector<TokenId>& h, float* logits, int64_t n_vocab) {
+          if (h.size() == prompt_tokens + 2) gate.wait();
+          alphabet(h, logits, n_vocab);
+        }) {}
+  std::promise<void> open;
+  std::shared_future<void> gate;
+  FakeModel model;
+};
+
 TEST(ServingControl, CancelReleasesTheSequenceAndItsBlocks) {
-  FakeModel model(alphabet);
-  ServingEngine engine(model, fake_config());
+  GatedAlphabet gated(11);  // BOS + "a long one"
+  ServingEngine engine(gated.model, fake_config());
   auto stream = engine.submit(request("a long one", 200));
   auto first = stream->next(std::chrono::seconds(120));
   ASSERT_TRUE(first.has_value());
   stream->cancel();
+  gated.open.set_value();
   const auto out = drain(*stream);
   EXPECT_EQ(out.finish_reason, "cancelled");
-  EXPECT_LT(out.completion_tokens, 200);
+  EXPECT_EQ(out.completion_tokens, 3) << "released at the start of the step after the cancel";
   EXPECT_FALSE(stream->next(std::chrono::milliseconds(0)).has_value()) << "nothing after the done event";
-  MetricsSnapshot m = engine.metrics();
+  const MetricsSnapshot m = engine.metrics();
   EXPECT_EQ(m.requests_cancelled, 1u);
   EXPECT_EQ(m.kv_blocks_used, 0);
   EXPECT_EQ(m.running, 0);
+}
 
-  // Dropping the handle cancels too. The engine drops cancelled requests at
-  // the start of every step, so once a later request has run, it is gone.
+TEST(ServingControl, DroppingTheStreamCancels) {
+  GatedAlphabet gated(16);  // BOS + "dropped at once"
+  ServingEngine engine(gated.model, fake_config());
   engine.submit(request("dropped at once", 200)).reset();
+  gated.open.set_value();
+  // The engine drops cancelled requests at the start of every step, so once
+  // a later request has run, the dropped one is gone.
   const auto later = drain(*engine.submit(request("x", 3)));
   EXPECT_EQ(later.finish_reason, "length");
-  m = engine.metrics();
-  EXPECT_EQ(m.requests_cancelled, 2u);
+  const MetricsSnapshot m = engine.metrics();
+  EXPECT_EQ(m.requests_cancelled, 1u);
+  EXPECT_EQ(m.requests_finished_length, 1u);
   EXPECT_EQ(m.kv_blocks_used, 0);
   EXPECT_EQ(m.running + m.waiting, 0);
 }
