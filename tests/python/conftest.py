@@ -6,6 +6,7 @@ TESSERA_SHARED (the shared/ folder beside the repository).
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 
@@ -31,6 +32,32 @@ def default_model_path() -> pathlib.Path:
 
 def shared_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("TESSERA_SHARED", REPO.parent / "shared"))
+
+
+_LLAMA_SMOKE = """
+import sys
+import llama_cpp
+llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=32, n_threads=1, verbose=False)
+llm.eval(llm.tokenize(b"Hello world"))
+"""
+
+
+def pytest_sessionstart(session):
+    """llama.cpp, the reference, runs inside the test process: a build that
+    cannot run on this CPU (SIGILL, e.g. AMX kernels on a VM that does not
+    enable AMX) would take the whole pytest run down at its first forward pass.
+    Check it once in a child process and stop with the reason instead."""
+    model = default_model_path()
+    if not model.exists():
+        return
+    proc = subprocess.run([sys.executable, "-c", _LLAMA_SMOKE, str(model)], capture_output=True, text=True,
+                          timeout=300)
+    if proc.returncode != 0:
+        pytest.exit(
+            f"llama-cpp-python cannot evaluate the default model on this machine (exit {proc.returncode}); "
+            f"reinstall it with scripts/test.sh's flags.\n{proc.stderr[-2000:]}",
+            returncode=3,
+        )
 
 
 @pytest.fixture(scope="session")
