@@ -13,11 +13,17 @@ TokenLogprob token_logprob(const float* logits, int64_t n_vocab, int32_t chosen,
   }
   if (chosen < 0 || chosen >= n_vocab) raise<InvalidArgument>("token {} is outside the vocabulary", chosen);
   // log_softmax(x)_i = x_i - (max + log sum exp(x - max)); the sum in double
-  // so a 256k vocabulary loses nothing.
+  // so a 256k vocabulary loses nothing. Terms below e^-87 (next to the max's
+  // 1) are skipped: they change nothing, and exp() of arguments that
+  // underflow takes libm's slow path (measured: 650 ms instead of 40 ms per
+  // step for 7 rows of Gemma 3's 262k vocabulary).
   float max = -INFINITY;
   for (int64_t i = 0; i < n_vocab; ++i) max = std::max(max, logits[i]);
   double sum = 0;
-  for (int64_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
+  for (int64_t i = 0; i < n_vocab; ++i) {
+    const float d = logits[i] - max;
+    if (d > -87.0f) sum += static_cast<double>(std::exp(d));
+  }
   const double log_z = static_cast<double>(max) + std::log(sum);
   auto logprob = [&](int64_t i) { return static_cast<float>(static_cast<double>(logits[i]) - log_z); };
 

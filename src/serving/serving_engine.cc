@@ -63,6 +63,7 @@ struct Request {
 struct ServingEngine::Impl {
   Impl(Model& m, const ServingConfig& c);
   ~Impl();
+  void shutdown();
 
   std::shared_ptr<RequestStream> submit(ServeRequest request);
   void run();
@@ -106,6 +107,7 @@ struct ServingEngine::Impl {
   std::vector<float> logits;
   int64_t n_decode = 0;
 
+  std::mutex join_mutex;
   std::thread thread;
 };
 
@@ -135,6 +137,10 @@ ServingEngine::Impl::Impl(Model& m, const ServingConfig& c)
                                 : std::max(one_seq, (c.max_seqs * c.n_ctx / 2 + block_tokens - 1) / block_tokens);
   config.kv_blocks = kc.n_blocks;
   kv = std::make_unique<KvCache>(kc);
+  // A request's output must not depend on which others share its steps
+  // (nor on whether it was recomputed after preemption): kernels keep one
+  // summation order whatever the batch size.
+  batch.invariant = true;
   metrics.update([&](MetricsSnapshot& m) {
     m.kv_blocks_total = kc.n_blocks;
     m.kv_blocks_free = kc.n_blocks;
@@ -142,12 +148,15 @@ ServingEngine::Impl::Impl(Model& m, const ServingConfig& c)
   thread = std::thread([this] { run(); });
 }
 
-ServingEngine::Impl::~Impl() {
+ServingEngine::Impl::~Impl() { shutdown(); }
+
+void ServingEngine::Impl::shutdown() {
   {
     std::lock_guard lock(mutex);
     stopping = true;
   }
   wake.notify_all();
+  std::lock_guard join_lock(join_mutex);  // concurrent shutdown() calls: one joins, the others wait
   if (thread.joinable()) thread.join();
 }
 
@@ -238,16 +247,15 @@ void ServingEngine::Impl::run() {
       wake.wait_for(lock, std::chrono::milliseconds(5));
     }
   }
-  fail_all("cancelled", {});
-  std::lock_guard lock(mutex);
-  for (auto& r : inbox) {
-    StreamEvent ev;
-    ev.done = true;
-    ev.finish_reason = "cancelled";
-    ev.prompt_tokens = static_cast<int64_t>(r->seq->prompt().size());
-    r->channel->push(std::move(ev));
+  {
+    // submit() refuses from now on; what it queued last goes the same way.
+    std::lock_guard lock(mutex);
+    while (!inbox.empty()) {
+      waiting.push_back(std::move(inbox.front()));
+      inbox.pop_front();
+    }
   }
-  inbox.clear();
+  fail_all("cancelled", {});
 }
 
 bool ServingEngine::Impl::step() {
@@ -502,6 +510,7 @@ ServingEngine::ServingEngine(Model& model, const ServingConfig& config)
 ServingEngine::~ServingEngine() = default;
 
 std::shared_ptr<RequestStream> ServingEngine::submit(ServeRequest request) { return impl_->submit(std::move(request)); }
+void ServingEngine::shutdown() { impl_->shutdown(); }
 MetricsSnapshot ServingEngine::metrics() const { return impl_->metrics.snapshot(); }
 const ServingConfig& ServingEngine::config() const { return impl_->config; }
 Model& ServingEngine::model() { return impl_->model; }

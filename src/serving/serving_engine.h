@@ -123,6 +123,11 @@ class ServingEngine {
   // the whole KV pool, bad sampling parameters.
   std::shared_ptr<RequestStream> submit(ServeRequest request);
 
+  // Stops accepting requests (submit() then throws Error), ends every request
+  // in flight with finish_reason "cancelled" and joins the scheduler thread;
+  // returns after the step in progress. Idempotent; the destructor calls it.
+  void shutdown();
+
   MetricsSnapshot metrics() const;
   const ServingConfig& config() const;
   Model& model();

@@ -12,6 +12,7 @@
 #include "gguf/gguf_file.h"
 #include "gguf/ggml_type.h"
 #include "quant/quantize.h"
+#include "../kernels/test_weights.h"
 
 namespace tessera::tiny {
 
@@ -20,8 +21,14 @@ constexpr int kEmbd = 64, kHeads = 4, kKvHeads = 2, kHeadDim = 16, kFf = 128, kV
 // Writes (atomically, to a temp-dir file named by arch and context) a random-weight model of `arch`
 // ("llama" or "gemma3") with a 300-token SentencePiece-style vocabulary.
 // With matrix_type Q8_0 the weight matrices (not the embeddings or norms) are
-// quantized, so forward passes take the integer dot-product kernels.
+// quantized, so forward passes take the integer dot-product kernels. With
+// Q4_K the model is 4x wider (K-quant rows are 256 long) and, like a Q4_K_M
+// file, holds Q6_K attn_v / ffn_down: random blocks, not quantized floats,
+// which exercises the K-quant kernels with their batch-dependent orders.
 inline std::string write_tiny_llama(const std::string& arch, int n_ctx = 128, GgmlType matrix_type = GgmlType::F32) {
+  const bool k_quant = matrix_type == GgmlType::Q4_K;
+  const int kEmbd = k_quant ? 256 : tiny::kEmbd, kHeadDim = k_quant ? 64 : tiny::kHeadDim;
+  const int kFf = k_quant ? 512 : tiny::kFf;
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   GgufWriter w;
@@ -57,7 +64,14 @@ inline std::string write_tiny_llama(const std::string& arch, int n_ctx = 128, Gg
       w.add_tensor(name, shape, GgmlType::F32, data.data(), data.size() * sizeof(float));
       return;
     }
-    if (matrix_type != GgmlType::Q8_0) throw std::invalid_argument("tiny model: F32 or Q8_0 matrices only");
+    if (k_quant) {
+      const bool q6 = name.find("attn_v") != std::string::npos || name.find("ffn_down") != std::string::npos;
+      const GgmlType t = q6 ? GgmlType::Q6_K : GgmlType::Q4_K;
+      const auto q = testing::random_weights(t, n / shape[0], shape[0], rng);
+      w.add_tensor(name, shape, t, q.data(), q.size());
+      return;
+    }
+    if (matrix_type != GgmlType::Q8_0) throw std::invalid_argument("tiny model: F32, Q8_0 or Q4_K matrices only");
     const int64_t rows = n / shape[0];
     const int64_t stride = row_bytes(GgmlType::Q8_0, shape[0]);
     std::vector<uint8_t> q(static_cast<size_t>(rows * stride));

@@ -57,8 +57,9 @@ void expect_all_blocks_back(const ServingEngine& engine) {
   EXPECT_EQ(m.waiting, 0);
 }
 
-// (architecture, matrix type): F32 matrices take the float kernels, Q8_0 the
-// integer dot products against quantized activations.
+// (architecture, matrix type): F32 matrices take the float kernels, Q8_0 and
+// Q4_K/Q6_K the integer dot products against quantized activations (the
+// K-quants with batch-size-dependent orders unless Batch::invariant is set).
 class ServingEngineReal : public ::testing::TestWithParam<std::tuple<std::string, GgmlType>> {
  protected:
   void SetUp() override {
@@ -223,7 +224,7 @@ TEST_P(ServingEngineReal, ManyClientsWithSharedPrefixesCancelsAndPreemptionAllFi
 
 INSTANTIATE_TEST_SUITE_P(Models, ServingEngineReal,
                          ::testing::Combine(::testing::Values("llama", "gemma3"),
-                                            ::testing::Values(GgmlType::F32, GgmlType::Q8_0)),
+                                            ::testing::Values(GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_K)),
                          [](const auto& info) {
                            return std::get<0>(info.param) + "_" + type_name(std::get<1>(info.param));
                          });
