@@ -1,5 +1,7 @@
 #include "kv/kv_cache.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace tessera {
@@ -41,6 +43,7 @@ KvCache::KvCache(const KvCacheConfig& config) : config_(config) {
   refcount_.assign(n_blocks, 0);
   has_key_.assign(n_blocks, 0);
   key_.assign(n_blocks, 0);
+  key_tokens_.assign(static_cast<size_t>(n_blocks) * static_cast<size_t>(config.block_tokens), 0);
   lru_pos_.resize(n_blocks);
   free_list_.reserve(n_blocks);
   // Hand out low block numbers first (pop_back takes from the end).
@@ -110,21 +113,28 @@ int64_t KvCache::reserved_tokens(int seq) const {
   return static_cast<int64_t>(block_tables_[seq].size()) * config_.block_tokens;
 }
 
-int64_t KvCache::count_cached_prefix(const uint64_t* keys, int64_t n_keys) const {
+int64_t KvCache::find_published(uint64_t key, const int32_t* tokens) const {
+  const auto it = key_index_.find(key);
+  if (it == key_index_.end()) return -1;
+  const size_t bt = static_cast<size_t>(config_.block_tokens);
+  const int32_t* stored = key_tokens_.data() + static_cast<size_t>(it->second) * bt;
+  return std::equal(stored, stored + bt, tokens) ? it->second : -1;
+}
+
+int64_t KvCache::count_cached_prefix(const uint64_t* keys, const int32_t* tokens, int64_t n_keys) const {
   int64_t n = 0;
-  while (n < n_keys && key_index_.count(keys[n])) ++n;
+  while (n < n_keys && find_published(keys[n], tokens + n * config_.block_tokens) >= 0) ++n;
   return n;
 }
 
-int64_t KvCache::attach_cached_prefix(int seq, const uint64_t* keys, int64_t n_keys) {
+int64_t KvCache::attach_cached_prefix(int seq, const uint64_t* keys, const int32_t* tokens, int64_t n_keys) {
   if (seq < 0) raise<InvalidArgument>("KV cache: negative sequence id {}", seq);
   if (static_cast<size_t>(seq) >= block_tables_.size()) block_tables_.resize(seq + 1);
   auto& table = block_tables_[seq];
   if (!table.empty()) raise<InvalidArgument>("KV cache: a cached prefix can only start an empty sequence");
   for (int64_t i = 0; i < n_keys; ++i) {
-    const auto it = key_index_.find(keys[i]);
-    if (it == key_index_.end()) break;
-    const int64_t block = it->second;
+    const int64_t block = find_published(keys[i], tokens + i * config_.block_tokens);
+    if (block < 0) break;
     const auto b = static_cast<size_t>(block);
     if (refcount_[b]++ == 0) lru_.erase(lru_pos_[b]);  // cached -> used
     table.push_back(block);
@@ -132,7 +142,7 @@ int64_t KvCache::attach_cached_prefix(int seq, const uint64_t* keys, int64_t n_k
   return static_cast<int64_t>(table.size());
 }
 
-void KvCache::publish_block(int seq, int64_t index, uint64_t key) {
+void KvCache::publish_block(int seq, int64_t index, uint64_t key, const int32_t* tokens) {
   const auto& table = block_table(seq);
   if (index < 0 || index >= static_cast<int64_t>(table.size())) {
     raise<InvalidArgument>("KV cache: sequence {} has no block {}", seq, index);
@@ -142,6 +152,8 @@ void KvCache::publish_block(int seq, int64_t index, uint64_t key) {
   if (has_key_[b] || key_index_.count(key)) return;
   has_key_[b] = 1;
   key_[b] = key;
+  const size_t bt = static_cast<size_t>(config_.block_tokens);
+  std::copy(tokens, tokens + bt, key_tokens_.begin() + static_cast<std::ptrdiff_t>(b * bt));
   key_index_.emplace(key, block);
 }
 

@@ -38,7 +38,9 @@ struct KvCacheConfig {
 
 // Key of a full block of `n` tokens that follows the block keyed `prev_key`
 // (0 for the first block of a sequence). Equal keys mean equal token prefixes
-// up to a 64-bit hash collision.
+// up to a 64-bit hash collision; the cache does not trust that (the hash is
+// not cryptographic, and a client could craft a colliding prompt to poison
+// another's prefix), so a lookup also compares the block's tokens.
 uint64_t prefix_block_key(uint64_t prev_key, const int32_t* tokens, int64_t n);
 
 class KvCache {
@@ -71,17 +73,20 @@ class KvCache {
   void truncate(int seq, int64_t n_tokens);
   int64_t reserved_tokens(int seq) const;
 
-  // Prefix cache. Blocks whose keys match keys[0..] in order, up to the first
-  // miss, without attaching anything.
-  int64_t count_cached_prefix(const uint64_t* keys, int64_t n_keys) const;
+  // Prefix cache. `tokens` holds n_keys * block_tokens tokens: block i's are
+  // tokens[i * block_tokens, (i + 1) * block_tokens), keyed keys[i]. A block
+  // matches when its key is published and its stored tokens are equal (so
+  // a chain of matches is a token-by-token equal prefix).
+  // Blocks that match in order, up to the first miss, without attaching.
+  int64_t count_cached_prefix(const uint64_t* keys, const int32_t* tokens, int64_t n_keys) const;
   // Attaches the matching cached blocks to seq, which must hold no blocks;
   // they become positions [0, returned * block_tokens) of seq, shared, not
   // copied. Returns how many blocks were attached.
-  int64_t attach_cached_prefix(int seq, const uint64_t* keys, int64_t n_keys);
-  // Publishes block `index` of seq's table (full, its tokens final) under
-  // key. No-op if the key is already published (by another block) or the
-  // block already has a key.
-  void publish_block(int seq, int64_t index, uint64_t key);
+  int64_t attach_cached_prefix(int seq, const uint64_t* keys, const int32_t* tokens, int64_t n_keys);
+  // Publishes block `index` of seq's table (full, its tokens final: the
+  // block_tokens values at `tokens`) under key. No-op if the key is already
+  // published (by another block) or the block already has a key.
+  void publish_block(int seq, int64_t index, uint64_t key, const int32_t* tokens);
   // Drops every cached (unreferenced) block back to the free list.
   void clear_prefix_cache();
 
@@ -101,6 +106,8 @@ class KvCache {
   int64_t allocate_block();        // requires available_blocks() > 0
   void unref_block(int64_t block);
   void forget_key(int64_t block);  // removes block's key from the index
+  // The published block under key whose stored tokens equal `tokens`, or -1.
+  int64_t find_published(uint64_t key, const int32_t* tokens) const;
 
   KvCacheConfig config_;
   size_t k_token_elems_;
@@ -112,6 +119,7 @@ class KvCache {
   std::vector<int32_t> refcount_;                    // per block
   std::vector<uint8_t> has_key_;                     // per block
   std::vector<uint64_t> key_;                        // per block, valid when has_key_
+  std::vector<int32_t> key_tokens_;                  // block_tokens per block, valid when has_key_
   std::unordered_map<uint64_t, int64_t> key_index_;  // published key -> block
   std::list<int64_t> lru_;                           // cached blocks, least recently released first
   std::vector<std::list<int64_t>::iterator> lru_pos_;  // per block, valid when cached

@@ -350,7 +350,7 @@ bool ServingEngine::Impl::admit(Request& r) {
     const auto n_prompt = static_cast<int64_t>(seq.prompt().size());
     usable = seq.generated().empty() ? std::min<int64_t>(r.block_keys.size(), (n_prompt - 1) / block_tokens)
                                      : static_cast<int64_t>(r.block_keys.size());
-    reused = kv->attach_cached_prefix(id, r.block_keys.data(), usable);
+    reused = kv->attach_cached_prefix(id, r.block_keys.data(), seq.prompt().data(), usable);
   }
   // The whole context plus the first decode token, at once.
   if (!kv->reserve(id, seq.n_context() + 1)) {
@@ -399,7 +399,9 @@ void ServingEngine::Impl::publish_blocks() {
   if (!config.prefix_cache) return;
   for (Request* r : in_batch) {
     const int64_t full = std::min<int64_t>(r->block_keys.size(), r->seq->n_past() / block_tokens);
-    for (int64_t b = r->published; b < full; ++b) kv->publish_block(r->seq->id(), b, r->block_keys[b]);
+    for (int64_t b = r->published; b < full; ++b) {
+      kv->publish_block(r->seq->id(), b, r->block_keys[b], r->seq->prompt().data() + b * block_tokens);
+    }
     r->published = std::max(r->published, full);
   }
 }

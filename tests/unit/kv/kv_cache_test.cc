@@ -102,11 +102,11 @@ TEST(KvCachePrefix, SharedBlocksAreReferenceCountedAndNotCopied) {
   const auto keys = chain_keys(prompt, 4);  // 2 full blocks
   ASSERT_TRUE(kv.reserve(0, 11));           // 3 blocks
   kv.k(0, 0, 5)[0] = 0x1234;
-  kv.publish_block(0, 0, keys[0]);
-  kv.publish_block(0, 1, keys[1]);
-  EXPECT_EQ(kv.count_cached_prefix(keys.data(), 2), 2);
+  kv.publish_block(0, 0, keys[0], prompt.data());
+  kv.publish_block(0, 1, keys[1], prompt.data() + 4);
+  EXPECT_EQ(kv.count_cached_prefix(keys.data(), prompt.data(), 2), 2);
 
-  EXPECT_EQ(kv.attach_cached_prefix(1, keys.data(), 2), 2);
+  EXPECT_EQ(kv.attach_cached_prefix(1, keys.data(), prompt.data(), 2), 2);
   EXPECT_EQ(kv.block_table(1)[0], kv.block_table(0)[0]);
   EXPECT_EQ(kv.block_table(1)[1], kv.block_table(0)[1]);
   EXPECT_EQ(kv.block_refcount(kv.block_table(0)[1]), 2);
@@ -127,7 +127,7 @@ TEST(KvCachePrefix, SharedBlocksAreReferenceCountedAndNotCopied) {
   EXPECT_EQ(kv.used_blocks(), 0);
   EXPECT_EQ(kv.cached_blocks(), 2);
   EXPECT_EQ(kv.free_blocks(), 6);
-  EXPECT_EQ(kv.attach_cached_prefix(2, keys.data(), 2), 2);
+  EXPECT_EQ(kv.attach_cached_prefix(2, keys.data(), prompt.data(), 2), 2);
   EXPECT_EQ(kv.k(0, 2, 5)[0], 0x1234) << "the cached block kept its contents";
   EXPECT_EQ(kv.cached_blocks(), 0);
   kv.release(2);
@@ -136,31 +136,33 @@ TEST(KvCachePrefix, SharedBlocksAreReferenceCountedAndNotCopied) {
 
 TEST(KvCachePrefix, AttachStopsAtTheFirstMissAndNeedsAnEmptySequence) {
   KvCache kv(small_config(8));
-  const auto keys = chain_keys({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 4);
+  const std::vector<int32_t> t = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  const auto keys = chain_keys(t, 4);
   ASSERT_TRUE(kv.reserve(0, 12));
-  kv.publish_block(0, 0, keys[0]);
-  kv.publish_block(0, 2, keys[2]);  // block 1 never published
-  EXPECT_EQ(kv.count_cached_prefix(keys.data(), 3), 1);
-  EXPECT_EQ(kv.attach_cached_prefix(1, keys.data(), 3), 1);
-  EXPECT_THROW(kv.attach_cached_prefix(1, keys.data(), 3), InvalidArgument);
+  kv.publish_block(0, 0, keys[0], t.data());
+  kv.publish_block(0, 2, keys[2], t.data() + 8);  // block 1 never published
+  EXPECT_EQ(kv.count_cached_prefix(keys.data(), t.data(), 3), 1);
+  EXPECT_EQ(kv.attach_cached_prefix(1, keys.data(), t.data(), 3), 1);
+  EXPECT_THROW(kv.attach_cached_prefix(1, keys.data(), t.data(), 3), InvalidArgument);
   // A key already published elsewhere is not published twice.
   ASSERT_TRUE(kv.reserve(1, 8));
-  kv.publish_block(1, 1, keys[0]);
+  kv.publish_block(1, 1, keys[0], t.data());
   kv.release(0);
   kv.release(1);
   EXPECT_EQ(kv.cached_blocks(), 2);  // keys[0] and keys[2]
-  EXPECT_THROW(kv.publish_block(1, 5, keys[1]), InvalidArgument);
+  EXPECT_THROW(kv.publish_block(1, 5, keys[1], t.data() + 4), InvalidArgument);
 }
 
 TEST(KvCachePrefix, CachedBlocksAreEvictedLeastRecentlyReleasedFirst) {
   KvCache kv(small_config(4));
-  const auto ka = chain_keys({1, 1, 1, 1, 2, 2, 2, 2}, 4);
-  const auto kb = chain_keys({3, 3, 3, 3}, 4);
+  const std::vector<int32_t> ta = {1, 1, 1, 1, 2, 2, 2, 2}, tb = {3, 3, 3, 3};
+  const auto ka = chain_keys(ta, 4);
+  const auto kb = chain_keys(tb, 4);
   ASSERT_TRUE(kv.reserve(0, 8));
-  kv.publish_block(0, 0, ka[0]);
-  kv.publish_block(0, 1, ka[1]);
+  kv.publish_block(0, 0, ka[0], ta.data());
+  kv.publish_block(0, 1, ka[1], ta.data() + 4);
   ASSERT_TRUE(kv.reserve(1, 4));
-  kv.publish_block(1, 0, kb[0]);
+  kv.publish_block(1, 0, kb[0], tb.data());
   kv.release(0);  // releases ka[1] then ka[0]
   kv.release(1);  // then kb[0]
   EXPECT_EQ(kv.cached_blocks(), 3);
@@ -168,18 +170,34 @@ TEST(KvCachePrefix, CachedBlocksAreEvictedLeastRecentlyReleasedFirst) {
   EXPECT_EQ(kv.available_blocks(), 4);
   // Needs 2 blocks: the free one, then the oldest cached one (ka's tail).
   ASSERT_TRUE(kv.reserve(2, 8));
-  EXPECT_EQ(kv.count_cached_prefix(ka.data(), 2), 1);
-  EXPECT_EQ(kv.count_cached_prefix(kb.data(), 1), 1);
+  EXPECT_EQ(kv.count_cached_prefix(ka.data(), ta.data(), 2), 1);
+  EXPECT_EQ(kv.count_cached_prefix(kb.data(), tb.data(), 1), 1);
   ASSERT_TRUE(kv.reserve(3, 4));  // evicts ka[0]
-  EXPECT_EQ(kv.count_cached_prefix(ka.data(), 2), 0);
-  EXPECT_EQ(kv.count_cached_prefix(kb.data(), 1), 1);
+  EXPECT_EQ(kv.count_cached_prefix(ka.data(), ta.data(), 2), 0);
+  EXPECT_EQ(kv.count_cached_prefix(kb.data(), tb.data(), 1), 1);
   EXPECT_FALSE(kv.reserve(4, 8)) << "one cached block left, two needed: nothing is evicted";
-  EXPECT_EQ(kv.count_cached_prefix(kb.data(), 1), 1);
+  EXPECT_EQ(kv.count_cached_prefix(kb.data(), tb.data(), 1), 1);
   EXPECT_EQ(kv.used_blocks(), 3);
   kv.clear_prefix_cache();
   EXPECT_EQ(kv.cached_blocks(), 0);
   EXPECT_EQ(kv.free_blocks(), 1);
-  EXPECT_EQ(kv.count_cached_prefix(kb.data(), 1), 0);
+  EXPECT_EQ(kv.count_cached_prefix(kb.data(), tb.data(), 1), 0);
+}
+
+// A published key is not trusted on its own: a prompt whose block collides
+// with a cached key (crafted, or a 64-bit accident) must not attach that
+// block's KV. Simulated by looking the cached key up with other tokens.
+TEST(KvCachePrefix, AKeyWithDifferentTokensIsNotAHit) {
+  KvCache kv(small_config(4));
+  const std::vector<int32_t> mine = {5, 6, 7, 8}, theirs = {5, 6, 7, 9};
+  const auto keys = chain_keys(mine, 4);
+  ASSERT_TRUE(kv.reserve(0, 4));
+  kv.publish_block(0, 0, keys[0], mine.data());
+  kv.release(0);
+  EXPECT_EQ(kv.count_cached_prefix(keys.data(), theirs.data(), 1), 0);
+  EXPECT_EQ(kv.attach_cached_prefix(1, keys.data(), theirs.data(), 1), 0);
+  EXPECT_EQ(kv.cached_blocks(), 1) << "the mismatching lookup attached nothing";
+  EXPECT_EQ(kv.attach_cached_prefix(2, keys.data(), mine.data(), 1), 1);
 }
 
 }  // namespace
