@@ -33,6 +33,14 @@ for method in ("rtn", "mse"):
 for qtype in ("Q4_0", "Q4_1", "Q5_0"):
     ROWS[f"gptq-{qtype}"] = ("tessera", ["--method", "gptq", "--type", qtype, "--calib", "{calib}"])
     ROWS[f"mse-imatrix-{qtype}"] = ("tessera", ["--method", "mse", "--type", qtype, "--calib", "{calib}"])
+for method in ("dabc", "mdqfo", "awq"):
+    for qtype in ("Q4_0", "Q4_1", "Q4_K"):
+        ROWS[f"{method}-{qtype}"] = ("tessera", ["--method", method, "--type", qtype, "--calib", "{calib}"])
+    ROWS[f"{method}-3bit-in-Q4_0"] = ("tessera", ["--method", method, "--type", "Q4_0", "--bits", "3",
+                                                  "--calib", "{calib}"])
+ROWS["dabc-Q4_0-nocalib"] = ("tessera", ["--method", "dabc", "--type", "Q4_0"])
+ROWS["gptq-3bit-in-Q4_0"] = ("tessera", ["--method", "gptq", "--type", "Q4_0", "--bits", "3", "--calib", "{calib}"])
+ROWS["mse-imatrix-Q4_K"] = ("tessera", ["--method", "mse", "--type", "Q4_K", "--calib", "{calib}"])
 for avg in ("4.5", "3.5"):
     for order in ("alpha-low", "alpha-high", "uniform"):
         ROWS[f"alphaq-mse-{avg}-{order}"] = ("tessera", ["--method", "mse", "--avg-bits", avg, "--alloc", order])
@@ -115,7 +123,8 @@ def svg_chart(results, path):
     y0, y1 = math.floor(min(ys)), math.ceil(max(ys))
     sx = lambda x: pad + (x - x0) / (x1 - x0) * (w - 2 * pad)
     sy = lambda y: h - pad - (y - y0) / max(y1 - y0, 1e-9) * (h - 2 * pad)
-    colours = {"rtn": "#1f77b4", "mse": "#d62728", "gptq": "#9467bd", "alphaq": "#ff7f0e", "llama": "#2ca02c"}
+    colours = {"rtn": "#1f77b4", "mse": "#d62728", "gptq": "#9467bd", "alphaq": "#ff7f0e", "llama": "#2ca02c",
+               "dabc": "#8c564b", "mdqfo": "#e377c2", "awq": "#17becf"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
            f'font-size="11"><rect width="{w}" height="{h}" fill="white"/>',
            f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
