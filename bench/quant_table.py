@@ -55,16 +55,13 @@ def run(cmd, **kw):
     return proc.stdout
 
 
-def bits_per_weight(path):
-    import gguf
-
-    r = gguf.GGUFReader(str(path))
-    total_bytes = sum(int(t.n_bytes) for t in r.tensors)
-    total_elems = sum(int(t.n_elements) for t in r.tensors)
-    mats = [t for t in r.tensors if len(t.shape) == 2]
-    mat_bytes = sum(int(t.n_bytes) for t in mats)
-    mat_elems = sum(int(t.n_elements) for t in mats)
-    return 8.0 * total_bytes / total_elems, 8.0 * mat_bytes / mat_elems
+def bits_per_weight(args, path):
+    """Bits per weight over all tensors and over the 2-D matrices, from tessera info."""
+    tensors = json.loads(run([args.bin, "info", path, "--tensors", "--json"]))["tensors"]
+    elems = lambda t: math.prod(t["shape"])
+    mats = [t for t in tensors if len(t["shape"]) == 2]
+    return (8.0 * sum(t["bytes"] for t in tensors) / sum(elems(t) for t in tensors),
+            8.0 * sum(t["bytes"] for t in mats) / sum(elems(t) for t in mats))
 
 
 def llama_quantize(src, dst, ftype):
@@ -87,9 +84,9 @@ def measure(args, model, baseline_logits=None, save_logits=None):
     cmd += ["--kl", baseline_logits] if baseline_logits else []
     cmd += ["--save-logits", save_logits] if save_logits else []
     r = json.loads(run(cmd))
-    speed = json.loads(run([args.bin, "bench", "-m", model, "-p", 256, "-n", 64, "-r", 2, "-t", args.threads,
+    speed = json.loads(run([args.bin, "bench", "-m", model, "-p", 256, "-n", 64, "-r", args.bench_reps, "-t", args.threads,
                             "--json"]))
-    bpw, matrix_bpw = bits_per_weight(model)
+    bpw, matrix_bpw = bits_per_weight(args, model)
     out = {"perplexity": r["perplexity"], "perplexity_error": r["perplexity_error"],
            "file_bytes": pathlib.Path(model).stat().st_size, "bpw": bpw, "matrix_bpw": matrix_bpw,
            "prefill_tok_s": speed["prefill_tok_s"], "decode_tok_s": speed["decode_tok_s"]}
@@ -160,6 +157,8 @@ def main():
     ap.add_argument("--svg", default=None, help="write the chart here")
     ap.add_argument("--calib", default="/usr/share/common-licenses/GPL-3",
                     help="calibration text for gptq / mse-imatrix (never the evaluation text)")
+    ap.add_argument("--calib-windows", type=int, default=4, help="windows of 512 calibration tokens")
+    ap.add_argument("--bench-reps", type=int, default=2, help="repetitions of the speed benchmark")
     ap.add_argument("--drop", default="", help="comma-separated rows to forget and measure again")
     args = ap.parse_args()
     work = pathlib.Path(args.work)
@@ -177,14 +176,16 @@ def main():
     if "baseline-F16" not in results or not logits.exists():
         results["baseline-F16"] = measure(args, f16, save_logits=logits)
         results_path.write_text(json.dumps(results, indent=1))
-    for label in args.rows.split(","):
+    for label in filter(None, args.rows.split(",")):
         if label in results:
             continue
         kind, spec = ROWS[label]
         out = work / f"{label}.gguf"
         print(f"[quant_table] {label}", file=sys.stderr, flush=True)
         if kind == "tessera":
-            run([args.bin, "quantize", f16, out, "-t", args.threads, *(a.format(calib=args.calib) for a in spec)])
+            calib = ["--calib-windows", args.calib_windows] if "--calib" in spec else []
+            run([args.bin, "quantize", f16, out, "-t", args.threads, *(a.format(calib=args.calib) for a in spec),
+                 *calib])
         else:
             llama_quantize(f16, out, spec)
         results[label] = measure(args, out, baseline_logits=logits)
