@@ -56,12 +56,16 @@ def run(cmd, **kw):
 
 
 def bits_per_weight(args, path):
-    """Bits per weight over all tensors and over the 2-D matrices, from tessera info."""
+    """Bits per weight over all tensors, and over the layer matrices (2-D tensors other
+    than the token embedding / output, which every row keeps at Q8_0), from tessera info.
+    Extra tensors a method writes (dabc's 1-D .qbias) count in the layer figure."""
     tensors = json.loads(run([args.bin, "info", path, "--tensors", "--json"]))["tensors"]
     elems = lambda t: math.prod(t["shape"])
-    mats = [t for t in tensors if len(t["shape"]) == 2]
+    embd = {"token_embd.weight", "output.weight"}
+    layer = [t for t in tensors if len(t["shape"]) == 2 and t["name"] not in embd]
+    extra = [t for t in tensors if t["name"].endswith(".qbias")]
     return (8.0 * sum(t["bytes"] for t in tensors) / sum(elems(t) for t in tensors),
-            8.0 * sum(t["bytes"] for t in mats) / sum(elems(t) for t in mats))
+            8.0 * sum(t["bytes"] for t in layer + extra) / sum(elems(t) for t in layer))
 
 
 def llama_quantize(src, dst, ftype):
@@ -86,9 +90,9 @@ def measure(args, model, baseline_logits=None, save_logits=None):
     r = json.loads(run(cmd))
     speed = json.loads(run([args.bin, "bench", "-m", model, "-p", 256, "-n", 64, "-r", args.bench_reps, "-t", args.threads,
                             "--json"]))
-    bpw, matrix_bpw = bits_per_weight(args, model)
+    bpw, layer_bpw = bits_per_weight(args, model)
     out = {"perplexity": r["perplexity"], "perplexity_error": r["perplexity_error"],
-           "file_bytes": pathlib.Path(model).stat().st_size, "bpw": bpw, "matrix_bpw": matrix_bpw,
+           "file_bytes": pathlib.Path(model).stat().st_size, "bpw": bpw, "layer_bpw": layer_bpw,
            "prefill_tok_s": speed["prefill_tok_s"], "decode_tok_s": speed["decode_tok_s"]}
     if baseline_logits:
         out.update(kl_mean=r["kl_mean"], kl_p99=r["kl_p99"], top1=r["top1_agreement"])
@@ -96,21 +100,22 @@ def measure(args, model, baseline_logits=None, save_logits=None):
 
 
 def table(results):
-    lines = ["| row | bpw (all) | bpw (matrices) | file MiB | KL mean | KL p99 | top-1 % | perplexity | "
+    lines = ["| row | bpw (all) | bpw (layer matrices) | file MiB | KL mean | KL p99 | top-1 % | perplexity | "
              "prefill tok/s | decode tok/s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for label, r in sorted(results.items(), key=lambda kv: (-kv[1]["bpw"], kv[0])):
         kl = (f"{r['kl_mean']:.4f} | {r['kl_p99']:.3f} | {100 * r['top1']:.1f}" if "kl_mean" in r
               else "0 (baseline) | 0 | 100")
-        lines.append(f"| {label} | {r['bpw']:.3f} | {r['matrix_bpw']:.3f} | {r['file_bytes'] / 2**20:.1f} | {kl} | "
+        lines.append(f"| {label} | {r['bpw']:.3f} | {r.get('layer_bpw', float('nan')):.3f} | {r['file_bytes'] / 2**20:.1f} | {kl} | "
                      f"{r['perplexity']:.3f} ± {r['perplexity_error']:.3f} | {r['prefill_tok_s']:.0f} | "
                      f"{r['decode_tok_s']:.0f} |")
     return "\n".join(lines)
 
 
 def svg_chart(results, path):
-    """KL mean (log scale) against matrix bits per weight, one colour per method."""
-    pts = [(label, r["matrix_bpw"], r["kl_mean"]) for label, r in results.items() if r.get("kl_mean", 0) > 0]
+    """KL mean (log scale) against the layer matrices' bits per weight, one colour per method."""
+    pts = [(label, r["layer_bpw"], r["kl_mean"]) for label, r in results.items()
+           if r.get("kl_mean", 0) > 0 and "layer_bpw" in r]
     if not pts:
         return
     w, h, pad = 720, 440, 60
@@ -126,7 +131,7 @@ def svg_chart(results, path):
            f'font-size="11"><rect width="{w}" height="{h}" fill="white"/>',
            f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
            f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>',
-           f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">bits per weight (quantized matrices)</text>',
+           f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">bits per weight (layer matrices)</text>',
            f'<text x="15" y="{h / 2}" transform="rotate(-90 15 {h / 2})" text-anchor="middle">KL mean (log10)</text>']
     for y in range(y0, y1 + 1):
         out.append(f'<text x="{pad - 6}" y="{sy(y) + 4}" text-anchor="end">1e{y}</text>')
@@ -135,6 +140,9 @@ def svg_chart(results, path):
         out.append(f'<text x="{sx(b)}" y="{h - pad + 16}" text-anchor="middle">{b}</text>')
     for family, colour in colours.items():
         fam = sorted((p for p in pts if p[0].startswith(family + "-")), key=lambda p: p[1])
+        if len(fam) > 1:
+            line = " ".join(f"{sx(x):.1f},{sy(math.log10(kl)):.1f}" for _, x, kl in fam)
+            out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-opacity="0.5"/>')
         for label, x, kl in fam:
             out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(math.log10(kl)):.1f}" r="4" fill="{colour}"/>')
             out.append(f'<text x="{sx(x) + 6:.1f}" y="{sy(math.log10(kl)) - 4:.1f}" fill="{colour}">{label}</text>')
@@ -186,7 +194,7 @@ def main():
             calib = ["--calib-windows", args.calib_windows] if "--calib" in spec else []
             run([args.bin, "quantize", f16, out, "-t", args.threads, *(a.format(calib=args.calib) for a in spec),
                  *calib])
-        else:
+        elif not out.exists():  # llama.cpp's files may be made beforehand (another libllama)
             llama_quantize(f16, out, spec)
         results[label] = measure(args, out, baseline_logits=logits)
         results_path.write_text(json.dumps(results, indent=1))

@@ -28,7 +28,7 @@ struct QuantizeCliOptions {
   int threads = default_thread_count();
   bool json = false;
   double avg_bits = 0.0;  // 0: no allocation
-  std::string alloc = "alpha-low";
+  std::string alloc = "alpha-high";  // the ablation's winner (docs/quantization.md)
   std::string calib;
   int64_t calib_windows = 4;
 };
@@ -181,7 +181,7 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
   cmd->add_option("--avg-bits", o->avg_bits,
                   "alphaq: per-matrix bits (floor or +1, by the spectrum's alpha) averaging this (2-8)");
-  cmd->add_option("--alloc", o->alloc, "with --avg-bits: alpha-low (more bits to low alpha), alpha-high, uniform");
+  cmd->add_option("--alloc", o->alloc, "with --avg-bits: alpha-high (default: more bits to high alpha), alpha-low, uniform");
   cmd->add_option("--calib", o->calib,
                   "calibration text (never the evaluation text): activation statistics for gptq, awq, mse, dabc");
   cmd->add_option("--calib-windows", o->calib_windows, "windows of 512 calibration tokens (default 4)");
