@@ -33,6 +33,14 @@ for method in ("rtn", "mse"):
 for qtype in ("Q4_0", "Q4_1", "Q5_0"):
     ROWS[f"gptq-{qtype}"] = ("tessera", ["--method", "gptq", "--type", qtype, "--calib", "{calib}"])
     ROWS[f"mse-imatrix-{qtype}"] = ("tessera", ["--method", "mse", "--type", qtype, "--calib", "{calib}"])
+for method in ("dabc", "mdqfo", "awq"):
+    for qtype in ("Q4_0", "Q4_1", "Q4_K"):
+        ROWS[f"{method}-{qtype}"] = ("tessera", ["--method", method, "--type", qtype, "--calib", "{calib}"])
+    ROWS[f"{method}-3bit-in-Q4_0"] = ("tessera", ["--method", method, "--type", "Q4_0", "--bits", "3",
+                                                  "--calib", "{calib}"])
+ROWS["dabc-Q4_0-nocalib"] = ("tessera", ["--method", "dabc", "--type", "Q4_0"])
+ROWS["gptq-3bit-in-Q4_0"] = ("tessera", ["--method", "gptq", "--type", "Q4_0", "--bits", "3", "--calib", "{calib}"])
+ROWS["mse-imatrix-Q4_K"] = ("tessera", ["--method", "mse", "--type", "Q4_K", "--calib", "{calib}"])
 for avg in ("4.5", "3.5"):
     for order in ("alpha-low", "alpha-high", "uniform"):
         ROWS[f"alphaq-mse-{avg}-{order}"] = ("tessera", ["--method", "mse", "--avg-bits", avg, "--alloc", order])
@@ -47,16 +55,17 @@ def run(cmd, **kw):
     return proc.stdout
 
 
-def bits_per_weight(path):
-    import gguf
-
-    r = gguf.GGUFReader(str(path))
-    total_bytes = sum(int(t.n_bytes) for t in r.tensors)
-    total_elems = sum(int(t.n_elements) for t in r.tensors)
-    mats = [t for t in r.tensors if len(t.shape) == 2]
-    mat_bytes = sum(int(t.n_bytes) for t in mats)
-    mat_elems = sum(int(t.n_elements) for t in mats)
-    return 8.0 * total_bytes / total_elems, 8.0 * mat_bytes / mat_elems
+def bits_per_weight(args, path):
+    """Bits per weight over all tensors, and over the layer matrices (2-D tensors other
+    than the token embedding / output, which every row keeps at Q8_0), from tessera info.
+    Extra tensors a method writes (dabc's 1-D .qbias) count in the layer figure."""
+    tensors = json.loads(run([args.bin, "info", path, "--tensors", "--json"]))["tensors"]
+    elems = lambda t: math.prod(t["shape"])
+    embd = {"token_embd.weight", "output.weight"}
+    layer = [t for t in tensors if len(t["shape"]) == 2 and t["name"] not in embd]
+    extra = [t for t in tensors if t["name"].endswith(".qbias")]
+    return (8.0 * sum(t["bytes"] for t in tensors) / sum(elems(t) for t in tensors),
+            8.0 * sum(t["bytes"] for t in layer + extra) / sum(elems(t) for t in layer))
 
 
 def llama_quantize(src, dst, ftype):
@@ -79,11 +88,11 @@ def measure(args, model, baseline_logits=None, save_logits=None):
     cmd += ["--kl", baseline_logits] if baseline_logits else []
     cmd += ["--save-logits", save_logits] if save_logits else []
     r = json.loads(run(cmd))
-    speed = json.loads(run([args.bin, "bench", "-m", model, "-p", 256, "-n", 64, "-r", 2, "-t", args.threads,
+    speed = json.loads(run([args.bin, "bench", "-m", model, "-p", 256, "-n", 64, "-r", args.bench_reps, "-t", args.threads,
                             "--json"]))
-    bpw, matrix_bpw = bits_per_weight(model)
+    bpw, layer_bpw = bits_per_weight(args, model)
     out = {"perplexity": r["perplexity"], "perplexity_error": r["perplexity_error"],
-           "file_bytes": pathlib.Path(model).stat().st_size, "bpw": bpw, "matrix_bpw": matrix_bpw,
+           "file_bytes": pathlib.Path(model).stat().st_size, "bpw": bpw, "layer_bpw": layer_bpw,
            "prefill_tok_s": speed["prefill_tok_s"], "decode_tok_s": speed["decode_tok_s"]}
     if baseline_logits:
         out.update(kl_mean=r["kl_mean"], kl_p99=r["kl_p99"], top1=r["top1_agreement"])
@@ -91,21 +100,22 @@ def measure(args, model, baseline_logits=None, save_logits=None):
 
 
 def table(results):
-    lines = ["| row | bpw (all) | bpw (matrices) | file MiB | KL mean | KL p99 | top-1 % | perplexity | "
+    lines = ["| row | bpw (all) | bpw (layer matrices) | file MiB | KL mean | KL p99 | top-1 % | perplexity | "
              "prefill tok/s | decode tok/s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for label, r in sorted(results.items(), key=lambda kv: (-kv[1]["bpw"], kv[0])):
         kl = (f"{r['kl_mean']:.4f} | {r['kl_p99']:.3f} | {100 * r['top1']:.1f}" if "kl_mean" in r
               else "0 (baseline) | 0 | 100")
-        lines.append(f"| {label} | {r['bpw']:.3f} | {r['matrix_bpw']:.3f} | {r['file_bytes'] / 2**20:.1f} | {kl} | "
+        lines.append(f"| {label} | {r['bpw']:.3f} | {r.get('layer_bpw', float('nan')):.3f} | {r['file_bytes'] / 2**20:.1f} | {kl} | "
                      f"{r['perplexity']:.3f} ± {r['perplexity_error']:.3f} | {r['prefill_tok_s']:.0f} | "
                      f"{r['decode_tok_s']:.0f} |")
     return "\n".join(lines)
 
 
 def svg_chart(results, path):
-    """KL mean (log scale) against matrix bits per weight, one colour per method."""
-    pts = [(label, r["matrix_bpw"], r["kl_mean"]) for label, r in results.items() if r.get("kl_mean", 0) > 0]
+    """KL mean (log scale) against the layer matrices' bits per weight, one colour per method."""
+    pts = [(label, r["layer_bpw"], r["kl_mean"]) for label, r in results.items()
+           if r.get("kl_mean", 0) > 0 and "layer_bpw" in r]
     if not pts:
         return
     w, h, pad = 720, 440, 60
@@ -115,12 +125,13 @@ def svg_chart(results, path):
     y0, y1 = math.floor(min(ys)), math.ceil(max(ys))
     sx = lambda x: pad + (x - x0) / (x1 - x0) * (w - 2 * pad)
     sy = lambda y: h - pad - (y - y0) / max(y1 - y0, 1e-9) * (h - 2 * pad)
-    colours = {"rtn": "#1f77b4", "mse": "#d62728", "gptq": "#9467bd", "alphaq": "#ff7f0e", "llama": "#2ca02c"}
+    colours = {"rtn": "#1f77b4", "mse": "#d62728", "gptq": "#9467bd", "alphaq": "#ff7f0e", "llama": "#2ca02c",
+               "dabc": "#8c564b", "mdqfo": "#e377c2", "awq": "#17becf"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
            f'font-size="11"><rect width="{w}" height="{h}" fill="white"/>',
            f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
            f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>',
-           f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">bits per weight (quantized matrices)</text>',
+           f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">bits per weight (layer matrices)</text>',
            f'<text x="15" y="{h / 2}" transform="rotate(-90 15 {h / 2})" text-anchor="middle">KL mean (log10)</text>']
     for y in range(y0, y1 + 1):
         out.append(f'<text x="{pad - 6}" y="{sy(y) + 4}" text-anchor="end">1e{y}</text>')
@@ -129,6 +140,9 @@ def svg_chart(results, path):
         out.append(f'<text x="{sx(b)}" y="{h - pad + 16}" text-anchor="middle">{b}</text>')
     for family, colour in colours.items():
         fam = sorted((p for p in pts if p[0].startswith(family + "-")), key=lambda p: p[1])
+        if len(fam) > 1:
+            line = " ".join(f"{sx(x):.1f},{sy(math.log10(kl)):.1f}" for _, x, kl in fam)
+            out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-opacity="0.5"/>')
         for label, x, kl in fam:
             out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(math.log10(kl)):.1f}" r="4" fill="{colour}"/>')
             out.append(f'<text x="{sx(x) + 6:.1f}" y="{sy(math.log10(kl)) - 4:.1f}" fill="{colour}">{label}</text>')
@@ -151,6 +165,8 @@ def main():
     ap.add_argument("--svg", default=None, help="write the chart here")
     ap.add_argument("--calib", default="/usr/share/common-licenses/GPL-3",
                     help="calibration text for gptq / mse-imatrix (never the evaluation text)")
+    ap.add_argument("--calib-windows", type=int, default=4, help="windows of 512 calibration tokens")
+    ap.add_argument("--bench-reps", type=int, default=2, help="repetitions of the speed benchmark")
     ap.add_argument("--drop", default="", help="comma-separated rows to forget and measure again")
     args = ap.parse_args()
     work = pathlib.Path(args.work)
@@ -168,15 +184,17 @@ def main():
     if "baseline-F16" not in results or not logits.exists():
         results["baseline-F16"] = measure(args, f16, save_logits=logits)
         results_path.write_text(json.dumps(results, indent=1))
-    for label in args.rows.split(","):
+    for label in filter(None, args.rows.split(",")):
         if label in results:
             continue
         kind, spec = ROWS[label]
         out = work / f"{label}.gguf"
         print(f"[quant_table] {label}", file=sys.stderr, flush=True)
         if kind == "tessera":
-            run([args.bin, "quantize", f16, out, "-t", args.threads, *(a.format(calib=args.calib) for a in spec)])
-        else:
+            calib = ["--calib-windows", args.calib_windows] if "--calib" in spec else []
+            run([args.bin, "quantize", f16, out, "-t", args.threads, *(a.format(calib=args.calib) for a in spec),
+                 *calib])
+        elif not out.exists():  # llama.cpp's files may be made beforehand (another libllama)
             llama_quantize(f16, out, spec)
         results[label] = measure(args, out, baseline_logits=logits)
         results_path.write_text(json.dumps(results, indent=1))

@@ -51,6 +51,10 @@ class InputStatsObserver final : public MatmulObserver {
           }
         }
       });
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        const float* xt = x + t * n;
+        for (int64_t i = 0; i < n; ++i) acc->sum_x[i] += xt[i];
+      }
       acc->tokens += n_tokens;
     }
     users_[it->second] = acc;
@@ -88,6 +92,9 @@ class InputStatsObserver final : public MatmulObserver {
       const int64_t n = acc->n;
       s.importance.resize(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) s.importance[i] = (*h)[i * n + i];
+      s.mean.resize(static_cast<size_t>(n));
+      const double inv = acc->tokens > 0 ? 1.0 / static_cast<double>(acc->tokens) : 0.0;
+      for (int64_t i = 0; i < n; ++i) s.mean[i] = static_cast<float>(acc->sum_x[i] * inv);
       out.by_tensor[name] = std::move(s);
     }
     return out;
@@ -95,9 +102,11 @@ class InputStatsObserver final : public MatmulObserver {
 
  private:
   struct Accumulator {
-    explicit Accumulator(int64_t cols) : n(cols), sum(static_cast<size_t>(cols * cols), 0.0) {}
+    explicit Accumulator(int64_t cols)
+        : n(cols), sum(static_cast<size_t>(cols * cols), 0.0), sum_x(static_cast<size_t>(cols), 0.0) {}
     int64_t n;
-    std::vector<double> sum;
+    std::vector<double> sum;    // of x x^T (lower triangle)
+    std::vector<double> sum_x;  // of x
     int64_t tokens = 0;
   };
   ThreadPool& pool_;

@@ -141,6 +141,9 @@ void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, Threa
         add_inplace(k, l.bk, k_dim);
         add_inplace(v, l.bv, v_dim);
       }
+      if (l.qbias.q != nullptr) add_inplace(q, l.qbias.q, q_dim);
+      if (l.qbias.k != nullptr) add_inplace(k, l.qbias.k, k_dim);
+      if (l.qbias.v != nullptr) add_inplace(v, l.qbias.v, v_dim);
       const int64_t pos = batch.positions[t];
       for (int64_t h = 0; h < hp_.n_head; ++h) {
         if (l.q_norm != nullptr) rms_norm(q + h * hd, l.q_norm, q + h * hd, hd, hp_.norm_eps);
@@ -169,6 +172,7 @@ void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, Threa
   project(l.wo, attn_.data(), n, proj_.data(), pool);
   for (int64_t t = 0; t < n; ++t) {
     float* p = proj_.data() + t * d;
+    if (l.qbias.o != nullptr) add_inplace(p, l.qbias.o, d);
     if (l.post_attn_norm != nullptr) rms_norm(p, l.post_attn_norm, p, d, hp_.norm_eps);
     add_inplace(x_.data() + t * d, p, d);
   }
@@ -189,7 +193,9 @@ void Transformer::ffn_block(int il, int64_t n, ThreadPool& pool) {
   pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       float* g = gate_.data() + t * ff;
-      const float* u = up_.data() + t * ff;
+      float* u = up_.data() + t * ff;
+      if (l.qbias.gate != nullptr) add_inplace(g, l.qbias.gate, ff);
+      if (l.qbias.up != nullptr) add_inplace(u, l.qbias.up, ff);
       if (hp_.activation == FfnActivation::GeluTanh) geglu_tanh(g, u, g, ff);
       else swiglu(g, u, g, ff);
     }
@@ -197,6 +203,7 @@ void Transformer::ffn_block(int il, int64_t n, ThreadPool& pool) {
   project(l.w_down, gate_.data(), n, proj_.data(), pool);
   for (int64_t t = 0; t < n; ++t) {
     float* p = proj_.data() + t * d;
+    if (l.qbias.down != nullptr) add_inplace(p, l.qbias.down, d);
     if (l.post_ffn_norm != nullptr) rms_norm(p, l.post_ffn_norm, p, d, hp_.norm_eps);
     add_inplace(x_.data() + t * d, p, d);
   }

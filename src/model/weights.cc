@@ -108,6 +108,13 @@ ModelWeights bind_weights(const GgufFile& file, const HParams& hp) {
     l.w_gate = b.matrix(name("ffn_gate.weight"), hp.n_embd, hp.n_ff);
     l.w_up = b.matrix(name("ffn_up.weight"), hp.n_embd, hp.n_ff);
     l.w_down = b.matrix(name("ffn_down.weight"), hp.n_ff, hp.n_embd);
+    l.qbias.q = b.optional_vector(name("attn_q.qbias"), q_dim);
+    l.qbias.k = b.optional_vector(name("attn_k.qbias"), k_dim);
+    l.qbias.v = b.optional_vector(name("attn_v.qbias"), v_dim);
+    l.qbias.o = b.optional_vector(name("attn_output.qbias"), hp.n_embd);
+    l.qbias.gate = b.optional_vector(name("ffn_gate.qbias"), hp.n_ff);
+    l.qbias.up = b.optional_vector(name("ffn_up.qbias"), hp.n_ff);
+    l.qbias.down = b.optional_vector(name("ffn_down.qbias"), hp.n_embd);
     if (hp.has_post_norms) {
       l.post_attn_norm = b.vector(name("post_attention_norm.weight"), hp.n_embd);
       l.post_ffn_norm = b.vector(name("post_ffw_norm.weight"), hp.n_embd);

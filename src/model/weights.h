@@ -10,6 +10,19 @@
 
 namespace tessera {
 
+// Output biases of quantized matrices (dabc's "<stem>.qbias", docs/formats.md):
+// added after the matmul, before anything else touches its output; null when
+// the file has none (then the forward pass is exactly the unbiased one).
+struct QuantBiases {
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  const float* o = nullptr;
+  const float* gate = nullptr;
+  const float* up = nullptr;
+  const float* down = nullptr;
+};
+
 struct LayerWeights {
   const float* attn_norm = nullptr;
   WeightMatrix wq, wk, wv, wo;
@@ -22,6 +35,7 @@ struct LayerWeights {
   const float* ffn_norm = nullptr;
   WeightMatrix w_gate, w_up, w_down;
   const float* post_ffn_norm = nullptr;  // gemma3
+  QuantBiases qbias;
 };
 
 struct ModelWeights {

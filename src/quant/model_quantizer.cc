@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -83,6 +84,74 @@ std::vector<int> allocate_by_alpha(const GgufFile& src, const ModelQuantOptions&
   return out;
 }
 
+// awq's input scales, by tensor name: for each norm whose output is read only
+// by the matrices listed (q/k/v, gate/up), the scale the method chose for that
+// input, stored under the norm's name and each reader's. Groups that do not
+// qualify (a reader missing or without statistics, a norm that is not an F32
+// vector of the readers' width) are left unscaled.
+std::map<std::string, std::vector<float>> choose_input_scales(const GgufFile& src, const QuantMethod& method,
+                                                              const std::vector<std::optional<QuantSpec>>& specs,
+                                                              const std::map<std::string, QuantStats>& stats,
+                                                              ThreadPool& pool) {
+  struct Group {
+    const char* norm;
+    std::vector<const char*> readers;
+  };
+  const Group groups[] = {{"attn_norm", {"attn_q", "attn_k", "attn_v"}}, {"ffn_norm", {"ffn_gate", "ffn_up"}}};
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < src.tensors().size(); ++i) index[src.tensors()[i].name] = i;
+  std::map<std::string, std::vector<float>> out;
+  for (int64_t layer = 0;; ++layer) {
+    const std::string prefix = "blk." + std::to_string(layer) + ".";
+    if (index.count(prefix + "attn_norm.weight") == 0 && index.count(prefix + "ffn_norm.weight") == 0) break;
+    for (const Group& g : groups) {
+      const auto norm = index.find(prefix + g.norm + ".weight");
+      if (norm == index.end()) continue;
+      const GgufTensorInfo& nt = src.tensors()[norm->second];
+      std::vector<std::vector<float>> dense;
+      std::vector<MatrixRef> readers;
+      std::vector<QuantSpec> reader_specs;
+      const QuantStats* input = nullptr;
+      bool ok = nt.type == GgmlType::F32 && nt.shape.size() == 1;
+      for (const char* r : g.readers) {
+        const std::string name = prefix + r + ".weight";
+        const auto it = index.find(name);
+        const auto st = stats.find(name);
+        ok = ok && it != index.end() && specs[it->second] && st != stats.end() &&
+             src.tensors()[it->second].shape[0] == nt.shape[0] &&
+             (input == nullptr || input->hessian == st->second.hessian);
+        if (!ok) break;
+        input = &st->second;
+        const GgufTensorInfo& t = src.tensors()[it->second];
+        dense.emplace_back();
+        dequantize_matrix(t, dense.back());
+        readers.push_back(MatrixRef{dense.back().data(), t.n_elements() / t.shape[0], t.shape[0]});
+        reader_specs.push_back(*specs[it->second]);
+      }
+      if (!ok) continue;
+      std::vector<float> s = method.input_scale(readers, reader_specs, *input, pool);
+      if (s.empty()) continue;
+      for (const char* r : g.readers) out[prefix + r + ".weight"] = s;
+      out[nt.name] = std::move(s);
+    }
+  }
+  return out;
+}
+
+// Statistics of the input x / s that a column-scaled matrix reads.
+QuantStats scaled_stats(const QuantStats& stats, const std::vector<float>& s) {
+  QuantStats out;
+  if (!stats.importance.empty()) {
+    out.importance.resize(s.size());
+    for (size_t j = 0; j < s.size(); ++j) out.importance[j] = stats.importance[j] / (s[j] * s[j]);
+  }
+  if (!stats.mean.empty()) {
+    out.mean.resize(s.size());
+    for (size_t j = 0; j < s.size(); ++j) out.mean[j] = stats.mean[j] / s[j];
+  }
+  return out;  // no Hessian: the methods that rescale inputs do not read one
+}
+
 }  // namespace
 
 std::optional<QuantSpec> fallback_spec(const QuantSpec& spec, int64_t cols) {
@@ -116,6 +185,12 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
 
   const GgufFile src(in);
   for (const auto& t : src.tensors()) {
+    // A dabc output's matrices mean W' + bias: re-encoding W' alone (and
+    // copying the stale bias) would silently change the model.
+    if (t.name.size() > 6 && t.name.compare(t.name.size() - 6, 6, ".qbias") == 0) {
+      raise<InvalidArgument>("{}: tensor '{}' is a quantization bias (dabc output); quantize the original model instead",
+                             in, t.name);
+    }
     if (is_quantizable_matrix(t) && !type_traits(t.type).weight_type) {
       raise<FormatError>("{}: tensor '{}' has type {}, which is not a weight type tessera can read",
                          in, t.name, type_name(t.type));
@@ -145,6 +220,10 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
                              "type fits", t.name, type_name(wanted.type), wanted.group, t.shape[0]);
     }
   }
+  std::map<std::string, std::vector<float>> input_scales;
+  if (method->scales_inputs() && options.stats != nullptr) {
+    input_scales = choose_input_scales(src, *method, specs, *options.stats, pool);
+  }
   GgufWriter writer(src.alignment());
   for (const auto& [key, value] : src.metadata()) {
     if (key != "general.alignment") writer.set(key, value);
@@ -166,7 +245,17 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
     tr.shape = t.shape;
     tr.source_type = t.type;
     const int64_t n = t.n_elements();
-    if (!is_quantizable_matrix(t)) {
+    const auto scale = input_scales.find(t.name);
+    const std::vector<float>* s = scale != input_scales.end() ? &scale->second : nullptr;
+    if (!is_quantizable_matrix(t) && s != nullptr) {
+      // The norm producing a rescaled input: g / s, so its readers see x / s.
+      std::vector<float> g(static_cast<size_t>(n));
+      const float* src_g = reinterpret_cast<const float*>(t.data);
+      for (int64_t j = 0; j < n; ++j) g[j] = src_g[j] / (*s)[j];
+      writer.add_tensor(t.name, t.shape, t.type, g.data(), g.size() * sizeof(float));
+      tr.type = t.type;
+      tr.bytes = t.n_bytes;
+    } else if (!is_quantizable_matrix(t)) {
       writer.add_tensor(t.name, t.shape, t.type, t.data, t.n_bytes);
       tr.type = t.type;
       tr.bytes = t.n_bytes;
@@ -182,6 +271,14 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
       if (options.stats != nullptr) {
         const auto it = options.stats->find(t.name);
         if (it != options.stats->end()) stats = &it->second;
+      }
+      QuantStats rescaled;
+      if (s != nullptr) {  // awq: W diag(s), for the input x / s
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t j = 0; j < cols; ++j) w[r * cols + j] *= (*s)[j];
+        }
+        rescaled = scaled_stats(stats != nullptr ? *stats : QuantStats{}, *s);
+        stats = &rescaled;
       }
       const QuantMethod& used = stats == nullptr && method->needs_calibration() ? *uncalibrated : *method;
       const QuantizedMatrix q =
@@ -202,9 +299,11 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
       });
       double err = 0, norm = 0;
       for (int64_t k = 0; k < n; ++k) {
-        const double d = static_cast<double>(w[k]) - back[k];
+        // Rescaled matrices are compared in the model's own scale (w / s).
+        const double unscale = s != nullptr ? 1.0 / (*s)[k % cols] : 1.0;
+        const double d = (static_cast<double>(w[k]) - back[k]) * unscale;
         err += d * d;
-        norm += static_cast<double>(w[k]) * w[k];
+        norm += static_cast<double>(w[k]) * w[k] * unscale * unscale;
       }
       tr.type = q.type;
       tr.quantized = true;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,10 @@ struct QuantStats {
   // symmetric): the Hessian of the layer's output error (GPTQ). Shared between
   // the matrices that read the same input (q/k/v, gate/up).
   std::shared_ptr<const std::vector<float>> hessian;
+  // Per input column (size cols): the mean input E[x] over calibration text.
+  // dabc turns the expected effect of its quantization error into an output
+  // bias with it.
+  std::vector<float> mean;
 };
 
 // A tensor written beside the quantized matrix (always F32), named
@@ -70,6 +75,18 @@ class QuantMethod {
   virtual bool needs_calibration() const { return false; }
   virtual QuantizedMatrix quantize(MatrixRef w, const QuantSpec& spec, const QuantStats& stats,
                                    ThreadPool& pool) const = 0;
+  // Input-channel rescaling (awq). `readers` are the matrices that read one
+  // input produced by a norm (q/k/v after attn_norm, gate/up after ffn_norm),
+  // `specs` their storage, `stats` that input's statistics. Returns a scale
+  // s > 0 per column, or nothing for no rescaling (the default). The caller
+  // then quantizes each reader as W diag(s) (with stats for the input x / s)
+  // and divides the norm's weight by s, so W x is unchanged up to quantization.
+  virtual bool scales_inputs() const { return false; }
+  virtual std::vector<float> input_scale(std::span<const MatrixRef> readers, std::span<const QuantSpec> specs,
+                                         const QuantStats& stats, ThreadPool& pool) const {
+    (void)readers, (void)specs, (void)stats, (void)pool;
+    return {};
+  }
 };
 
 // The method registered under `name`; InvalidArgument listing the known names otherwise.
@@ -81,5 +98,8 @@ std::unique_ptr<QuantMethod> make_method_none();
 std::unique_ptr<QuantMethod> make_method_rtn();
 std::unique_ptr<QuantMethod> make_method_mse();
 std::unique_ptr<QuantMethod> make_method_gptq();
+std::unique_ptr<QuantMethod> make_method_dabc();
+std::unique_ptr<QuantMethod> make_method_mdqfo();
+std::unique_ptr<QuantMethod> make_method_awq();
 
 }  // namespace tessera

@@ -18,6 +18,9 @@ constexpr Entry kMethods[] = {
     {"rtn", make_method_rtn},
     {"mse", make_method_mse},
     {"gptq", make_method_gptq},
+    {"dabc", make_method_dabc},
+    {"mdqfo", make_method_mdqfo},
+    {"awq", make_method_awq},
 };
 
 }  // namespace

@@ -224,3 +224,55 @@ def test_unsupported_source_type_is_refused(tmp_path):
     proc = run_tessera("quantize", src, out, check=False)
     assert proc.returncode != 0 and "Q8_K" in proc.stderr, proc.stderr
     assert not out.exists() and not (tmp_path / "out.gguf.tmp").exists()
+
+
+def logit_errors(f32_model, models, tmp_path):
+    """Mean squared logit error against the F32 model on held-out text of the calibration's kind."""
+    text = " ".join(f"w{int(i)}" for i in np.random.default_rng(99).integers(0, 200, size=80))
+    tokens = reference.load(f32_model, n_ctx=128).tokenize(text.encode(), add_bos=True)[:96]
+    ref = tessera_io.logits(f32_model, tokens, tmp_path)
+    return {m: float(((tessera_io.logits(p, tokens, tmp_path) - ref) ** 2).mean()) for m, p in models.items()}, tokens
+
+
+def test_dabc_writes_biases_that_tessera_adds(f32_model, tmp_path):
+    calib = calibration_text(tmp_path / "calib.txt")
+    out = {}
+    for method in ("rtn", "dabc", "mdqfo"):
+        out[method] = tmp_path / f"{method}.gguf"
+        quantize(f32_model, out[method], "--method", method, "--type", "Q4_0", "--calib", calib, "--calib-windows", "2")
+    names = {t.name for t in gguf.GGUFReader(str(out["dabc"])).tensors}
+    layer_matrices = [n for n in names if n.startswith("blk.") and n.endswith(".weight") and "norm" not in n]
+    assert layer_matrices and all(n[:-len("weight")] + "qbias" in names for n in layer_matrices)
+    assert "token_embd.qbias" not in names and not any(n.endswith(".qbias") for n in
+                                                       {t.name for t in gguf.GGUFReader(str(out["rtn"])).tensors})
+    err, _ = logit_errors(f32_model, out, tmp_path)
+    print(f"\nmean squared logit error vs F32: {err}")
+    assert err["dabc"] < err["rtn"] and err["mdqfo"] < err["rtn"]
+    # Without calibration there is no mean to compensate: a standard file.
+    plain = tmp_path / "dabc-nocalib.gguf"
+    quantize(f32_model, plain, "--method", "dabc", "--type", "Q4_0")
+    assert not any(t.name.endswith(".qbias") for t in gguf.GGUFReader(str(plain)).tensors)
+    # A biased file cannot be a quantizer's source.
+    proc = run_tessera("quantize", out["dabc"], tmp_path / "again.gguf", check=False)
+    assert proc.returncode != 0 and "quantization bias" in proc.stderr
+    assert not (tmp_path / "again.gguf").exists()
+
+
+def test_awq_folds_its_scales_into_the_norms_and_llamacpp_runs_it(f32_model, tmp_path):
+    calib = calibration_text(tmp_path / "calib.txt")
+    out = {}
+    for method in ("rtn", "awq"):
+        out[method] = tmp_path / f"{method}.gguf"
+        report, _ = quantize(f32_model, out[method], "--method", method, "--type", "Q4_0", "--calib", calib,
+                             "--calib-windows", "2")
+    src = {t.name: np.asarray(t.data) for t in gguf.GGUFReader(str(f32_model)).tensors}
+    got = {t.name: np.asarray(t.data) for t in gguf.GGUFReader(str(out["awq"])).tensors}
+    changed = [n for n in got if "norm" in n and not np.array_equal(got[n], src[n])]
+    assert changed and all(n.endswith(("attn_norm.weight", "ffn_norm.weight")) for n in changed)
+    assert not any(n.endswith(".qbias") for n in got)
+    err, tokens = logit_errors(f32_model, out, tmp_path)
+    print(f"\nmean squared logit error vs F32: {err}")
+    assert err["awq"] < err["rtn"]
+    llm = reference.load(out["awq"], n_ctx=128)
+    ll = reference.logits(llm, tokens)
+    assert np.abs(ll - tessera_io.logits(out["awq"], tokens, tmp_path)).max() <= 3e-2 * np.abs(ll).max()

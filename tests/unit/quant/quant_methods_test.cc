@@ -145,7 +145,7 @@ TEST(QuantMse, ImportanceWeightingLowersTheWeightedError) {
   for (float& w : importance) w = heavy(rng) * heavy(rng) * 10.0f;
   const QuantSpec spec = spec_for(GgmlType::Q4_0, 4);
   const double plain = method_error("mse", m, spec, {}, importance);
-  const double weighted = method_error("mse", m, spec, QuantStats{importance, nullptr}, importance);
+  const double weighted = method_error("mse", m, spec, QuantStats{importance, nullptr, {}}, importance);
   EXPECT_LT(weighted, plain);
 }
 
@@ -185,7 +185,7 @@ TEST(QuantGptq, LowerOutputErrorThanRtnAndMseWithCorrelatedInputs) {
       for (int j = 0; j < n; ++j) (*h)[i * n + j] += x[i] * x[j] / tokens;
     }
   }
-  const QuantStats stats{{}, h};
+  const QuantStats stats{{}, h, {}};
   for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q4_1}) {
     ThreadPool pool(2);
     const QuantSpec spec = spec_for(type, 4);
