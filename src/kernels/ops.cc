@@ -33,16 +33,13 @@ void rope_inplace(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float 
     const int64_t b = neox ? i + half : 2 * i + 1;
     const float x0 = x[a];
     const float x1 = x[b];
-    x[a] = x0 * c - x1 * s;
-    x[b] = x0 * s + x1 * c;
+    // ggml's rotation, as g++ contracts it there: the first product fused
+    // into the add, the second rounded. Written out so this file's own
+    // contraction choices cannot differ (a plain x0*c - x1*s rounded both
+    // products here, and K/Q then differed from llama.cpp's by an ulp).
+    x[a] = std::fma(x0, c, -(x1 * s));
+    x[b] = std::fma(x0, s, x1 * c);
     theta_extrap *= theta_scale;
-  }
-}
-
-void swiglu(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
   }
 }
 

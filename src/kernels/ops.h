@@ -18,8 +18,7 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 void rope_inplace(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
                   float freq_scale, const float* freq_factors, bool neox);
 
-// out[i] = silu(gate[i]) * up[i]
-void swiglu(const float* gate, const float* up, float* out, int64_t n);
+// (silu(gate) * up is ggml_swiglu in kernels/ggml_vec_math.h.)
 // out[i] = gelu_tanh(gate[i]) * up[i]
 void geglu_tanh(const float* gate, const float* up, float* out, int64_t n);
 
@@ -29,7 +28,8 @@ void scale_inplace(float* x, float s, int64_t n);
 // x[i] = cap * tanh(x[i] / cap)
 void softcap_inplace(float* x, float cap, int64_t n);
 
-// Dot product of a float vector with an fp16 vector, and y += a * fp16 vector.
+// Dot product of a float vector with an fp16 vector (for head sizes that are
+// not whole SIMD vectors; otherwise ggml_dot_f16), and y += a * fp16 vector.
 float dot_f32_f16(const float* x, const uint16_t* y, int64_t n);
 void axpy_f16(float a, const uint16_t* x, float* y, int64_t n);
 // fp32 -> fp16 conversion of a vector (round to nearest even).

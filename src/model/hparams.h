@@ -35,6 +35,10 @@ struct HParams {
   int64_t rope_llama3_orig_ctx = 8192;
   FfnActivation activation = FfnActivation::Silu;
   float attn_scale = 0.0f;  // multiplier on q·k
+  // Apply attn_scale to Q before it is rounded to fp16 for Q·K (gemma3, as
+  // llama.cpp's graph does) rather than to the scores; the two differ in
+  // rounding unless the scale is a power of two.
+  bool scale_q = false;
   float embd_scale = 1.0f;  // gemma: sqrt(n_embd)
   float final_logit_softcap = 0.0f;  // 0 = off
   float attn_logit_softcap = 0.0f;

@@ -105,6 +105,7 @@ HParams read_hparams(const GgufFile& f) {
     hp.has_post_norms = true;
     hp.activation = FfnActivation::GeluTanh;
     hp.embd_scale = std::sqrt(static_cast<float>(hp.n_embd));
+    hp.scale_q = true;
     hp.final_logit_softcap =
         static_cast<float>(f.get_f64_opt(a + "final_logit_softcapping").value_or(0.0));
     // Gemma 3: five sliding-window layers, then one global layer. Local layers

@@ -1,9 +1,13 @@
 #include "model/transformer.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
+#include "kernels/ggml_vec_math.h"
 #include "kernels/ops.h"
 #include "model/attention.h"
 #include "model/hparams_loader.h"
@@ -15,6 +19,19 @@ namespace {
 
 void grow(std::vector<float>& v, size_t n) {
   if (v.size() < n) v.resize(n);
+}
+
+// Debug aid for parity work against llama.cpp: with TESSERA_DUMP=DIR set, each
+// forward appends its intermediate activations to DIR/NAME-LAYER.f32 (float32,
+// tokens x width), named as llama.cpp's graph callback names them.
+void dump(const char* name, int il, const float* x, int64_t n) {
+  static const char* dir = std::getenv("TESSERA_DUMP");
+  if (dir == nullptr) return;
+  const std::string path = std::string(dir) + "/" + name + "-" + std::to_string(il) + ".f32";
+  if (std::FILE* f = std::fopen(path.c_str(), "ab")) {
+    std::fwrite(x, sizeof(float), static_cast<size_t>(n), f);
+    std::fclose(f);
+  }
 }
 
 }  // namespace
@@ -128,6 +145,7 @@ void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, Threa
   {
     const WeightMatrix* ws[] = {&l.wq, &l.wk, &l.wv};
     float* ys[] = {q_.data(), k_.data(), v_.data()};
+    dump("attn_norm", il, xn_.data(), n * d);
     project_shared(ws, xn_.data(), n, ys, pool);
   }
 
@@ -149,6 +167,7 @@ void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, Threa
         if (l.q_norm != nullptr) rms_norm(q + h * hd, l.q_norm, q + h * hd, hd, hp_.norm_eps);
         rope_inplace(q + h * hd, hd, hp_.n_rot, pos, freq_base, freq_scale, w_.rope_freqs, neox);
       }
+      if (hp_.scale_q) scale_inplace(q, hp_.attn_scale, q_dim);
       for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
         if (l.k_norm != nullptr) rms_norm(k + h * hd, l.k_norm, k + h * hd, hd, hp_.norm_eps);
         rope_inplace(k + h * hd, hd, hp_.n_rot, pos, freq_base, freq_scale, w_.rope_freqs, neox);
@@ -164,10 +183,14 @@ void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, Threa
   shape.n_head_kv = hp_.n_head_kv;
   shape.head_dim_k = hd;
   shape.head_dim_v = hp_.head_dim_v;
-  shape.scale = hp_.attn_scale;
+  shape.scale = hp_.scale_q ? 1.0f : hp_.attn_scale;
   shape.softcap = hp_.attn_logit_softcap;
   shape.window = swa ? hp_.sliding_window : 0;
+  dump("Qcur", il, q_.data(), n * q_dim);
+  dump("Kcur", il, k_.data(), n * k_dim);
+  dump("Vcur", il, v_.data(), n * v_dim);
   attention(shape, batch, q_.data(), kv, attn_.data(), pool, attn_scratch_);
+  dump("kqv_out", il, attn_.data(), n * hp_.n_head * hp_.head_dim_v);
 
   project(l.wo, attn_.data(), n, proj_.data(), pool);
   for (int64_t t = 0; t < n; ++t) {
@@ -176,6 +199,8 @@ void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, Threa
     if (l.post_attn_norm != nullptr) rms_norm(p, l.post_attn_norm, p, d, hp_.norm_eps);
     add_inplace(x_.data() + t * d, p, d);
   }
+  dump("attn_out", il, proj_.data(), n * d);
+  dump("ffn_inp", il, x_.data(), n * d);
 }
 
 void Transformer::ffn_block(int il, int64_t n, ThreadPool& pool) {
@@ -188,8 +213,11 @@ void Transformer::ffn_block(int il, int64_t n, ThreadPool& pool) {
   {
     const WeightMatrix* ws[] = {&l.w_gate, &l.w_up};
     float* ys[] = {gate_.data(), up_.data()};
+    dump("ffn_norm", il, xn_.data(), n * d);
     project_shared(ws, xn_.data(), n, ys, pool);
   }
+  dump("ffn_gate", il, gate_.data(), n * ff);
+  dump("ffn_up", il, up_.data(), n * ff);
   pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       float* g = gate_.data() + t * ff;
@@ -197,16 +225,19 @@ void Transformer::ffn_block(int il, int64_t n, ThreadPool& pool) {
       if (l.qbias.gate != nullptr) add_inplace(g, l.qbias.gate, ff);
       if (l.qbias.up != nullptr) add_inplace(u, l.qbias.up, ff);
       if (hp_.activation == FfnActivation::GeluTanh) geglu_tanh(g, u, g, ff);
-      else swiglu(g, u, g, ff);
+      else ggml_swiglu(g, u, g, ff);
     }
   });
+  dump("ffn_swiglu", il, gate_.data(), n * ff);
   project(l.w_down, gate_.data(), n, proj_.data(), pool);
+  dump("ffn_out", il, proj_.data(), n * d);
   for (int64_t t = 0; t < n; ++t) {
     float* p = proj_.data() + t * d;
     if (l.qbias.down != nullptr) add_inplace(p, l.qbias.down, d);
     if (l.post_ffn_norm != nullptr) rms_norm(p, l.post_ffn_norm, p, d, hp_.norm_eps);
     add_inplace(x_.data() + t * d, p, d);
   }
+  dump("l_out", il, x_.data(), n * d);
 }
 
 }  // namespace tessera

@@ -48,6 +48,7 @@ def test_kl_top1_and_perplexity_against_llamacpp(default_model, llm, wiki_text, 
     tokens = llm.tokenize(wiki_text.encode("utf-8"), add_bos=True, special=False)
     bos = llm.token_bos()
     kls, agree, nll_ref, nll_ours = [], [], [], []
+    max_dlp = 0.0
     t0 = time.time()
     for w in range(N_WINDOWS):
         window = list(tokens[w * N_CTX:(w + 1) * N_CTX])
@@ -56,6 +57,7 @@ def test_kl_top1_and_perplexity_against_llamacpp(default_model, llm, wiki_text, 
         ours = reference.log_softmax(tessera_io.logits(default_model, window, tmp_path))
         # As llama-perplexity: score the second half, position i predicting token i + 1.
         first = N_CTX // 2
+        max_dlp = max(max_dlp, float(np.abs(ours[first:] - ref[first:]).max()))
         for i in range(first, N_CTX - 1):
             p, q = ref[i], ours[i]
             kls.append(float(np.sum(np.exp(p) * (p - q))))
@@ -66,17 +68,17 @@ def test_kl_top1_and_perplexity_against_llamacpp(default_model, llm, wiki_text, 
     ppl_ours = float(np.exp(np.mean(nll_ours)))
     mean_kl = float(np.mean(kls))
     top1 = float(np.mean(agree))
-    print(f"\n{N_WINDOWS}x{N_CTX}: mean KL {mean_kl:.5f} (p99 {np.percentile(kls, 99):.4f}), "
-          f"top-1 {100 * top1:.2f}%, ppl llama.cpp {ppl_ref:.4f} tessera {ppl_ours:.4f} "
-          f"({100 * (ppl_ours / ppl_ref - 1):+.3f}%), {time.time() - t0:.0f}s")
-    # Issue targets: KL <= 0.005, top-1 >= 98%, perplexity within 0.5%. The
-    # perplexity target holds; KL (0.00546) and top-1 (96.2%) are not reached yet
-    # (docs/correctness.md; for scale, llama.cpp differs from itself by KL 0.0051
-    # and top-1 98.0% between batch sizes 1 and 512 on these windows). These
-    # bounds hold the measured state and catch regressions.
-    assert mean_kl <= 0.0065
-    assert top1 >= 0.955
-    assert abs(ppl_ours / ppl_ref - 1) <= 0.005
+    print(f"\n{N_WINDOWS}x{N_CTX}: mean KL {mean_kl:.3g} (p99 {np.percentile(kls, 99):.3g}), "
+          f"max |dlogprob| {max_dlp:.3g}, top-1 {100 * top1:.2f}%, ppl llama.cpp {ppl_ref:.4f} "
+          f"tessera {ppl_ours:.4f} ({100 * (ppl_ours / ppl_ref - 1):+.3f}%), {time.time() - t0:.0f}s")
+    # Issue targets: KL <= 0.005, top-1 >= 98%, perplexity within 0.5%. tessera
+    # follows llama.cpp's float order on this model's whole path (K-quant
+    # kernels, attention, softmax, RoPE; docs/correctness.md) and measured KL 0,
+    # top-1 100%, equal perplexity; the bounds leave room for a rare flipped
+    # 8-bit activation rounding on another CPU, far inside the targets.
+    assert mean_kl <= 0.0005
+    assert top1 >= 0.995
+    assert abs(ppl_ours / ppl_ref - 1) <= 0.0005
     # tessera's own perplexity command must agree with the logits-derived figure.
     wiki_file = _write(tmp_path / "wiki.txt", wiki_text)
     proc = run_tessera("perplexity", "-m", default_model, "-f", wiki_file, "--ctx", N_CTX,

@@ -31,12 +31,11 @@ def test_logits_match_llamacpp(fixture_dir, tmp_path, arch, ftype):
     print(f"\n{arch} {ftype}: max|dlogit| {max_diff:.4g} = {max_diff / max_logit:.2e} x max|logit| "
           f"({max_logit:.2f}); top-1 equal at {same_top1[decisive].sum()}/{decisive.sum()} decisive positions")
     assert max_logit > 1.0, "fixture logits are too flat to test anything"
-    # Issue target: 1e-2 x max|logit| and every decisive top-1 equal. Met for F32,
-    # for Q4_K_M on every architecture (tessera follows llama.cpp's batch-size-
-    # dependent K-quant kernels: tiled Q6_K, repacked q4_K_8x8 gemm) and for Q8_0
-    # except the plain llama file (1.3e-2, docs/correctness.md), which holds the
-    # measured state so regressions fail.
-    lagging = arch == "llama" and ftype == "Q8_0"
-    tolerance = 1e-3 if ftype == "F32" else (2e-2 if lagging else 1e-2)
-    assert max_diff <= tolerance * max_logit
-    assert same_top1[decisive].mean() >= (0.9 if lagging else 1.0)
+    # Issue target: 1e-2 x max|logit| and every decisive top-1 equal. The
+    # quantized files are bit-identical to llama.cpp's (tessera follows its
+    # float order: batch-size-dependent K-quant kernels, ggml's exp, softmax
+    # and fp16 matmul order, RoPE's fma; docs/correctness.md), so they are held
+    # to 1e-3: one flipped 8-bit activation rounding already costs ~1e-3 to
+    # 1e-2. F32 runs through tessera's own float matmul, not ggml's order.
+    assert max_diff <= 1e-3 * max_logit
+    assert same_top1[decisive].all()
