@@ -86,9 +86,15 @@ bool poll_once(Job& job, OnEvent&& on_event) {
     Choice& c = job.choices[i];
     if (c.done) continue;
     // Only the first unfinished stream waits, and only when nothing came yet.
-    const auto wait = (waited || got) ? std::chrono::milliseconds(0) : kPollWait;
+    auto wait = (waited || got) ? std::chrono::milliseconds(0) : kPollWait;
     waited = true;
     while (auto ev = c.stream->next(wait)) {
+      // Then only drain what is queued: waiting again here would keep the
+      // caller in this loop for as long as the engine keeps producing, and
+      // the caller must regularly get back to check the client, deadlines
+      // and shutdown (a vanished client was otherwise only noticed when its
+      // request had finished).
+      wait = std::chrono::milliseconds(0);
       got = true;
       record_counts(c, *ev);
       on_event(i, *ev);
