@@ -74,11 +74,13 @@ def test_kl_top1_and_perplexity_against_llamacpp(default_model, llm, wiki_text, 
     # Issue targets: KL <= 0.005, top-1 >= 98%, perplexity within 0.5%. tessera
     # follows llama.cpp's float order on this model's whole path (K-quant
     # kernels, attention, softmax, RoPE; docs/correctness.md) and measured KL 0,
-    # top-1 100%, equal perplexity; the bounds leave room for a rare flipped
-    # 8-bit activation rounding on another CPU, far inside the targets.
-    assert mean_kl <= 0.0005
-    assert top1 >= 0.995
-    assert abs(ppl_ours / ppl_ref - 1) <= 0.0005
+    # top-1 100%, equal perplexity on the machine it was measured on. The
+    # asserted bounds are the issue's own: the machines of this project's kind
+    # change between sessions, and llama.cpp built natively for another CPU
+    # may pick kernels (and float orders) tessera does not follow there.
+    assert mean_kl <= 0.005
+    assert top1 >= 0.98
+    assert abs(ppl_ours / ppl_ref - 1) <= 0.005
     # tessera's own perplexity command must agree with the logits-derived figure.
     wiki_file = _write(tmp_path / "wiki.txt", wiki_text)
     proc = run_tessera("perplexity", "-m", default_model, "-f", wiki_file, "--ctx", N_CTX,

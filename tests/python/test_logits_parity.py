@@ -34,8 +34,10 @@ def test_logits_match_llamacpp(fixture_dir, tmp_path, arch, ftype):
     # Issue target: 1e-2 x max|logit| and every decisive top-1 equal. The
     # quantized files are bit-identical to llama.cpp's (tessera follows its
     # float order: batch-size-dependent K-quant kernels, ggml's exp, softmax
-    # and fp16 matmul order, RoPE's fma; docs/correctness.md), so they are held
-    # to 1e-3: one flipped 8-bit activation rounding already costs ~1e-3 to
-    # 1e-2. F32 runs through tessera's own float matmul, not ggml's order.
-    assert max_diff <= 1e-3 * max_logit
+    # and fp16 matmul order, RoPE's fma; docs/correctness.md) on the machine
+    # measured there. The bound asserted is the issue's, because llama.cpp
+    # built natively for another CPU of this project's (changing) machine kind
+    # may choose kernels tessera does not follow; the printout shows the margin.
+    # F32 runs through tessera's own float matmul, not ggml's order.
+    assert max_diff <= 1e-2 * max_logit
     assert same_top1[decisive].all()
