@@ -28,4 +28,10 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Lets the kernel drop the resident pages inside [data, data + bytes) of a
+// read-only file mapping (whole pages only). Reading them again is still
+// valid: they come back from the file. Used once a tensor has been copied
+// into another layout, so its bytes do not count twice in memory.
+void release_mapped_pages(const uint8_t* data, size_t bytes);
+
 }  // namespace tessera

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/packed.h"
 #include "kernels/vec_dot.h"
 #include "quant/dequantize.h"
 
@@ -177,6 +178,65 @@ void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x
   });
 }
 
+// Activations prepared for packed kernel k, in a buffer reused across calls
+// (the same rules as quantize_activations).
+const uint8_t* prepare_packed_activations(const PackedKernel& k, const float* x, int64_t cols, int64_t n_tokens,
+                                          ThreadPool& pool) {
+  thread_local std::vector<uint8_t> xp;
+  const int64_t xp_row = k.prepared_row_bytes(cols);
+  if (xp.size() < static_cast<size_t>(xp_row * n_tokens)) xp.resize(xp_row * n_tokens);
+  uint8_t* xp_data = xp.data();
+  if (n_tokens == 1) {
+    k.prepare(x, xp_data, cols);
+  } else {
+    pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) k.prepare(x + t * cols, xp_data + t * xp_row, cols);
+    });
+  }
+  return xp_data;
+}
+
+// Packed groups [g_begin, g_end) of w times every token, in L2-sized token
+// chunks: a group (16 rows) stays in L1/L2 while a chunk's token tiles pass.
+void multiply_groups(const WeightMatrix& w, const uint8_t* xp, int64_t xp_row, int64_t n_tokens, int64_t g_begin,
+                     int64_t g_end, float* y) {
+  const PackedKernel& k = *w.packed_kernel;
+  const int64_t group_bytes = k.group_bytes(w.cols);
+  const int64_t chunk = std::max<int64_t>(4, kTokenChunkBytes / xp_row / 4 * 4);
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += chunk) {
+    const int64_t nt = std::min(chunk, n_tokens - t0);
+    for (int64_t g = g_begin; g < g_end; ++g) {
+      const int n_rows = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
+      k.gemm(w.packed + g * group_bytes, w.cols, xp + t0 * xp_row, xp_row, nt, y + t0 * w.rows + g * kPackRows,
+             w.rows, n_rows);
+    }
+  }
+}
+
+int64_t n_groups(const WeightMatrix& w) { return (w.rows + kPackRows - 1) / kPackRows; }
+
+void matmul_packed(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  const PackedKernel& k = *w.packed_kernel;
+  const uint8_t* xp = prepare_packed_activations(k, x, w.cols, n_tokens, pool);
+  const int64_t xp_row = k.prepared_row_bytes(w.cols);
+  pool.parallel_for(n_groups(w), 1, [&](int64_t begin, int64_t end) {
+    multiply_groups(w, xp, xp_row, n_tokens, begin, end, y);
+  });
+}
+
+bool force_float_matmul() {
+  // TESSERA_MATMUL=float forces the float tile path (numerical debugging).
+  static const bool force_float = [] {
+    const char* v = std::getenv("TESSERA_MATMUL");
+    return v != nullptr && std::string_view(v) == "float";
+  }();
+  return force_float;
+}
+
+bool use_packed(const WeightMatrix& w, IsaLevel max_isa) {
+  return w.packed != nullptr && max_isa >= w.packed_kernel->isa && !force_float_matmul();
+}
+
 }  // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
@@ -187,11 +247,11 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             IsaLevel max_isa, SumOrder order) {
   if (n_tokens <= 0 || w.rows <= 0) return;
-  // TESSERA_MATMUL=float forces the float tile path (numerical debugging).
-  static const bool force_float = [] {
-    const char* v = std::getenv("TESSERA_MATMUL");
-    return v != nullptr && std::string_view(v) == "float";
-  }();
+  if (use_packed(w, max_isa)) {
+    matmul_packed(w, x, n_tokens, y, pool);
+    return;
+  }
+  const bool force_float = force_float_matmul();
   const VecDotKernel* k = force_float ? nullptr : find_vec_dot(w.type, max_isa);
   // Quantized weights always meet 8-bit activations, as in llama.cpp: its
   // logits carry that rounding, and matching it keeps the two engines within
@@ -208,10 +268,28 @@ void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x
                          std::span<float* const> ys, ThreadPool& pool, SumOrder order) {
   if (ws.size() != ys.size()) raise<InvalidArgument>("matmul_shared_input: {} matrices, {} outputs", ws.size(), ys.size());
   if (n_tokens <= 0 || ws.empty()) return;
-  static const bool force_float = [] {
-    const char* v = std::getenv("TESSERA_MATMUL");
-    return v != nullptr && std::string_view(v) == "float";
-  }();
+  const bool force_float = force_float_matmul();
+  // Packed matrices that prepare their activations alike share one job too.
+  bool all_packed = ws.size() <= kMaxSharedInput;
+  for (const WeightMatrix* w : ws) {
+    all_packed = all_packed && use_packed(*w, cpu_features().level) && w->cols == ws[0]->cols &&
+                 w->packed_kernel->prepare == ws[0]->packed_kernel->prepare;
+  }
+  if (all_packed) {
+    const PackedKernel& k = *ws[0]->packed_kernel;
+    const uint8_t* xp = prepare_packed_activations(k, x, ws[0]->cols, n_tokens, pool);
+    const int64_t xp_row = k.prepared_row_bytes(ws[0]->cols);
+    int64_t first_group[kMaxSharedInput + 1] = {0};
+    for (size_t i = 0; i < ws.size(); ++i) first_group[i + 1] = first_group[i] + n_groups(*ws[i]);
+    pool.parallel_for(first_group[ws.size()], 1, [&](int64_t begin, int64_t end) {
+      for (size_t i = 0; i < ws.size(); ++i) {
+        const int64_t b = std::max(begin, first_group[i]);
+        const int64_t e = std::min(end, first_group[i + 1]);
+        if (b < e) multiply_groups(*ws[i], xp, xp_row, n_tokens, b - first_group[i], e - first_group[i], ys[i]);
+      }
+    });
+    return;
+  }
   // One shared job needs one activation format and one width; otherwise each
   // matrix goes through matmul() on its own (same results either way).
   const VecDotKernel* k = force_float ? nullptr : find_vec_dot(ws[0]->type);

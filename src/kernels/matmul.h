@@ -13,6 +13,8 @@
 
 namespace tessera {
 
+struct PackedKernel;
+
 // A row-major weight matrix in one of the GGUF block formats: `rows` output
 // features, each a row of `cols` input features stored as row_bytes(type, cols)
 // bytes. For a GGUF tensor of shape [ne0, ne1], cols = ne0 and rows = ne1.
@@ -22,6 +24,11 @@ struct WeightMatrix {
   int64_t cols = 0;
   const uint8_t* data = nullptr;
   int64_t row_stride = 0;  // bytes between rows
+  // Optional copy packed in 16-row groups (kernels/packed.h) and its kernel.
+  // When set, matmul() reads it for every token count: results are then batch
+  // invariant whatever the SumOrder, within float rounding of llama.cpp's.
+  const uint8_t* packed = nullptr;
+  const PackedKernel* packed_kernel = nullptr;
 };
 
 // How a matmul may order its float sums across calls with different numbers

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "core/error.h"
 #include "kernels/ggml_vec_math.h"
@@ -45,6 +46,10 @@ void Model::set_matmul_observer(MatmulObserver*) { raise("this model does not re
 Transformer::Transformer(std::unique_ptr<GgufFile> file)
     : file_(std::move(file)), hp_(read_hparams(*file_)), w_(bind_weights(*file_, hp_)) {
   hp_.n_vocab = w_.token_embd.rows;
+  {
+    ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    packed_ = pack_weights(w_, pool);
+  }
   tokenizer_ = Tokenizer::from_gguf(*file_);
   if (tokenizer_->n_vocab() != hp_.n_vocab) {
     raise<FormatError>("{}: the vocabulary has {} tokens but token_embd.weight has {} rows",

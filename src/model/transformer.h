@@ -47,6 +47,7 @@ class Transformer final : public Model {
   std::unique_ptr<GgufFile> file_;
   HParams hp_;
   ModelWeights w_;
+  std::vector<PackedMatrix> packed_;  // owners of w_'s packed copies
   std::unique_ptr<Tokenizer> tokenizer_;
   MatmulObserver* observer_ = nullptr;
   SumOrder order_ = SumOrder::kLlamaCpp;  // of the batch being run (Batch::invariant)

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/mmap_file.h"
 
 namespace tessera {
 
@@ -121,6 +122,24 @@ ModelWeights bind_weights(const GgufFile& file, const HParams& hp) {
     }
   }
   return w;
+}
+
+std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool) {
+  std::vector<PackedMatrix> owners;
+  if (!repack_enabled()) return owners;
+  auto pack = [&](WeightMatrix& m) {
+    const PackedKernel* k = find_packed_kernel(m.type);
+    if (k == nullptr || m.packed != nullptr) return;
+    owners.push_back(pack_matrix(*k, m, pool));
+    m.packed = owners.back().data.get();
+    m.packed_kernel = k;
+    release_mapped_pages(m.data, static_cast<size_t>(m.rows * m.row_stride));
+  };
+  for (LayerWeights& l : w.layers) {
+    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*m);
+  }
+  pack(w.output);
+  return owners;
 }
 
 }  // namespace tessera

@@ -6,6 +6,7 @@
 
 #include "gguf/gguf_file.h"
 #include "kernels/matmul.h"
+#include "kernels/packed.h"
 #include "model/hparams.h"
 
 namespace tessera {
@@ -49,5 +50,12 @@ struct ModelWeights {
 // Throws FormatError naming the tensor for a missing tensor, a wrong shape or
 // an unsupported type.
 ModelWeights bind_weights(const GgufFile& file, const HParams& hp);
+
+// Packs every matrix the forward pass multiplies into 16-row groups
+// (kernels/packed.h) when this CPU has a packed kernel for its type and
+// repack_enabled(); sets WeightMatrix::packed and returns the owners. The
+// packed matrices' file pages are released (token_embd keeps its GGUF rows for
+// embedding lookups, read back from the file on demand).
+std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool);
 
 }  // namespace tessera

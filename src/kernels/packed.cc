@@ -1,0 +1,444 @@
+// Packing of GGUF rows into 16-row groups, activation preparation, the
+// portable reference kernels and the registry (layouts: packed_impl.h).
+#include "kernels/packed.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/matmul.h"
+#include "kernels/packed_impl.h"
+#include "kernels/vec_dot.h"
+#include "quant/blocks.h"
+#include "quant/half.h"
+
+namespace tessera {
+
+namespace avx512 {
+void packed_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q5_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+}  // namespace avx512
+
+namespace {
+
+using namespace packed;
+
+// ---- unsigned quants of one GGUF row, per type --------------------------
+
+// u(c) of the 32 columns of a legacy block (Q4_0: q + 8, Q5_0: q + 16, Q8_0: q + 128).
+void legacy_block_quants(GgmlType type, const uint8_t* block, uint8_t u[32]) {
+  switch (type) {
+    case GgmlType::Q4_0: {
+      const auto& b = *reinterpret_cast<const BlockQ4_0*>(block);
+      for (int c = 0; c < 16; ++c) {
+        u[c] = b.qs[c] & 0x0F;
+        u[c + 16] = b.qs[c] >> 4;
+      }
+      break;
+    }
+    case GgmlType::Q5_0: {
+      const auto& b = *reinterpret_cast<const BlockQ5_0*>(block);
+      uint32_t qh;
+      std::memcpy(&qh, b.qh, 4);
+      for (int c = 0; c < 16; ++c) {
+        u[c] = static_cast<uint8_t>((b.qs[c] & 0x0F) | (((qh >> c) & 1) << 4));
+        u[c + 16] = static_cast<uint8_t>((b.qs[c] >> 4) | (((qh >> (c + 16)) & 1) << 4));
+      }
+      break;
+    }
+    case GgmlType::Q8_0: {
+      const auto& b = *reinterpret_cast<const BlockQ8_0*>(block);
+      for (int c = 0; c < 32; ++c) u[c] = static_cast<uint8_t>(b.qs[c] + 128);
+      break;
+    }
+    default:
+      raise("legacy_block_quants: {} is not a packed legacy type", type_name(type));
+  }
+}
+
+// Q6_K: u(c) = q + 32 of the 256 columns (ggml's layout: two halves of 128,
+// each four runs of 32 from ql's low / high nibbles and qh's bit pairs).
+void q6k_quants(const BlockQ6_K& b, uint8_t u[256]) {
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* ql = b.ql + 64 * half;
+    const uint8_t* qh = b.qh + 32 * half;
+    uint8_t* y = u + 128 * half;
+    for (int l = 0; l < 32; ++l) {
+      y[l] = static_cast<uint8_t>((ql[l] & 0x0F) | ((qh[l] & 3) << 4));
+      y[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4));
+      y[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+      y[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+    }
+  }
+}
+
+// nib[k][4i+m] = u(i, base + 8k + m) | u(i, base + 8k + 4 + m) << 4 for n_k
+// registers; u_rows[i] points at row i's unsigned quants.
+void put_nibbles(const uint8_t* const* u_rows, int n_rows, int base, int n_k, uint8_t* nib) {
+  for (int k = 0; k < n_k; ++k) {
+    for (int i = 0; i < n_rows; ++i) {
+      for (int m = 0; m < 4; ++m) {
+        const uint8_t* u = u_rows[i] + base + 8 * k;
+        nib[64 * k + 4 * i + m] = static_cast<uint8_t>((u[m] & 0x0F) | ((u[m + 4] & 0x0F) << 4));
+      }
+    }
+  }
+}
+
+int64_t legacy_block_bytes(GgmlType type) {
+  return type == GgmlType::Q4_0 ? kQ4_0Block : type == GgmlType::Q5_0 ? kQ5_0Block : kQ8_0Block;
+}
+
+template <GgmlType kType>
+int64_t legacy_group_bytes(int64_t cols) {
+  return cols / 32 * legacy_block_bytes(kType);
+}
+
+template <GgmlType kType>
+void pack_legacy_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out) {
+  const int64_t src_block = type_traits(kType).block_bytes;
+  const int64_t dst_block = legacy_block_bytes(kType);
+  std::memset(out, 0, static_cast<size_t>(cols / 32 * dst_block));
+  uint8_t u[kPackRows][32] = {};
+  const uint8_t* u_rows[kPackRows];
+  for (int i = 0; i < kPackRows; ++i) u_rows[i] = u[i];
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    uint8_t* dst = out + b * dst_block;
+    for (int i = 0; i < n_rows; ++i) {
+      const uint8_t* src = rows + i * row_stride + b * src_block;
+      std::memcpy(dst + 2 * i, src, 2);  // every legacy block starts with its f16 d
+      legacy_block_quants(kType, src, u[i]);
+    }
+    if constexpr (kType == GgmlType::Q8_0) {
+      for (int g = 0; g < 8; ++g) {
+        for (int i = 0; i < n_rows; ++i) std::memcpy(dst + kLegacyQuants + 64 * g + 4 * i, u[i] + 4 * g, 4);
+      }
+    } else {
+      put_nibbles(u_rows, n_rows, 0, 4, dst + kLegacyQuants);
+    }
+    if constexpr (kType == GgmlType::Q5_0) {
+      for (int g = 0; g < 8; ++g) {
+        uint64_t high = 0;
+        for (int i = 0; i < n_rows; ++i) {
+          for (int m = 0; m < 4; ++m) high |= static_cast<uint64_t>((u[i][4 * g + m] >> 4) & 1) << (4 * i + m);
+        }
+        std::memcpy(dst + kQ5_0High + 8 * g, &high, 8);
+      }
+    }
+  }
+}
+
+int64_t q4k_group_bytes(int64_t cols) { return cols / 256 * kQ4_KBlock; }
+
+void pack_q4k_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out) {
+  std::memset(out, 0, static_cast<size_t>(q4k_group_bytes(cols)));
+  uint8_t u[kPackRows][256] = {};
+  const uint8_t* u_rows[kPackRows];
+  for (int i = 0; i < kPackRows; ++i) u_rows[i] = u[i];
+  for (int64_t sb = 0; sb < cols / 256; ++sb) {
+    uint8_t* dst = out + sb * kQ4_KBlock;
+    for (int i = 0; i < n_rows; ++i) {
+      const auto& b = reinterpret_cast<const BlockQ4_K*>(rows + i * row_stride)[sb];
+      std::memcpy(dst + 2 * i, &b.d, 2);
+      std::memcpy(dst + kQ4_KDmin + 2 * i, &b.dmin, 2);
+      for (int j = 0; j < 8; ++j) {
+        uint8_t scale, min;
+        q4k_scale_min(j, b.scales, &scale, &min);
+        dst[kQ4_KScales + 16 * j + i] = scale;
+        dst[kQ4_KMins + 32 * (j / 2) + 2 * i + (j % 2)] = min;
+        // Sub-block j: low nibbles of qs[32 (j/2) ..] for even j, high for odd.
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t q = b.qs[32 * (j / 2) + l];
+          u[i][32 * j + l] = (j % 2 == 0) ? (q & 0x0F) : (q >> 4);
+        }
+      }
+    }
+    for (int j = 0; j < 8; ++j) put_nibbles(u_rows, n_rows, 32 * j, 4, dst + kQ4_KQuants + 256 * j);
+  }
+}
+
+int64_t q6k_group_bytes(int64_t cols) { return cols / 256 * kQ6_KBlock; }
+
+void pack_q6k_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out) {
+  std::memset(out, 0, static_cast<size_t>(q6k_group_bytes(cols)));
+  uint8_t u[kPackRows][256] = {};
+  const uint8_t* u_rows[kPackRows];
+  for (int i = 0; i < kPackRows; ++i) u_rows[i] = u[i];
+  for (int64_t sb = 0; sb < cols / 256; ++sb) {
+    uint8_t* dst = out + sb * kQ6_KBlock;
+    for (int i = 0; i < n_rows; ++i) {
+      const auto& b = reinterpret_cast<const BlockQ6_K*>(rows + i * row_stride)[sb];
+      std::memcpy(dst + 2 * i, &b.d, 2);
+      for (int j = 0; j < 16; ++j) {
+        std::memcpy(dst + kQ6_KScales + 32 * (j / 2) + 2 * i + (j % 2), &b.scales[j], 1);
+      }
+      q6k_quants(b, u[i]);
+    }
+    for (int j = 0; j < 16; ++j) {
+      uint8_t* sub = dst + kQ6_KSubBlocks + kQ6_KSubBlock * j;
+      put_nibbles(u_rows, n_rows, 16 * j, 2, sub);
+      for (int i = 0; i < n_rows; ++i) {
+        for (int m = 0; m < 4; ++m) {
+          uint8_t high = 0;
+          for (int g = 0; g < 4; ++g) high |= static_cast<uint8_t>(((u[i][16 * j + 4 * g + m] >> 4) & 3) << (2 * g));
+          sub[128 + 4 * i + m] = high;
+        }
+      }
+    }
+  }
+}
+
+// ---- prepared activations -----------------------------------------------
+
+// Scratch of quantized activation blocks, reused per thread.
+uint8_t* scratch(size_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < bytes) buf.resize(bytes);
+  return buf.data();
+}
+
+int64_t prepared_legacy_bytes(int64_t n) { return legacy_row_bytes(n); }
+
+void prepare_legacy(const float* x, uint8_t* out, int64_t n) {
+  // Quantized exactly as the row kernels quantize for Q8_0-family weights.
+  const VecDotKernel* k = find_vec_dot(GgmlType::Q8_0);
+  uint8_t* blocks = scratch(static_cast<size_t>(k->activation_row_bytes(n)));
+  k->quantize_activation(x, blocks, n);
+  const auto* xb = reinterpret_cast<const BlockQ8_0*>(blocks);
+  const int64_t nb = n / 32;
+  auto* q = reinterpret_cast<int8_t*>(out);
+  auto* d = reinterpret_cast<float*>(out + n);
+  auto* sum = reinterpret_cast<int32_t*>(out + n + 4 * nb);
+  for (int64_t b = 0; b < nb; ++b) {
+    std::memcpy(q + 32 * b, xb[b].qs, 32);
+    d[b] = half_to_float(xb[b].d);
+    int32_t s = 0;
+    for (int c = 0; c < 32; ++c) s += xb[b].qs[c];
+    sum[b] = s;
+  }
+  std::memset(out + n + 8 * nb, 0, static_cast<size_t>(legacy_row_bytes(n) - n - 8 * nb));
+}
+
+int64_t prepared_k_bytes(int64_t n) { return k_row_bytes(n); }
+
+void prepare_k(const float* x, uint8_t* out, int64_t n) {
+  const VecDotKernel* k = find_vec_dot(GgmlType::Q4_K);
+  uint8_t* blocks = scratch(static_cast<size_t>(k->activation_row_bytes(n)));
+  k->quantize_activation(x, blocks, n);
+  const auto* xb = reinterpret_cast<const BlockQ8_K*>(blocks);
+  const int64_t nsb = n / 256;
+  auto* q = reinterpret_cast<int8_t*>(out);
+  auto* d = reinterpret_cast<float*>(out + n);
+  auto* bsum = reinterpret_cast<int16_t*>(out + n + 4 * nsb);
+  auto* sum32 = reinterpret_cast<int16_t*>(out + n + 36 * nsb);
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    std::memcpy(q + 256 * sb, xb[sb].qs, 256);
+    d[sb] = xb[sb].d;
+    for (int j = 0; j < 16; ++j) bsum[16 * sb + j] = xb[sb].bsums[j];
+    for (int j = 0; j < 8; ++j) {
+      sum32[8 * sb + j] = static_cast<int16_t>(xb[sb].bsums[2 * j] + xb[sb].bsums[2 * j + 1]);
+    }
+  }
+  std::memset(out + n + 52 * nsb, 0, static_cast<size_t>(k_row_bytes(n) - n - 52 * nsb));
+}
+
+// ---- scalar reference kernels -------------------------------------------
+// They read the packed layout byte by byte (so they test it) and follow the
+// float order of packed.h.
+
+// u(row i, lane g, byte m) of a 4-register nibble array (Q4 layouts).
+inline int nibble_quant(const uint8_t* nib, int i, int g, int m) {
+  const uint8_t byte = nib[64 * (g / 2) + 4 * i + m];
+  return (g % 2 == 0) ? (byte & 0x0F) : (byte >> 4);
+}
+
+template <GgmlType kType>
+void scalar_gemm_legacy(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
+                        float* y, int64_t y_stride, int n_rows) {
+  const int offset = kType == GgmlType::Q4_0 ? kOffsetQ4_0 : kType == GgmlType::Q5_0 ? kOffsetQ5_0 : kOffsetQ8_0;
+  const int64_t block = legacy_block_bytes(kType);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const LegacyRow x = legacy_row(xp + t * xp_stride, cols);
+    for (int i = 0; i < n_rows; ++i) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < cols / 32; ++b) {
+        const uint8_t* blk = group + b * block;
+        int32_t isum = -offset * x.sum[b];
+        for (int g = 0; g < 8; ++g) {
+          for (int m = 0; m < 4; ++m) {
+            int u;
+            if constexpr (kType == GgmlType::Q8_0) {
+              u = blk[kLegacyQuants + 64 * g + 4 * i + m];
+            } else {
+              u = nibble_quant(blk + kLegacyQuants, i, g, m);
+            }
+            if constexpr (kType == GgmlType::Q5_0) {
+              uint64_t high;
+              std::memcpy(&high, blk + kQ5_0High + 8 * g, 8);
+              u |= static_cast<int>((high >> (4 * i + m)) & 1) << 4;
+            }
+            isum += u * x.q[32 * b + 4 * g + m];
+          }
+        }
+        uint16_t dw;
+        std::memcpy(&dw, blk + 2 * i, 2);
+        acc = std::fma(static_cast<float>(isum), half_to_float(dw) * x.d[b], acc);
+      }
+      y[t * y_stride + i] = acc;
+    }
+  }
+}
+
+void scalar_gemm_q4k(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
+                     float* y, int64_t y_stride, int n_rows) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const KRow x = k_row(xp + t * xp_stride, cols);
+    for (int i = 0; i < n_rows; ++i) {
+      float acc = 0.0f;
+      for (int64_t sb = 0; sb < cols / 256; ++sb) {
+        const uint8_t* blk = group + sb * kQ4_KBlock;
+        const int8_t* xq = x.q + 256 * sb;
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < 8; ++j) {
+          int32_t s = 0;
+          for (int g = 0; g < 8; ++g) {
+            for (int m = 0; m < 4; ++m) s += nibble_quant(blk + kQ4_KQuants + 256 * j, i, g, m) * xq[32 * j + 4 * g + m];
+          }
+          isum += s * blk[kQ4_KScales + 16 * j + i];
+          msum += blk[kQ4_KMins + 32 * (j / 2) + 2 * i + (j % 2)] * x.sum32[8 * sb + j];
+        }
+        uint16_t d, dmin;
+        std::memcpy(&d, blk + 2 * i, 2);
+        std::memcpy(&dmin, blk + kQ4_KDmin + 2 * i, 2);
+        acc = std::fma(static_cast<float>(isum), half_to_float(d) * x.d[sb], acc);
+        acc = std::fma(-static_cast<float>(msum), half_to_float(dmin) * x.d[sb], acc);
+      }
+      y[t * y_stride + i] = acc;
+    }
+  }
+}
+
+void scalar_gemm_q6k(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
+                     float* y, int64_t y_stride, int n_rows) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const KRow x = k_row(xp + t * xp_stride, cols);
+    for (int i = 0; i < n_rows; ++i) {
+      float acc = 0.0f;
+      for (int64_t sb = 0; sb < cols / 256; ++sb) {
+        const uint8_t* blk = group + sb * kQ6_KBlock;
+        const int8_t* xq = x.q + 256 * sb;
+        int32_t isum = 0, corr = 0;
+        for (int j = 0; j < 16; ++j) {
+          const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
+          int32_t s = 0;
+          for (int g = 0; g < 4; ++g) {
+            for (int m = 0; m < 4; ++m) {
+              const int u = nibble_quant(sub, i, g, m) | (((sub[128 + 4 * i + m] >> (2 * g)) & 3) << 4);
+              s += u * xq[16 * j + 4 * g + m];
+            }
+          }
+          const int scale = static_cast<int8_t>(blk[kQ6_KScales + 32 * (j / 2) + 2 * i + (j % 2)]);
+          isum += s * scale;
+          corr += scale * x.bsum[16 * sb + j];
+        }
+        uint16_t d;
+        std::memcpy(&d, blk + 2 * i, 2);
+        acc = std::fma(static_cast<float>(isum - kOffsetQ6_K * corr), half_to_float(d) * x.d[sb], acc);
+      }
+      y[t * y_stride + i] = acc;
+    }
+  }
+}
+
+// ---- registry -----------------------------------------------------------
+
+constexpr PackedKernel kScalarKernels[] = {
+    {GgmlType::Q4_0, legacy_group_bytes<GgmlType::Q4_0>, pack_legacy_group<GgmlType::Q4_0>, prepared_legacy_bytes,
+     prepare_legacy, scalar_gemm_legacy<GgmlType::Q4_0>, IsaLevel::kScalar},
+    {GgmlType::Q5_0, legacy_group_bytes<GgmlType::Q5_0>, pack_legacy_group<GgmlType::Q5_0>, prepared_legacy_bytes,
+     prepare_legacy, scalar_gemm_legacy<GgmlType::Q5_0>, IsaLevel::kScalar},
+    {GgmlType::Q8_0, legacy_group_bytes<GgmlType::Q8_0>, pack_legacy_group<GgmlType::Q8_0>, prepared_legacy_bytes,
+     prepare_legacy, scalar_gemm_legacy<GgmlType::Q8_0>, IsaLevel::kScalar},
+    {GgmlType::Q4_K, q4k_group_bytes, pack_q4k_group, prepared_k_bytes, prepare_k, scalar_gemm_q4k, IsaLevel::kScalar},
+    {GgmlType::Q6_K, q6k_group_bytes, pack_q6k_group, prepared_k_bytes, prepare_k, scalar_gemm_q6k, IsaLevel::kScalar},
+};
+
+constexpr PackedKernel kAvx512Kernels[] = {
+    {GgmlType::Q4_0, legacy_group_bytes<GgmlType::Q4_0>, pack_legacy_group<GgmlType::Q4_0>, prepared_legacy_bytes,
+     prepare_legacy, avx512::packed_gemm_q4_0, IsaLevel::kAvx512},
+    {GgmlType::Q5_0, legacy_group_bytes<GgmlType::Q5_0>, pack_legacy_group<GgmlType::Q5_0>, prepared_legacy_bytes,
+     prepare_legacy, avx512::packed_gemm_q5_0, IsaLevel::kAvx512},
+    {GgmlType::Q8_0, legacy_group_bytes<GgmlType::Q8_0>, pack_legacy_group<GgmlType::Q8_0>, prepared_legacy_bytes,
+     prepare_legacy, avx512::packed_gemm_q8_0, IsaLevel::kAvx512},
+    {GgmlType::Q4_K, q4k_group_bytes, pack_q4k_group, prepared_k_bytes, prepare_k, avx512::packed_gemm_q4_k,
+     IsaLevel::kAvx512},
+    {GgmlType::Q6_K, q6k_group_bytes, pack_q6k_group, prepared_k_bytes, prepare_k, avx512::packed_gemm_q6_k,
+     IsaLevel::kAvx512},
+};
+
+template <size_t N>
+const PackedKernel* find_in(const PackedKernel (&table)[N], GgmlType type) {
+  for (const PackedKernel& k : table) {
+    if (k.weight_type == type) return &k;
+  }
+  return nullptr;
+}
+
+void free_aligned(uint8_t* p) { std::free(p); }
+
+}  // namespace
+
+const PackedKernel* find_packed_kernel(GgmlType type) { return find_packed_kernel(type, cpu_features().level); }
+
+const PackedKernel* find_packed_kernel(GgmlType type, IsaLevel max_level) {
+  // Only the AVX-512 VNNI kernels pay for the copy; below that level the row
+  // kernels are used as they are.
+  if (max_level >= IsaLevel::kAvx512 && cpu_features().level >= IsaLevel::kAvx512) {
+    return find_in(kAvx512Kernels, type);
+  }
+  return nullptr;
+}
+
+const PackedKernel* find_packed_kernel_scalar(GgmlType type) { return find_in(kScalarKernels, type); }
+
+PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool) {
+  if (w.type != k.weight_type) {
+    raise<InvalidArgument>("pack_matrix: a {} matrix given to the {} kernel", type_name(w.type),
+                           type_name(k.weight_type));
+  }
+  const int64_t block_cols = type_traits(w.type).block_size;
+  if (w.cols % block_cols != 0 || w.cols % 32 != 0) {
+    raise<InvalidArgument>("pack_matrix: {} columns is not a multiple of the {} block", w.cols, type_name(w.type));
+  }
+  const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
+  const int64_t group_bytes = k.group_bytes(w.cols);
+  PackedMatrix m;
+  m.bytes = groups * group_bytes;
+  auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, static_cast<size_t>(round_up_64(m.bytes))));
+  if (p == nullptr) raise("pack_matrix: out of memory for {} bytes", m.bytes);
+  m.data = {p, free_aligned};
+  pool.parallel_for(groups, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g) {
+      const int n_rows = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
+      k.pack_group(w.data + g * kPackRows * w.row_stride, w.row_stride, n_rows, w.cols, p + g * group_bytes);
+    }
+  });
+  return m;
+}
+
+bool repack_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("TESSERA_REPACK");
+    return !(v != nullptr && std::string_view(v) == "0");
+  }();
+  return enabled && cpu_features().level >= IsaLevel::kAvx512;
+}
+
+}  // namespace tessera

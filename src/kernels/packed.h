@@ -1,0 +1,83 @@
+// Weights repacked at load time into 16-row interleaved groups, and the
+// matmul kernels that read them (the decode and prefill fast path on CPUs with
+// AVX-512 VNNI).
+//
+// Why: the row-by-row kernels (vec_dot.h) follow llama.cpp's float order,
+// which makes each 32-weight block of a decode a serial chain of float work;
+// at ~1.5 ns per block they cannot keep up with memory. In a packed group the
+// same block of 16 rows is one contiguous run of bytes, one 32-bit lane per
+// row: a block costs a few integer dot instructions for all 16 rows, the
+// block's integer sum is exact, and the float work (one fma per block and row)
+// is shared by 16 rows per instruction. The weights stay in their GGUF
+// quantization (same bits, same bytes per weight, give or take the K types'
+// 6-bit scales, stored as bytes); only their order changes.
+//
+// Float order (the contract every implementation of a kernel keeps, so the
+// scalar reference, the AVX-512 kernel and any token count agree bit for bit):
+// for each (row, token), acc = 0; then per block in column order
+//   legacy types (Q4_0, Q5_0, Q8_0): acc = fma(float(Σ q·x), d_w·d_x, acc)
+//   Q4_K: acc = fma(float(Σ_j sc_j Σ q·x), d_w·d_x, acc);
+//         acc = fma(-float(Σ_j m_j Σ x), dmin_w·d_x, acc)
+//   Q6_K: acc = fma(float(Σ_j sc_j Σ (q - 32)·x), d_w·d_x, acc)
+// with every Σ an exact int32. Results are therefore batch invariant, but not
+// in llama.cpp's order (within float rounding of it; TESSERA_REPACK=0 keeps
+// the row kernels and llama.cpp's order).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "core/thread_pool.h"
+#include "gguf/ggml_type.h"
+#include "kernels/cpu_features.h"
+
+namespace tessera {
+
+struct WeightMatrix;
+
+inline constexpr int kPackRows = 16;
+
+// y[t * y_stride + i] = row i of the group · token t, for i < n_rows (rows past
+// the matrix's end are zero padding and are not written) and t < n_tokens.
+// xp: n_tokens prepared activation rows, xp_stride bytes apart.
+using PackedGemmFn = void (*)(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride,
+                              int64_t n_tokens, float* y, int64_t y_stride, int n_rows);
+
+struct PackedKernel {
+  GgmlType weight_type;
+  // Bytes of one packed 16-row group of rows `cols` wide.
+  int64_t (*group_bytes)(int64_t cols);
+  // Packs rows [0, n_rows) (n_rows <= 16, row_stride bytes apart, GGUF
+  // layout) into one group; missing rows are zero (they contribute nothing).
+  void (*pack_group)(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out);
+  // Prepared activations: quantized as the row kernels quantize them (Q8_0
+  // or Q8_K blocks, so the rounding equals llama.cpp's) and laid out with the
+  // per-block scales and sums the packed kernels broadcast.
+  int64_t (*prepared_row_bytes)(int64_t cols);  // a multiple of 64
+  void (*prepare)(const float* x, uint8_t* out, int64_t cols);
+  PackedGemmFn gemm = nullptr;
+  IsaLevel isa = IsaLevel::kScalar;
+};
+
+// The packed kernel for a weight type at the CPU's level (capped by
+// TESSERA_ISA), or null: then the type is not packed on this machine.
+const PackedKernel* find_packed_kernel(GgmlType type);
+const PackedKernel* find_packed_kernel(GgmlType type, IsaLevel max_level);
+// The portable reference of the same layout and float order (tests).
+const PackedKernel* find_packed_kernel_scalar(GgmlType type);
+
+// A matrix's packed copy, 64-byte aligned; owned by the model.
+struct PackedMatrix {
+  std::unique_ptr<uint8_t[], void (*)(uint8_t*)> data{nullptr, nullptr};
+  int64_t bytes = 0;
+};
+
+// Packs w with kernel k (w.type must be k.weight_type); groups are split over
+// the pool's threads.
+PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool);
+
+// Whether models loaded now repack their weights: the CPU has a packed kernel
+// level and TESSERA_REPACK is not 0.
+bool repack_enabled();
+
+}  // namespace tessera

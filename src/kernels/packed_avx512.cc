@@ -1,0 +1,260 @@
+// AVX-512 VNNI kernels over packed 16-row groups (layouts: packed_impl.h, float
+// order: packed.h). One 512-bit register holds 4 weights of each of 16 rows;
+// a 4-byte activation broadcast and one vpdpbusd add 16 rows' partial dot
+// products. Up to four tokens share each unpacked weight register (the
+// prefill and batched-decode shape); one token is the decode shape.
+// g++ 12's AVX-512 headers warn about their own "undefined" registers (GCC bug
+// 105593); the warnings are about the headers, not this code.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/packed.h"
+#include "kernels/packed_impl.h"
+
+namespace tessera::avx512 {
+
+namespace {
+
+using namespace packed;
+
+inline __m512i load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
+inline __m512i broadcast4(const int8_t* p) { return _mm512_set1_epi32(load_i32(p)); }
+inline __m512 load_f16x16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// (a & 0x0F) and ((a >> 4) & 0x0F): the two 4-weight lanes a nibble register holds.
+inline void split_nibbles(__m512i a, __m512i& lo, __m512i& hi) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  lo = _mm512_and_si512(a, low4);
+  hi = _mm512_and_si512(_mm512_srli_epi16(a, 4), low4);
+}
+
+// Eight lane registers of 32 columns from four nibble registers.
+inline void unpack_nibbles8(const uint8_t* nib, __m512i w[8]) {
+  for (int k = 0; k < 4; ++k) split_nibbles(load512(nib + 64 * k), w[2 * k], w[2 * k + 1]);
+}
+
+// Σ over 32 columns of w·x for one token: two chains of four vpdpbusd
+// (integer sums are exact, so the split only shortens the dependency chain).
+inline __m512i dot32(__m512i start, const __m512i w[8], const int8_t* x) {
+  __m512i s0 = start, s1 = _mm512_setzero_si512();
+  for (int g = 0; g < 8; g += 2) {
+    s0 = _mm512_dpbusd_epi32(s0, w[g], broadcast4(x + 4 * g));
+    s1 = _mm512_dpbusd_epi32(s1, w[g + 1], broadcast4(x + 4 * g + 4));
+  }
+  return _mm512_add_epi32(s0, s1);
+}
+
+struct Q4_0Format {
+  static constexpr int64_t kBlock = kQ4_0Block;
+  static constexpr int kOffset = kOffsetQ4_0;
+  static void unpack(const uint8_t* blk, __m512i w[8]) { unpack_nibbles8(blk + kLegacyQuants, w); }
+};
+
+struct Q5_0Format {
+  static constexpr int64_t kBlock = kQ5_0Block;
+  static constexpr int kOffset = kOffsetQ5_0;
+  static void unpack(const uint8_t* blk, __m512i w[8]) {
+    unpack_nibbles8(blk + kLegacyQuants, w);
+    const __m512i bit4 = _mm512_set1_epi8(0x10);
+    for (int g = 0; g < 8; ++g) {
+      uint64_t high;
+      std::memcpy(&high, blk + kQ5_0High + 8 * g, 8);
+      w[g] = _mm512_mask_add_epi8(w[g], _cvtu64_mask64(high), w[g], bit4);
+    }
+  }
+};
+
+struct Q8_0Format {
+  static constexpr int64_t kBlock = kQ8_0Block;
+  static constexpr int kOffset = kOffsetQ8_0;
+  static void unpack(const uint8_t* blk, __m512i w[8]) {
+    for (int g = 0; g < 8; ++g) w[g] = load512(blk + kLegacyQuants + 64 * g);
+  }
+};
+
+template <typename Format, int NT>
+void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+                 int64_t y_stride, __mmask16 valid) {
+  LegacyRow x[NT];
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = legacy_row(xp + t * xp_stride, cols);
+    acc[t] = _mm512_setzero_ps();
+  }
+  const uint8_t* blk = group;
+  for (int64_t b = 0; b < cols / 32; ++b, blk += Format::kBlock) {
+    __m512i w[8];
+    Format::unpack(blk, w);
+    const __m512 dw = load_f16x16(blk);
+    for (int t = 0; t < NT; ++t) {
+      const __m512i isum = dot32(_mm512_set1_epi32(-Format::kOffset * x[t].sum[b]), w, x[t].q + 32 * b);
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(x[t].d[b]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
+}
+
+template <int NT>
+void q4k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
+              __mmask16 valid) {
+  KRow x[NT];
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = k_row(xp + t * xp_stride, cols);
+    acc[t] = _mm512_setzero_ps();
+  }
+  const uint8_t* blk = group;
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
+    __m512i isum[NT], msum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      __m512i w[8];
+      unpack_nibbles8(blk + kQ4_KQuants + 256 * j, w);
+      const __m512i scale =
+          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j)));
+      for (int t = 0; t < NT; ++t) {
+        const __m512i s = dot32(_mm512_setzero_si512(), w, x[t].q + 256 * sb + 32 * j);
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s, scale));
+      }
+    }
+    for (int p = 0; p < 4; ++p) {
+      const __m512i mins =
+          _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ4_KMins + 32 * p)));
+      for (int t = 0; t < NT; ++t) {
+        msum[t] = _mm512_dpwssd_epi32(msum[t], mins, _mm512_set1_epi32(load_i32(x[t].sum32 + 8 * sb + 2 * p)));
+      }
+    }
+    const __m512 d = load_f16x16(blk);
+    const __m512 dmin = load_f16x16(blk + kQ4_KDmin);
+    for (int t = 0; t < NT; ++t) {
+      const __m512 dx = _mm512_set1_ps(x[t].d[sb]);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, dx), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[t]), _mm512_mul_ps(dmin, dx), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
+}
+
+// (lo | (high & 0x30)) in one instruction: vpternlog truth table of A | (B & C).
+constexpr int kOrAndMask = 0xF8;
+
+template <int NT>
+void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
+              __mmask16 valid) {
+  KRow x[NT];
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = k_row(xp + t * xp_stride, cols);
+    acc[t] = _mm512_setzero_ps();
+  }
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  const uint8_t* blk = group;
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ6_KBlock) {
+    __m512i isum[NT], corr[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = corr[t] = _mm512_setzero_si512();
+    for (int p = 0; p < 8; ++p) {
+      // Row i's scales of sub-blocks 2p, 2p+1 as an int16 pair in lane i.
+      const __m512i pair =
+          _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ6_KScales + 32 * p)));
+      const __m512i scales[2] = {_mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16), _mm512_srai_epi32(pair, 16)};
+      for (int t = 0; t < NT; ++t) {
+        corr[t] = _mm512_dpwssd_epi32(corr[t], pair, _mm512_set1_epi32(load_i32(x[t].bsum + 16 * sb + 2 * p)));
+      }
+      for (int h = 0; h < 2; ++h) {
+        const int j = 2 * p + h;
+        const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
+        const __m512i high = load512(sub + 128);
+        __m512i w[4];
+        split_nibbles(load512(sub), w[0], w[1]);
+        split_nibbles(load512(sub + 64), w[2], w[3]);
+        w[0] = _mm512_ternarylogic_epi32(w[0], _mm512_slli_epi16(high, 4), bits45, kOrAndMask);
+        w[1] = _mm512_ternarylogic_epi32(w[1], _mm512_slli_epi16(high, 2), bits45, kOrAndMask);
+        w[2] = _mm512_ternarylogic_epi32(w[2], high, bits45, kOrAndMask);
+        w[3] = _mm512_ternarylogic_epi32(w[3], _mm512_srli_epi16(high, 2), bits45, kOrAndMask);
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* xq = x[t].q + 256 * sb + 16 * j;
+          __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], broadcast4(xq));
+          __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], broadcast4(xq + 4));
+          s0 = _mm512_dpbusd_epi32(s0, w[2], broadcast4(xq + 8));
+          s1 = _mm512_dpbusd_epi32(s1, w[3], broadcast4(xq + 12));
+          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), scales[h]));
+        }
+      }
+    }
+    const __m512 d = load_f16x16(blk);
+    for (int t = 0; t < NT; ++t) {
+      const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(corr[t], 5));  // offset 32
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(x[t].d[sb])), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
+}
+
+// Tokens in tiles of four, then the remainder.
+template <template <int> class Tile>
+void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens, float* y,
+                 int64_t y_stride, int n_rows) {
+  const __mmask16 valid = static_cast<__mmask16>((1u << n_rows) - 1);
+  int64_t t = 0;
+  for (; t + 4 <= n_tokens; t += 4) Tile<4>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, valid);
+  switch (n_tokens - t) {
+    case 3: Tile<3>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, valid); break;
+    case 2: Tile<2>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, valid); break;
+    case 1: Tile<1>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, valid); break;
+    default: break;
+  }
+}
+
+template <typename Format>
+struct LegacyTile {
+  template <int NT>
+  struct Of {
+    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, __mmask16 v) {
+      legacy_tile<Format, NT>(g, c, xp, xs, y, ys, v);
+    }
+  };
+};
+template <int NT>
+struct Q4KTile {
+  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, __mmask16 v) {
+    q4k_tile<NT>(g, c, xp, xs, y, ys, v);
+  }
+};
+template <int NT>
+struct Q6KTile {
+  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, __mmask16 v) {
+    q6k_tile<NT>(g, c, xp, xs, y, ys, v);
+  }
+};
+
+}  // namespace
+
+void packed_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<LegacyTile<Q4_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q5_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<LegacyTile<Q5_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<LegacyTile<Q8_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<Q4KTile>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<Q6KTile>(g, c, xp, xs, n, y, ys, rows);
+}
+
+}  // namespace tessera::avx512

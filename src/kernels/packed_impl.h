@@ -1,0 +1,93 @@
+// Byte layouts of packed groups and prepared activation rows (see packed.h),
+// shared by the packing code, the scalar reference and the SIMD kernels.
+//
+// In every layout a "lane" is 4 consecutive weights of one row: a 64-byte
+// register holds lane i of rows 0..15 at bytes 4i..4i+3, so one 4-byte
+// activation broadcast and one vpdpbusd give 16 rows' partial sums. Weights are
+// stored unsigned (u = q + offset); the offset times the activation block's sum
+// is subtracted once per block.
+//
+// Legacy types, one packed block per 32 columns (lane g = columns 4g..4g+3):
+//   Q4_0 (288 B): f16 d[16] | nib[4][64]: byte 4i+m of nib[k] holds u(row i,
+//                 column 8k+m) in its low and u(i, 8k+4+m) in its high nibble
+//   Q5_0 (352 B): as Q4_0, then u64 high[8]: bit 4i+m of high[g] is bit 4 of
+//                 u(i, 4g+m)
+//   Q8_0 (544 B): f16 d[16] | u[8][64]: byte 4i+m of u[g] = q(i, 4g+m) + 128
+// K types, one packed super-block per 256 columns:
+//   Q4_K (2368 B): f16 d[16] | f16 dmin[16] | u8 scale[8][16] (sub-block j,
+//                  row i) | u8 min_pair[4][16][2] (mins of sub-blocks 2p, 2p+1
+//                  of row i, the int16 pair a vpdpwssd multiplies) | then per
+//                  32-column sub-block j: nib[4][64] as Q4_0's
+//   Q6_K (3360 B): f16 d[16] | i8 scale_pair[8][16][2] (scales of 16-column
+//                  sub-blocks 2p, 2p+1 of row i) | then per sub-block j:
+//                  nib[2][64] as above (columns 16j + 8k + m, 16j + 8k + 4 + m)
+//                  and high[64]: bits 2g, 2g+1 of byte 4i+m are bits 4, 5 of
+//                  u(i, 16j + 4g + m); u = q + 32 (0..63)
+// Prepared activation rows (n columns):
+//   legacy: i8 q[n] | f32 d[n/32] | i32 sum[n/32] (Σ q of the block)
+//   K:      i8 q[n] | f32 d[n/256] | i16 bsum[n/16] (Σ q per 16, as Q8_K) |
+//           i16 sum32[n/32] (Σ q per 32)
+// each padded to a multiple of 64 bytes.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace tessera::packed {
+
+inline constexpr int64_t kQ4_0Block = 288;
+inline constexpr int64_t kQ5_0Block = 352;
+inline constexpr int64_t kQ8_0Block = 544;
+inline constexpr int64_t kQ4_KBlock = 2368;
+inline constexpr int64_t kQ6_KBlock = 3360;
+
+// Offsets inside a packed block.
+inline constexpr int64_t kLegacyQuants = 32;    // after f16 d[16]
+inline constexpr int64_t kQ5_0High = 32 + 256;
+inline constexpr int64_t kQ4_KDmin = 32;
+inline constexpr int64_t kQ4_KScales = 64;
+inline constexpr int64_t kQ4_KMins = 64 + 128;
+inline constexpr int64_t kQ4_KQuants = 64 + 128 + 128;
+inline constexpr int64_t kQ6_KScales = 32;
+inline constexpr int64_t kQ6_KSubBlocks = 32 + 256;
+inline constexpr int64_t kQ6_KSubBlock = 192;
+
+inline constexpr int kOffsetQ4_0 = 8;
+inline constexpr int kOffsetQ5_0 = 16;
+inline constexpr int kOffsetQ8_0 = 128;
+inline constexpr int kOffsetQ6_K = 32;
+
+inline int64_t round_up_64(int64_t n) { return (n + 63) / 64 * 64; }
+
+struct LegacyRow {
+  const int8_t* q;
+  const float* d;
+  const int32_t* sum;
+};
+inline LegacyRow legacy_row(const uint8_t* row, int64_t n) {
+  return {reinterpret_cast<const int8_t*>(row), reinterpret_cast<const float*>(row + n),
+          reinterpret_cast<const int32_t*>(row + n + 4 * (n / 32))};
+}
+inline int64_t legacy_row_bytes(int64_t n) { return round_up_64(n + 8 * (n / 32)); }
+
+struct KRow {
+  const int8_t* q;
+  const float* d;
+  const int16_t* bsum;   // per 16
+  const int16_t* sum32;  // per 32
+};
+inline KRow k_row(const uint8_t* row, int64_t n) {
+  const int64_t nsb = n / 256;
+  return {reinterpret_cast<const int8_t*>(row), reinterpret_cast<const float*>(row + n),
+          reinterpret_cast<const int16_t*>(row + n + 4 * nsb),
+          reinterpret_cast<const int16_t*>(row + n + 4 * nsb + 32 * nsb)};
+}
+inline int64_t k_row_bytes(int64_t n) { return round_up_64(n + 52 * (n / 256)); }
+
+inline int32_t load_i32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+}  // namespace tessera::packed
