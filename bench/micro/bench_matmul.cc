@@ -3,6 +3,8 @@
 // each instruction-set level this CPU runs. bytes_per_second is the weight
 // bytes read per second, so the GEMV numbers compare directly with the
 // machine's memory bandwidth (decode is bandwidth-bound when they reach it).
+// ".../packed" runs the 16-row packed kernels (kernels/packed.h) the model
+// uses on AVX-512 VNNI CPUs; ".../avx512" etc. the row kernels of that level.
 //
 //   build/tessera_micro_bench --benchmark_filter='Gemv/Q4_K'
 //   TESSERA_BENCH_THREADS=2 build/tessera_micro_bench
@@ -17,6 +19,7 @@
 #include "../../tests/unit/kernels/test_weights.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
+#include "kernels/packed.h"
 
 namespace tessera {
 namespace {
@@ -37,9 +40,11 @@ struct Fixture {
   std::vector<uint8_t> weights;
   WeightMatrix w;
   std::vector<float> x, y;
+  PackedMatrix packed;
 };
 
-void run_matmul(benchmark::State& state, GgmlType type, IsaLevel isa, int64_t n_tokens, int64_t rows) {
+void run_matmul(benchmark::State& state, GgmlType type, IsaLevel isa, int64_t n_tokens, int64_t rows,
+                bool packed) {
   std::mt19937 rng(1);
   Fixture f;
   f.weights = testing::random_weights(type, rows, kCols, rng);
@@ -49,6 +54,11 @@ void run_matmul(benchmark::State& state, GgmlType type, IsaLevel isa, int64_t n_
   for (auto& v : f.x) v = normal(rng);
   f.y.resize(static_cast<size_t>(n_tokens * rows));
   ThreadPool pool(bench_threads());
+  if (packed) {
+    f.w.packed_kernel = find_packed_kernel(type);
+    f.packed = pack_matrix(*f.w.packed_kernel, f.w, pool);
+    f.w.packed = f.packed.data.get();
+  }
   for (auto _ : state) {
     matmul(f.w, f.x.data(), n_tokens, f.y.data(), pool, isa);
     benchmark::DoNotOptimize(f.y.data());
@@ -57,7 +67,7 @@ void run_matmul(benchmark::State& state, GgmlType type, IsaLevel isa, int64_t n_
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(f.weights.size()));
   state.counters["tokens/s"] =
       benchmark::Counter(static_cast<double>(n_tokens), benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(isa_level_name(isa)) + ", " + std::to_string(pool.size()) + " thread(s)");
+  state.SetLabel(std::string(packed ? "packed" : isa_level_name(isa)) + ", " + std::to_string(pool.size()) + " thread(s)");
 }
 
 const int kRegistered = [] {
@@ -77,9 +87,16 @@ const int kRegistered = [] {
         // Scalar GEMMs take seconds per iteration and tell nothing new.
         if (isa == IsaLevel::kScalar && (n_tokens > 1 || rows > kRows)) continue;
         const std::string name = shape + "/" + type_name(t) + "/" + isa_level_name(isa);
-        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run_matmul(s, t, isa, n_tokens, rows); })
+        benchmark::RegisterBenchmark(name.c_str(),
+                                     [=](benchmark::State& s) { run_matmul(s, t, isa, n_tokens, rows, false); })
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
+      }
+      if (find_packed_kernel(t) != nullptr) {
+        const std::string name = shape + "/" + type_name(t) + "/packed";
+        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
+          run_matmul(s, t, cpu_features().level, n_tokens, rows, true);
+        })->Unit(benchmark::kMicrosecond)->UseRealTime();
       }
     }
   }

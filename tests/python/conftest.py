@@ -81,14 +81,16 @@ def wiki_test_path() -> pathlib.Path:
     return path
 
 
-def run_tessera(*args, check=True, timeout=600, input=None):
-    """Runs the tessera binary; returns CompletedProcess with text stdout/stderr."""
+def run_tessera(*args, check=True, timeout=600, input=None, env=None):
+    """Runs the tessera binary; returns CompletedProcess with text stdout/stderr.
+    env: variables to set on top of this process's environment."""
     proc = subprocess.run(
         [str(tessera_binary()), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
         input=input,
+        env=None if env is None else {**os.environ, **env},
     )
     if check and proc.returncode != 0:
         raise AssertionError(

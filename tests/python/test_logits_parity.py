@@ -12,6 +12,15 @@ def fixture_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("models")
 
 
+def _compare(ours, ref):
+    max_diff = float(np.abs(ours - ref).max())
+    max_logit = float(np.abs(ref).max())
+    top2 = np.sort(ref, axis=1)[:, -2:]
+    decisive = (top2[:, 1] - top2[:, 0]) > 0.01
+    same_top1 = ours.argmax(1) == ref.argmax(1)
+    return max_diff, max_logit, decisive, same_top1
+
+
 @pytest.mark.parametrize("ftype", list(model_fixtures.FTYPES))
 @pytest.mark.parametrize("arch", model_fixtures.ARCHS)
 def test_logits_match_llamacpp(fixture_dir, tmp_path, arch, ftype):
@@ -21,23 +30,37 @@ def test_logits_match_llamacpp(fixture_dir, tmp_path, arch, ftype):
     bos = llm.token_bos() if llm.token_bos() >= 0 else 0
     tokens = [bos] + [int(t) for t in rng.integers(300, model_fixtures.N_VOCAB - 1, size=63)]
     ref = reference.logits(llm, tokens)
-    ours = tessera_io.logits(model, tokens, tmp_path)
+    assert float(np.abs(ref).max()) > 1.0, "fixture logits are too flat to test anything"
+
+    # Parity mode (TESSERA_REPACK=0): the row kernels in llama.cpp's float order
+    # (batch-size-dependent K-quant kernels, ggml's exp, softmax and fp16 matmul
+    # order, RoPE's fma; docs/correctness.md). Issue target: 1e-2 x max|logit|
+    # and every decisive top-1 equal. The quantized fixtures measured
+    # bit-identical to llama.cpp; the bound asserted is the issue's, because
+    # llama.cpp built natively for another CPU of this project's (changing)
+    # machine kind may choose kernels tessera does not follow. F32 runs through
+    # tessera's own float matmul, not ggml's order.
+    ours = tessera_io.logits(model, tokens, tmp_path, env=tessera_io.PARITY_MODE)
     assert ours.shape == ref.shape
-    max_diff = float(np.abs(ours - ref).max())
-    max_logit = float(np.abs(ref).max())
-    top2 = np.sort(ref, axis=1)[:, -2:]
-    decisive = (top2[:, 1] - top2[:, 0]) > 0.01
-    same_top1 = ours.argmax(1) == ref.argmax(1)
-    print(f"\n{arch} {ftype}: max|dlogit| {max_diff:.4g} = {max_diff / max_logit:.2e} x max|logit| "
+    max_diff, max_logit, decisive, same_top1 = _compare(ours, ref)
+    print(f"\n{arch} {ftype} parity mode: max|dlogit| {max_diff:.4g} = {max_diff / max_logit:.2e} x max|logit| "
           f"({max_logit:.2f}); top-1 equal at {same_top1[decisive].sum()}/{decisive.sum()} decisive positions")
-    assert max_logit > 1.0, "fixture logits are too flat to test anything"
-    # Issue target: 1e-2 x max|logit| and every decisive top-1 equal. The
-    # quantized files are bit-identical to llama.cpp's (tessera follows its
-    # float order: batch-size-dependent K-quant kernels, ggml's exp, softmax
-    # and fp16 matmul order, RoPE's fma; docs/correctness.md) on the machine
-    # measured there. The bound asserted is the issue's, because llama.cpp
-    # built natively for another CPU of this project's (changing) machine kind
-    # may choose kernels tessera does not follow; the printout shows the margin.
-    # F32 runs through tessera's own float matmul, not ggml's order.
     assert max_diff <= 1e-2 * max_logit
     assert same_top1[decisive].all()
+
+    # Default mode: packed 16-row kernels (kernels/packed.h) with exact integer
+    # block sums in another float order. These random fixtures amplify any
+    # float-order change: a last-bit difference flips the rounding of an 8-bit
+    # activation somewhere, and the flip spreads through the KV cache. llama.cpp
+    # itself differs from itself by up to 1.9e-2 x max|logit| on the Q4_K
+    # fixtures between n_ubatch 1 (its decode kernels) and 128 (docs/
+    # correctness.md). The packed path is held to 1.5x that, and to the decisive
+    # top-1 tokens at 90% of positions: a wrong kernel or layout is off by O(1)
+    # everywhere (the kernels themselves are checked bit for bit against their
+    # scalar reference in tests/unit/kernels/packed_test.cc).
+    packed = tessera_io.logits(model, tokens, tmp_path)
+    max_diff, max_logit, decisive, same_top1 = _compare(packed, ref)
+    print(f"{arch} {ftype} default (packed) mode: max|dlogit| {max_diff / max_logit:.2e} x max|logit|; "
+          f"top-1 equal at {same_top1[decisive].sum()}/{decisive.sum()} decisive positions")
+    assert max_diff <= 3e-2 * max_logit
+    assert same_top1[decisive].mean() >= 0.9
