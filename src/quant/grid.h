@@ -68,11 +68,6 @@ QuantSpec spec_for_bits(int bits, bool asym);
 // mse's grid search (method_mse.cc), returned as stored (fp16 d and m).
 Grid mse_grid(const float* x, const float* w, int n, const GridRange& range);
 
-// Per-weight cost of an error in a group of n weights x whose columns have
-// importance imp (E[x_j^2] over calibration text): imp_j * sqrt(s2 + x_j^2),
-// s2 the group's mean squared weight (method_mse.cc says why).
-void group_weights(const float* x, const float* imp, int n, float* out);
-
 // Validates spec against the type's layout and the row length (InvalidArgument).
 void check_grid_spec(const QuantSpec& spec, int64_t cols);
 

@@ -17,8 +17,7 @@
 //     on the weights as the file stores them, is written as the extra tensor
 //     "<stem>.qbias" (F32, one value per row; docs/formats.md) which tessera's
 //     forward pass adds after the matmul. The grid and mask are still chosen
-//     on the uncompensated, importance-weighted error (mse's group_weights():
-//     E[x_j^2] times sqrt(s2 + w_j^2), the imatrix weighting as llama.cpp refines it):
+//     on the uncompensated error sum_j E[x_j^2] dW_j^2 (the imatrix weighting):
 //     the bias is only right in expectation over the calibration text, so
 //     the grid does not lean on it. Then on calibration inputs
 //     E|dW x - b|^2 = E|dW x|^2 - |dW mu|^2, never above mse's error for the
@@ -119,8 +118,8 @@ class DabcMethod final : public QuantMethod {
     if (!stats.mean.empty() && !compensate) {
       raise<InvalidArgument>("{}: the mean input has {} entries for {} columns", name(), stats.mean.size(), w.cols);
     }
-    // Cost of an error in column j: E[x_j^2], refined per weight in fit_group
-    // (see the top of the file for why not the variance left after compensation).
+    // Cost of an error in column j: E[x_j^2] (see the top of the file for why
+    // not the variance left after compensation).
     QuantStats weighted;
     weighted.importance = stats.importance;
     std::vector<RowShape> shapes(static_cast<size_t>(w.rows));
@@ -139,13 +138,7 @@ class DabcMethod final : public QuantMethod {
   }
 
  private:
-  Grid fit_group(const float* x, const float* imp, int n, const GridRange& range, const RowShape& shape) const {
-    float cw[512];
-    const float* c = nullptr;
-    if (imp != nullptr) {
-      group_weights(x, imp, n, cw);
-      c = cw;
-    }
+  Grid fit_group(const float* x, const float* c, int n, const GridRange& range, const RowShape& shape) const {
     Grid best = mse_grid(x, c, n, range);
     double best_err = grid_error(x, c, n, best, range);
     if (shape.sigma <= 0.0f) return best;

@@ -7,17 +7,8 @@
 // its error, on the stored fp16 grid, is lowest. A few alternating
 // round/refit passes then polish the winner. rtn's grid is a candidate, so the
 // error of every group is never above rtn's (before K-type sub-scale rounding).
-//
-// With --calib the error of weight j of a group is weighted by
-// group_weights(): E[x_j^2] (the output error a diagonal second moment
-// predicts, llama.cpp's imatrix) times sqrt(s2 + w_j^2), s2 the group's mean
-// squared weight. The second factor is the refinement llama.cpp's quantizers
-// apply to imatrix weights (an empirical choice, not derived from the output
-// error): within a group it leans the grid toward the larger weights.
-// docs/quantization.md measures it against E[x^2] alone on the default model.
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 #include "quant/grid.h"
 #include "quant/half.h"
@@ -110,23 +101,7 @@ Grid mse_grid(const float* x, const float* w, int n, const GridRange& r) {
   return best;
 }
 
-void group_weights(const float* x, const float* imp, int n, float* out) {
-  double s2 = 0.0;
-  for (int i = 0; i < n; ++i) s2 += static_cast<double>(x[i]) * x[i];
-  s2 /= n;
-  for (int i = 0; i < n; ++i) out[i] = imp[i] * static_cast<float>(std::sqrt(s2 + static_cast<double>(x[i]) * x[i]));
-}
-
 namespace {
-
-// mse's fitter: with importance, each weight's cost is group_weights' (see above).
-Grid weighted_mse_grid(const float* x, const float* imp, int n, const GridRange& range) {
-  if (imp == nullptr) return mse_grid(x, nullptr, n, range);
-  thread_local std::vector<float> w;
-  w.resize(static_cast<size_t>(n));
-  group_weights(x, imp, n, w.data());
-  return mse_grid(x, w.data(), n, range);
-}
 
 class MseMethod final : public QuantMethod {
  public:
@@ -137,7 +112,7 @@ class MseMethod final : public QuantMethod {
   void check(const QuantSpec& spec) const override { check_grid_spec(spec, 0); }
   QuantizedMatrix quantize(MatrixRef w, const QuantSpec& spec, const QuantStats& stats,
                            ThreadPool& pool) const override {
-    return pack_with_fitter(w, spec, stats, weighted_mse_grid, pool);
+    return pack_with_fitter(w, spec, stats, mse_grid, pool);
   }
 };
 
