@@ -14,6 +14,7 @@ an SVG chart (KL vs bits per weight) are written at the end.
 import argparse
 import json
 import math
+import os
 import pathlib
 import subprocess
 import sys
@@ -44,8 +45,34 @@ ROWS["mse-imatrix-Q4_K"] = ("tessera", ["--method", "mse", "--type", "Q4_K", "--
 for avg in ("4.5", "3.5"):
     for order in ("alpha-low", "alpha-high", "uniform"):
         ROWS[f"alphaq-mse-{avg}-{order}"] = ("tessera", ["--method", "mse", "--avg-bits", avg, "--alloc", order])
-for ftype in ("Q8_0", "Q5_0", "Q4_0", "Q4_K_S", "Q4_K_M", "Q3_K_M", "Q2_K"):
+# llama.cpp's anchors: its own mixes of the same F16 file (llama_model_quantize,
+# default parameters, no imatrix). The issue's Q8_0, Q5_0, Q4_0, Q4_K (both the
+# _S and _M mixes), Q3_K (_M) and Q2_K. A mix's per-tensor types are llama.cpp's
+# choice (rows not a multiple of 256 fall back to legacy types); `layer_types` in
+# the results records what it chose.
+ANCHORS = ("Q8_0", "Q5_0", "Q4_0", "Q4_K_S", "Q4_K_M", "Q3_K_M", "Q2_K")
+for ftype in ANCHORS:
     ROWS[f"llama-{ftype}"] = ("llama", ftype)
+
+# Named row sets for --rows: "table" is the set docs/quantization.md shows.
+ROW_SETS = {
+    "anchors": [f"llama-{f}" for f in ANCHORS],
+    "table": ["rtn-Q4_0", "mse-Q4_0", "mse-imatrix-Q4_0", "dabc-Q4_0", "mdqfo-Q4_0", "gptq-Q4_0", "awq-Q4_0",
+              "mse-Q4_K", "mse-imatrix-Q4_K", "awq-Q4_K", "alphaq-mse-3.5-alpha-high", "alphaq-mse-3.5-alpha-low",
+              "alphaq-mse-3.5-uniform"] + [f"llama-{f}" for f in ANCHORS],
+}
+
+
+def expand_rows(spec):
+    """Row labels from a comma-separated list of labels and set names; unknown labels are an error."""
+    out = []
+    for item in filter(None, spec.split(",")):
+        for label in ROW_SETS.get(item, [item]):
+            if label not in ROWS:
+                raise SystemExit(f"unknown row '{label}' (rows: {', '.join(ROWS)}; sets: {', '.join(ROW_SETS)})")
+            if label not in out:
+                out.append(label)
+    return out
 
 
 def run(cmd, **kw):
@@ -64,18 +91,22 @@ def bits_per_weight(args, path):
     embd = {"token_embd.weight", "output.weight"}
     layer = [t for t in tensors if len(t["shape"]) == 2 and t["name"] not in embd]
     extra = [t for t in tensors if t["name"].endswith(".qbias")]
+    types = {}
+    for t in layer:
+        types[t["type"]] = types.get(t["type"], 0) + 1
     return (8.0 * sum(t["bytes"] for t in tensors) / sum(elems(t) for t in tensors),
-            8.0 * sum(t["bytes"] for t in layer + extra) / sum(elems(t) for t in layer))
+            8.0 * sum(t["bytes"] for t in layer + extra) / sum(elems(t) for t in layer),
+            types)
 
 
-def llama_quantize(src, dst, ftype):
+def llama_quantize(src, dst, ftype, threads):
     import llama_cpp
 
     from reference import quiet_stderr
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{ftype}")
-    params.nthread = 2
+    params.nthread = threads
     with quiet_stderr():
         rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
     if rc != 0:
@@ -90,13 +121,26 @@ def measure(args, model, baseline_logits=None, save_logits=None):
     r = json.loads(run(cmd))
     speed = json.loads(run([args.bin, "bench", "-m", model, "-p", 256, "-n", 64, "-r", args.bench_reps, "-t", args.threads,
                             "--json"]))
-    bpw, layer_bpw = bits_per_weight(args, model)
+    bpw, layer_bpw, layer_types = bits_per_weight(args, model)
     out = {"perplexity": r["perplexity"], "perplexity_error": r["perplexity_error"],
            "file_bytes": pathlib.Path(model).stat().st_size, "bpw": bpw, "layer_bpw": layer_bpw,
+           "layer_types": layer_types,
            "prefill_tok_s": speed["prefill_tok_s"], "decode_tok_s": speed["decode_tok_s"]}
     if baseline_logits:
         out.update(kl_mean=r["kl_mean"], kl_p99=r["kl_p99"], top1=r["top1_agreement"])
     return out
+
+
+def record(results_path, label, figures):
+    """Adds one row to results.json, re-reading it first so that runs measuring other
+    rows into the same folder at the same time keep theirs (written to a temporary
+    name and renamed: a reader never sees half a file). Returns every row."""
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results[label] = figures
+    tmp = results_path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, results_path)
+    return results
 
 
 def table(results):
@@ -109,6 +153,17 @@ def table(results):
         lines.append(f"| {label} | {r['bpw']:.3f} | {r.get('layer_bpw', float('nan')):.3f} | {r['file_bytes'] / 2**20:.1f} | {kl} | "
                      f"{r['perplexity']:.3f} ± {r['perplexity_error']:.3f} | {r['prefill_tok_s']:.0f} | "
                      f"{r['decode_tok_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def types_table(results):
+    """Which block types each row's 126 layer matrices ended up in (llama.cpp's mixes
+    and tessera's Q4_K fall back on rows whose length is not a multiple of 256)."""
+    lines = ["| row | layer-matrix types (count) |", "|---|---|"]
+    for label, r in sorted(results.items(), key=lambda kv: (-kv[1]["bpw"], kv[0])):
+        if "layer_types" in r:
+            mix = ", ".join(f"{t} {n}" for t, n in sorted(r["layer_types"].items(), key=lambda kv: -kv[1]))
+            lines.append(f"| {label} | {mix} |")
     return "\n".join(lines)
 
 
@@ -161,7 +216,8 @@ def main():
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--chunks", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated row labels")
+    ap.add_argument("--rows", default=",".join(ROWS),
+                    help=f"comma-separated row labels or set names ({', '.join(ROW_SETS)}); default: every row")
     ap.add_argument("--svg", default=None, help="write the chart here")
     ap.add_argument("--calib", default="/usr/share/common-licenses/GPL-3",
                     help="calibration text for gptq / mse-imatrix (never the evaluation text)")
@@ -182,9 +238,8 @@ def main():
     if not f16.exists():
         run([args.bin, "quantize", model, f16, "--method", "none", "--type", "f16", "-t", args.threads])
     if "baseline-F16" not in results or not logits.exists():
-        results["baseline-F16"] = measure(args, f16, save_logits=logits)
-        results_path.write_text(json.dumps(results, indent=1))
-    for label in filter(None, args.rows.split(",")):
+        results = record(results_path, "baseline-F16", measure(args, f16, save_logits=logits))
+    for label in expand_rows(args.rows):
         if label in results:
             continue
         kind, spec = ROWS[label]
@@ -195,11 +250,12 @@ def main():
             run([args.bin, "quantize", f16, out, "-t", args.threads, *(a.format(calib=args.calib) for a in spec),
                  *calib])
         elif not out.exists():  # llama.cpp's files may be made beforehand (another libllama)
-            llama_quantize(f16, out, spec)
-        results[label] = measure(args, out, baseline_logits=logits)
-        results_path.write_text(json.dumps(results, indent=1))
+            llama_quantize(f16, out, spec, args.threads)
+        results = record(results_path, label, measure(args, out, baseline_logits=logits))
         out.unlink()  # models are re-made on demand; only the figures are kept
     print(table(results))
+    print()
+    print(types_table(results))
     if args.svg:
         svg_chart(results, args.svg)
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -51,11 +52,14 @@ class InputStatsObserver final : public MatmulObserver {
           }
         }
       });
-      for (int64_t t = 0; t < n_tokens; ++t) {
+      // The mean skips each window's first position (see mean_tokens).
+      const int64_t first = seen_this_pass_.insert(acc.get()).second ? 1 : 0;
+      for (int64_t t = first; t < n_tokens; ++t) {
         const float* xt = x + t * n;
         for (int64_t i = 0; i < n; ++i) acc->sum_x[i] += xt[i];
       }
       acc->tokens += n_tokens;
+      acc->mean_tokens += n_tokens - first;
     }
     users_[it->second] = acc;
     last_x_ = x;
@@ -67,6 +71,7 @@ class InputStatsObserver final : public MatmulObserver {
   void end_pass() {
     last_x_ = nullptr;
     last_acc_.reset();
+    seen_this_pass_.clear();
   }
 
   CalibrationStats finish(int64_t n_tokens) {
@@ -93,7 +98,7 @@ class InputStatsObserver final : public MatmulObserver {
       s.importance.resize(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) s.importance[i] = (*h)[i * n + i];
       s.mean.resize(static_cast<size_t>(n));
-      const double inv = acc->tokens > 0 ? 1.0 / static_cast<double>(acc->tokens) : 0.0;
+      const double inv = acc->mean_tokens > 0 ? 1.0 / static_cast<double>(acc->mean_tokens) : 0.0;
       for (int64_t i = 0; i < n; ++i) s.mean[i] = static_cast<float>(acc->sum_x[i] * inv);
       out.by_tensor[name] = std::move(s);
     }
@@ -106,8 +111,15 @@ class InputStatsObserver final : public MatmulObserver {
         : n(cols), sum(static_cast<size_t>(cols * cols), 0.0), sum_x(static_cast<size_t>(cols), 0.0) {}
     int64_t n;
     std::vector<double> sum;    // of x x^T (lower triangle)
-    std::vector<double> sum_x;  // of x
+    std::vector<double> sum_x;  // of x, over mean_tokens tokens
     int64_t tokens = 0;
+    // Tokens in sum_x: every position but the first of each window (pass).
+    // The first position (BOS, the attention sink) is not a typical token: on
+    // models with massive activations it carries values far above the rest
+    // on a few channels, and dabc's bias (the expected error) is added to
+    // every token, so it should be a typical token's. (On the default model
+    // this lowered dabc's KL only slightly: docs/quantization.md.)
+    int64_t mean_tokens = 0;
   };
   ThreadPool& pool_;
   std::map<const uint8_t*, std::string> names_;
@@ -116,6 +128,7 @@ class InputStatsObserver final : public MatmulObserver {
   const float* last_x_ = nullptr;
   int64_t last_n_ = 0;
   std::shared_ptr<Accumulator> last_acc_;
+  std::set<const Accumulator*> seen_this_pass_;  // accumulators observed since end_pass()
 };
 
 }  // namespace

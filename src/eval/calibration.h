@@ -2,7 +2,8 @@
 // weighted mse): calibration text is tokenized and run through the model in
 // windows; a MatmulObserver accumulates, for every weight matrix, the mean
 // outer product of its inputs E[x x^T] (its diagonal is the importance vector,
-// llama.cpp's imatrix) and the mean input E[x] (dabc's bias). The calibration
+// llama.cpp's imatrix), over every position, and the mean input E[x] (dabc's
+// bias), over every position but each window's first. The calibration
 // text must never be the evaluation text.
 #pragma once
 

@@ -10,7 +10,8 @@
 // What a bias can and cannot absorb (the honest part): the lost term of row r
 // is sum_j dW[r][j] * x[j] with dW = W - Q(W); it depends on the input x, and
 // a constant added after the matmul can only carry its expectation. With the
-// calibration means mu = E[x], b[r] = sum_j dW[r][j] * mu[j] is the constant
+// calibration means mu = E[x] (over every window position but the first, the
+// attention sink; src/eval/calibration.cc), b[r] = sum_j dW[r][j] * mu[j] is the constant
 // that minimises E|dW x - b|^2 (it removes the error's mean; its fluctuation
 // dW (x - mu) stays). So
 //   - with --calib (QuantStats::mean), the bias dW * mu over the whole row,

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -14,65 +13,17 @@
 #include "core/error.h"
 #include "gguf/gguf_file.h"
 #include "model/model.h"
+#include "tiny_llama.h"
 
 namespace tessera {
 namespace {
 
-constexpr int kEmbd = 64, kHeads = 4, kKvHeads = 2, kHeadDim = 16, kFf = 128, kVocab = 300, kLayers = 2;
+using tiny::kFf, tiny::kEmbd, tiny::kHeadDim, tiny::kHeads, tiny::kKvHeads, tiny::kVocab;
 
-using Extra = std::function<void(GgufWriter&, int layer)>;
-
-// A tiny random model of `arch`; `extra` adds tensors to every layer.
-std::string write_model(const std::string& arch, const std::string& file, const Extra& extra) {
-  std::mt19937 rng(7);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  GgufWriter w;
-  w.set_string("general.architecture", arch);
-  w.set_u32(arch + ".context_length", 128);
-  w.set_u32(arch + ".embedding_length", kEmbd);
-  w.set_u32(arch + ".block_count", kLayers);
-  w.set_u32(arch + ".feed_forward_length", kFf);
-  w.set_u32(arch + ".attention.head_count", kHeads);
-  w.set_u32(arch + ".attention.head_count_kv", kKvHeads);
-  w.set_u32(arch + ".attention.key_length", kHeadDim);
-  w.set_u32(arch + ".attention.value_length", kHeadDim);
-  w.set_f32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
-  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
-  std::vector<int32_t> types = {3, 3, 3};
-  while (tokens.size() < kVocab) {
-    tokens.push_back("\xE2\x96\x81t" + std::to_string(tokens.size()));
-    types.push_back(1);
-  }
-  w.set_string("tokenizer.ggml.model", "llama");
-  w.set_string_array("tokenizer.ggml.tokens", tokens);
-  w.set_i32_array("tokenizer.ggml.token_type", types);
-  w.set_u32("tokenizer.ggml.bos_token_id", 1);
-  w.set_u32("tokenizer.ggml.eos_token_id", 2);
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, float scale, float offset = 0.0f) {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    std::vector<float> data(static_cast<size_t>(n));
-    for (auto& v : data) v = offset + scale * normal(rng);
-    w.add_tensor(name, shape, GgmlType::F32, data.data(), data.size() * sizeof(float));
-  };
-  add("token_embd.weight", {kEmbd, kVocab}, 1.0f);
-  add("output_norm.weight", {kEmbd}, 0.1f, 1.0f);
-  for (int l = 0; l < kLayers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    add(p + "attn_norm.weight", {kEmbd}, 0.1f, 1.0f);
-    add(p + "attn_q.weight", {kEmbd, kHeads * kHeadDim}, 0.2f);
-    add(p + "attn_k.weight", {kEmbd, kKvHeads * kHeadDim}, 0.2f);
-    add(p + "attn_v.weight", {kEmbd, kKvHeads * kHeadDim}, 0.2f);
-    add(p + "attn_output.weight", {kHeads * kHeadDim, kEmbd}, 0.2f);
-    add(p + "ffn_norm.weight", {kEmbd}, 0.1f, 1.0f);
-    add(p + "ffn_gate.weight", {kEmbd, kFf}, 0.2f);
-    add(p + "ffn_up.weight", {kEmbd, kFf}, 0.2f);
-    add(p + "ffn_down.weight", {kFf, kEmbd}, 0.2f);
-    extra(w, l);
-  }
-  const std::string path = (std::filesystem::temp_directory_path() / file).string();
-  w.write(path);
-  return path;
+// The tests' tiny model of `arch` (tiny_llama.h; same weights every time) under
+// `file`, with `extra`'s tensors added to every layer.
+std::string write_model(const std::string& arch, const std::string& file, const tiny::ExtraTensors& extra) {
+  return tiny::write_tiny_llama(arch, 128, GgmlType::F32, extra, file);
 }
 
 void add_vector(GgufWriter& w, const std::string& name, int64_t n, float value_scale, uint32_t seed) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,7 +26,17 @@ constexpr int kEmbd = 64, kHeads = 4, kKvHeads = 2, kHeadDim = 16, kFf = 128, kV
 // Q4_K the model is 4x wider (K-quant rows are 256 long) and, like a Q4_K_M
 // file, holds Q6_K attn_v / ffn_down: random blocks, not quantized floats,
 // which exercises the K-quant kernels with their batch-dependent orders.
-inline std::string write_tiny_llama(const std::string& arch, int n_ctx = 128, GgmlType matrix_type = GgmlType::F32) {
+//
+// `extra`, when given, is called at the end of every layer to add tensors of
+// its own (e.g. biases); it must not draw from the model's generator, so the
+// weights stay the same with or without it. Models with extras are written
+// under `file` (a name in the temp dir; required with extras), so they never
+// replace the plain model another test may be loading.
+using ExtraTensors = std::function<void(GgufWriter&, int layer)>;
+
+inline std::string write_tiny_llama(const std::string& arch, int n_ctx = 128, GgmlType matrix_type = GgmlType::F32,
+                                    const ExtraTensors& extra = {}, const std::string& file = {}) {
+  if (extra && file.empty()) throw std::invalid_argument("tiny model: extra tensors need their own file name");
   const bool k_quant = matrix_type == GgmlType::Q4_K;
   const int kEmbd = k_quant ? 256 : tiny::kEmbd, kHeadDim = k_quant ? 64 : tiny::kHeadDim;
   const int kFf = k_quant ? 512 : tiny::kFf;
@@ -97,10 +108,12 @@ inline std::string write_tiny_llama(const std::string& arch, int n_ctx = 128, Gg
       add(p + "post_attention_norm.weight", {kEmbd}, 0.1f, 1.0f);
       add(p + "post_ffw_norm.weight", {kEmbd}, 0.1f, 1.0f);
     }
+    if (extra) extra(w, l);
   }
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("tessera_tiny_" + arch + "_" + std::to_string(n_ctx) + "_" +
-                                                     type_name(matrix_type) + ".gguf")).string();
+  const std::string name = !file.empty() ? file
+                                         : "tessera_tiny_" + arch + "_" + std::to_string(n_ctx) + "_" +
+                                               type_name(matrix_type) + ".gguf";
+  const std::string path = (std::filesystem::temp_directory_path() / name).string();
   w.write(path);
   return path;
 }

@@ -13,11 +13,12 @@
 #include "quant/dequantize.h"
 #include "quant/grid.h"
 #include "quant/quant_method.h"
+#include "synthetic_matrix.h"
 
 namespace tessera {
 namespace {
 
-constexpr int64_t kRows = 32, kCols = 256;
+using namespace quant_test;  // kRows, kCols, gaussian_weights, dequantized, hessian_error
 
 // E[x x^T] of inputs whose every 16th channel is 12x louder than the rest.
 QuantStats salient_stats() {
@@ -38,31 +39,8 @@ QuantStats salient_stats() {
   return s;
 }
 
-// sum_r dW_r^T H dW_r for the effective weights `back`.
-double output_error(const std::vector<float>& w, const std::vector<float>& back, const std::vector<float>& h) {
-  double e = 0.0;
-  std::vector<double> d(kCols);
-  for (int64_t r = 0; r < kRows; ++r) {
-    for (int64_t j = 0; j < kCols; ++j) d[j] = static_cast<double>(w[r * kCols + j]) - back[r * kCols + j];
-    for (int64_t i = 0; i < kCols; ++i) {
-      for (int64_t j = 0; j < kCols; ++j) e += d[i] * h[i * kCols + j] * d[j];
-    }
-  }
-  return e;
-}
-
-std::vector<float> dequantized(const QuantizedMatrix& q) {
-  std::vector<float> out(static_cast<size_t>(kRows * kCols));
-  const int64_t rb = row_bytes(q.type, kCols);
-  for (int64_t r = 0; r < kRows; ++r) dequantize_row(q.type, q.data.data() + r * rb, out.data() + r * kCols, kCols);
-  return out;
-}
-
 TEST(QuantAwq, LowerOutputErrorThanRtnAndMseOnSalientInputs) {
-  std::mt19937 rng(3);
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::vector<float> w(static_cast<size_t>(kRows * kCols));
-  for (float& v : w) v = normal(rng);
+  const std::vector<float> w = gaussian_weights(3);
   const QuantStats stats = salient_stats();
   const auto awq = make_quant_method("awq");
   ThreadPool pool(2);
@@ -83,10 +61,10 @@ TEST(QuantAwq, LowerOutputErrorThanRtnAndMseOnSalientInputs) {
       std::vector<float> back = dequantized(awq->quantize(MatrixRef{scaled.data(), kRows, kCols}, spec,
                                                           scaled_stats, pool));
       for (size_t i = 0; i < back.size(); ++i) back[i] /= s[i % kCols];
-      const double e_awq = output_error(w, back, *stats.hessian);
-      const double e_rtn = output_error(w, dequantized(make_quant_method("rtn")->quantize(m, spec, {}, pool)),
+      const double e_awq = hessian_error(w, back, *stats.hessian);
+      const double e_rtn = hessian_error(w, dequantized(make_quant_method("rtn")->quantize(m, spec, {}, pool)),
                                         *stats.hessian);
-      const double e_mse = output_error(w, dequantized(make_quant_method("mse")->quantize(m, spec, stats, pool)),
+      const double e_mse = hessian_error(w, dequantized(make_quant_method("mse")->quantize(m, spec, stats, pool)),
                                         *stats.hessian);
       EXPECT_LT(e_awq, 0.8 * e_rtn) << type_name(type) << " " << bits;
       EXPECT_LT(e_awq, e_mse) << type_name(type) << " " << bits;

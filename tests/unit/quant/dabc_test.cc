@@ -12,20 +12,15 @@
 #include "quant/dequantize.h"
 #include "quant/grid.h"
 #include "quant/quant_method.h"
+#include "synthetic_matrix.h"
 
 namespace tessera {
 namespace {
 
-constexpr int64_t kRows = 32, kCols = 256;
+using namespace quant_test;  // kRows, kCols, gaussian_weights, dequantized
 
 // Gaussian weights; every 61st weight of the flattened matrix x8 (a long tail).
-std::vector<float> planted(uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::vector<float> w(static_cast<size_t>(kRows * kCols));
-  for (size_t i = 0; i < w.size(); ++i) w[i] = normal(rng) * (i % 61 == 7 ? 8.0f : 1.0f);
-  return w;
-}
+std::vector<float> planted(uint32_t seed) { return gaussian_weights(seed, 61, 8.0f); }
 
 // Inputs with a per-channel mean (1.0 +- 0.5) and spread 0.4: what a constant bias can partly absorb.
 struct Inputs {
@@ -64,13 +59,6 @@ QuantStats stats_of(const std::vector<float>& x, int tokens) {
     }
   }
   return s;
-}
-
-std::vector<float> dequantized(const QuantizedMatrix& q) {
-  std::vector<float> out(static_cast<size_t>(kRows * kCols));
-  const int64_t rb = row_bytes(q.type, kCols);
-  for (int64_t r = 0; r < kRows; ++r) dequantize_row(q.type, q.data.data() + r * rb, out.data() + r * kCols, kCols);
-  return out;
 }
 
 const ExtraTensor* find_bias(const QuantizedMatrix& q) {

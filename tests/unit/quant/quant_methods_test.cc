@@ -201,6 +201,40 @@ TEST(QuantGptq, LowerOutputErrorThanRtnAndMseWithCorrelatedInputs) {
   EXPECT_THROW(make_quant_method("gptq")->check(spec_for(GgmlType::Q4_K, 4)), InvalidArgument);
 }
 
+// Inputs whose every 16th channel is 10x louder (Gemma-like massive channels), as
+// E[x x^T]; the output error of a matrix with planted weight outliers, importance-
+// weighted mse against rtn and plain mse, and dabc (grid from the same weighting).
+TEST(QuantMse, ImportanceWeightedSearchLowersOutputErrorWithLoudChannelsAndOutliers) {
+  const Matrix m = synthetic(32, 256, 12, 61, 8.0f);
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal;
+  const int tokens = 512, n = 256;
+  auto h = std::make_shared<std::vector<float>>(static_cast<size_t>(n * n), 0.0f);
+  std::vector<float> x(n);
+  for (int t = 0; t < tokens; ++t) {
+    for (int i = 0; i < n; ++i) x[i] = normal(rng) * (i % 16 == 5 ? 10.0f : 1.0f);
+    for (int i = 0; i < n; ++i) {
+      for (int j = 0; j < n; ++j) (*h)[i * n + j] += x[i] * x[j] / tokens;
+    }
+  }
+  QuantStats stats{{}, h, {}};
+  for (int i = 0; i < n; ++i) stats.importance.push_back((*h)[i * n + i]);
+  ThreadPool pool(2);
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q4_K}) {
+    for (int bits : {3, 4}) {
+      const QuantSpec spec = spec_for(type, bits);
+      const auto err = [&](const char* method, const QuantStats& s) {
+        return output_error(m, dequantized(make_quant_method(method)->quantize(m.ref(), spec, s, pool), m), *h);
+      };
+      const double rtn = err("rtn", {}), plain = err("mse", {}), weighted = err("mse", stats);
+      const double dabc = err("dabc", stats);
+      EXPECT_LT(weighted, 0.8 * rtn) << type_name(type) << " " << bits;
+      EXPECT_LT(weighted, 0.9 * plain) << type_name(type) << " " << bits;
+      EXPECT_LT(dabc, 0.8 * rtn) << type_name(type) << " " << bits;
+    }
+  }
+}
+
 TEST(QuantNone, F16IsTheRoundedMatrix) {
   const Matrix m = synthetic(4, 64, 5);
   ThreadPool pool(2);
