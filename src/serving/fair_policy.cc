@@ -1,10 +1,16 @@
 // Latency-controlled, fair policy.
 //
 // Latency: prefill chunks are sized so that a step carrying them stays within
-// the time-per-output-token target of the streams decoding in it. From the
-// moving step-time model (fixed + per_token * n), a step may carry
-// (target - fixed) / per_token tokens in all; what the decode tokens leave is
-// the prefill budget, never below a minimum chunk so prompts still progress.
+// the time-per-output-token target of the streams decoding in it. Decode and
+// prefill tokens are modelled apart, because on a CPU they cost differently:
+// a decode-only step is bound by reading the weights (its time barely grows
+// with the number of streams: the packed kernels give a few tokens the weights
+// for the price of one), while each prefill token adds its full compute. So
+// decode-only steps fit a step-time model (fixed + per_token * n), mixed
+// steps measure what one prefill token adds on top of it, and a step may carry
+// (target - predicted decode step) / prefill-token cost prefill tokens —
+// never below a minimum chunk so prompts still progress. Until both are
+// measured, one model over all steps (or a small cold chunk) stands in.
 // The target is ServingConfig::target_tpot_ms, or (when 0) 1.25x the
 // predicted time of a decode-only step of the current size.
 //
@@ -29,6 +35,7 @@ constexpr int64_t kMinChunk = 4;
 constexpr int64_t kColdChunk = 64;     // before the step-time model is fitted
 constexpr size_t kMaxUsers = 4096;     // users remembered for the rotation
 constexpr double kDerivedSlack = 1.25;  // derived target = slack x decode-only step
+constexpr double kPrefillCostDecay = 0.8;  // weight kept by the older prefill-token cost
 
 class FairPolicy : public SchedulePolicy {
  public:
@@ -38,6 +45,13 @@ class FairPolicy : public SchedulePolicy {
   int64_t prefill_budget(int64_t n_decode) override {
     const int64_t full = step_budget_ - n_decode;
     if (n_decode == 0) return full;  // nobody is streaming: no latency to protect
+    if (decode_model_.ready() && prefill_token_s_ > 0) {
+      const double decode_step = decode_model_.predict(n_decode);
+      const double target = target_s_ > 0 ? target_s_ : kDerivedSlack * decode_step;
+      const double room = std::floor((target - decode_step) / prefill_token_s_);
+      const int64_t budget = room < static_cast<double>(full) ? static_cast<int64_t>(std::max(0.0, room)) : full;
+      return std::clamp(budget, std::min(full, kMinChunk), full);
+    }
     if (!model_.ready()) return std::min(full, kColdChunk);
     const double target = target_s_ > 0 ? target_s_ : kDerivedSlack * model_.predict(n_decode);
     const double per_token = model_.per_token_s();
@@ -70,7 +84,17 @@ class FairPolicy : public SchedulePolicy {
     last_admitted_[*request.user] = ++admissions_;
   }
 
-  void on_step(int64_t n_tokens, int64_t, double seconds) override { model_.observe(n_tokens, seconds); }
+  void on_step(int64_t n_tokens, int64_t n_decode, double seconds) override {
+    model_.observe(n_tokens, seconds);
+    const int64_t n_prefill = n_tokens - n_decode;
+    if (n_prefill == 0) {
+      decode_model_.observe(n_decode, seconds);
+    } else if (n_decode > 0 && decode_model_.ready()) {
+      const double cost = std::max(0.0, seconds - decode_model_.predict(n_decode)) / static_cast<double>(n_prefill);
+      prefill_token_s_ =
+          prefill_token_s_ > 0 ? kPrefillCostDecay * prefill_token_s_ + (1 - kPrefillCostDecay) * cost : cost;
+    }
+  }
 
  private:
   // When the user was last admitted (0 = never): smaller goes first.
@@ -81,7 +105,9 @@ class FairPolicy : public SchedulePolicy {
 
   int64_t step_budget_;
   double target_s_;
-  StepTimeModel model_;
+  StepTimeModel model_;         // every step
+  StepTimeModel decode_model_;  // decode-only steps
+  double prefill_token_s_ = 0;  // what one prefill token adds to a step (0: not measured yet)
   int64_t admissions_ = 0;
   std::unordered_map<std::string, int64_t> last_admitted_;
 };

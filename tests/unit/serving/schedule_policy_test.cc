@@ -65,6 +65,27 @@ TEST(FairPolicy, PrefillBudgetKeepsStepsWithinTheTpotTarget) {
   EXPECT_EQ(derived->prefill_budget(200), 52);
 }
 
+// On a CPU a decode-only step is bound by reading the weights (flat in the
+// number of streams) while each prefill token adds its compute: one linear
+// model over all steps would take the flat decode slope for the prefill cost.
+TEST(FairPolicy, PrefillCostIsMeasuredApartFromDecodeSteps) {
+  ServingConfig c;
+  c.policy = "fair";
+  c.step_token_budget = 512;
+  c.target_tpot_ms = 0;  // derived: 1.25 x the decode-only step
+  auto p = make_schedule_policy(c);
+  for (int64_t n : {6, 7, 8, 5, 7}) p->on_step(n, n, 0.070 + 0.0005 * static_cast<double>(n));
+  // Mixed steps: 7 decode tokens (73.5 ms) plus prefill tokens at 10 ms each.
+  for (int64_t prefill : {16, 4, 8}) p->on_step(7 + prefill, 7, 0.0735 + 0.010 * static_cast<double>(prefill));
+  // Target 1.25 x 73.5 ms = 91.9 ms leaves 18.4 ms: one prefill token, raised to the minimum chunk.
+  EXPECT_EQ(p->prefill_budget(7), 4);
+  c.target_tpot_ms = 200;  // 200 - 73.5 = 126.5 ms -> 12 prefill tokens
+  auto fixed = make_schedule_policy(c);
+  for (int64_t n : {6, 7, 8, 5, 7}) fixed->on_step(n, n, 0.070 + 0.0005 * static_cast<double>(n));
+  for (int64_t prefill : {16, 4, 8}) fixed->on_step(7 + prefill, 7, 0.0735 + 0.010 * static_cast<double>(prefill));
+  EXPECT_EQ(fixed->prefill_budget(7), 12);
+}
+
 TEST(FairPolicy, AdmitsRoundRobinOverUsers) {
   ServingConfig c;
   c.policy = "fair";
