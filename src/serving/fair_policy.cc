@@ -29,10 +29,11 @@ namespace tessera::serving {
 namespace {
 
 // Prefill tokens a step always may carry, so prompts progress even when the
-// target leaves no room. Small: on a CPU one prefill token can cost a tenth
-// of a decode step's fixed cost, and the bound is on those streams' TPOT.
-constexpr int64_t kMinChunk = 4;
-constexpr int64_t kColdChunk = 64;     // before the step-time model is fitted
+// target leaves no room. One: on a 2-core CPU one prefill token of a 1.1B
+// model costs 15-20 ms against a 7-stream decode step of ~100 ms, so a chunk
+// of 4 alone broke a 1.5x TPOT bound (measured, docs/performance.md).
+constexpr int64_t kMinChunk = 1;
+constexpr int64_t kColdChunk = 16;     // before the step-time model is fitted
 constexpr size_t kMaxUsers = 4096;     // users remembered for the rotation
 constexpr double kDerivedSlack = 1.25;  // derived target = slack x decode-only step
 constexpr double kPrefillCostDecay = 0.8;  // weight kept by the older prefill-token cost

@@ -47,20 +47,20 @@ TEST(FairPolicy, PrefillBudgetKeepsStepsWithinTheTpotTarget) {
   c.target_tpot_ms = 50;
   auto p = make_schedule_policy(c);
   EXPECT_EQ(p->prefill_budget(0), 512) << "no stream to protect";
-  EXPECT_EQ(p->prefill_budget(4), 64) << "a small chunk until step times are known";
+  EXPECT_EQ(p->prefill_budget(4), 16) << "a small chunk until step times are known";
   for (int64_t n : {1, 8, 64, 3, 120, 16}) p->on_step(n, 1, 0.010 + 0.001 * static_cast<double>(n));
   // 50 ms allow 40 tokens in all: 8 decode + 32 prefill.
   EXPECT_EQ(p->prefill_budget(8), 32);
   // Over the target already: the minimum chunk still lets prompts progress.
-  EXPECT_EQ(p->prefill_budget(60), 4);
+  EXPECT_EQ(p->prefill_budget(60), 1);
 
   c.target_tpot_ms = 0;  // derived: 1.25 x the decode-only step
   auto derived = make_schedule_policy(c);
   for (int64_t n : {1, 8, 64, 3, 120, 16}) derived->on_step(n, 1, 0.010 + 0.001 * static_cast<double>(n));
   // 16 decode tokens: 26 ms; x1.25 = 32.5 ms -> 22 tokens in all -> 6 of prefill.
   EXPECT_EQ(derived->prefill_budget(16), 6);
-  // 2 decode tokens: 12 ms; x1.25 = 15 ms -> 5 tokens in all -> 3, raised to the minimum 4.
-  EXPECT_EQ(derived->prefill_budget(2), 4);
+  // 3 decode tokens: 13 ms; x1.25 = 16.25 ms -> 6 tokens in all -> 3 of prefill.
+  EXPECT_EQ(derived->prefill_budget(3), 3);
   // 200 decode tokens: 210 ms x 1.25 = 262.5 ms -> 252 tokens in all -> 52 of prefill.
   EXPECT_EQ(derived->prefill_budget(200), 52);
 }
@@ -77,8 +77,8 @@ TEST(FairPolicy, PrefillCostIsMeasuredApartFromDecodeSteps) {
   for (int64_t n : {6, 7, 8, 5, 7}) p->on_step(n, n, 0.070 + 0.0005 * static_cast<double>(n));
   // Mixed steps: 7 decode tokens (73.5 ms) plus prefill tokens at 10 ms each.
   for (int64_t prefill : {16, 4, 8}) p->on_step(7 + prefill, 7, 0.0735 + 0.010 * static_cast<double>(prefill));
-  // Target 1.25 x 73.5 ms = 91.9 ms leaves 18.4 ms: one prefill token, raised to the minimum chunk.
-  EXPECT_EQ(p->prefill_budget(7), 4);
+  // Target 1.25 x 73.5 ms = 91.9 ms leaves 18.4 ms: one prefill token.
+  EXPECT_EQ(p->prefill_budget(7), 1);
   c.target_tpot_ms = 200;  // 200 - 73.5 = 126.5 ms -> 12 prefill tokens
   auto fixed = make_schedule_policy(c);
   for (int64_t n : {6, 7, 8, 5, 7}) fixed->on_step(n, n, 0.070 + 0.0005 * static_cast<double>(n));

@@ -183,7 +183,7 @@ TEST_P(ServingEngineReal, ManyClientsWithSharedPrefixesCancelsAndPreemptionAllFi
   for (const char* policy : {"fcfs", "fair"}) {
     ServingConfig c = small_config();
     c.max_seqs = 6;
-    c.kv_blocks = 10;  // 320 tokens for up to 6 sequences of up to 210: preemption
+    c.kv_blocks = 8;  // 256 tokens for up to 6 sequences of up to 210: preemption
     c.policy = policy;
     ServingEngine engine(*model_, c);
     std::vector<Outcome> got(requests.size());
