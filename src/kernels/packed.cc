@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/mmap_file.h"
 #include "kernels/matmul.h"
 #include "kernels/packed_impl.h"
 #include "kernels/vec_dot.h"
@@ -408,7 +409,7 @@ const PackedKernel* find_packed_kernel(GgmlType type, IsaLevel max_level) {
 
 const PackedKernel* find_packed_kernel_scalar(GgmlType type) { return find_in(kScalarKernels, type); }
 
-PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool) {
+PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool, bool release_source) {
   if (w.type != k.weight_type) {
     raise<InvalidArgument>("pack_matrix: a {} matrix given to the {} kernel", type_name(w.type),
                            type_name(k.weight_type));
@@ -424,12 +425,22 @@ PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPoo
   auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, static_cast<size_t>(round_up_64(m.bytes))));
   if (p == nullptr) raise("pack_matrix: out of memory for {} bytes", m.bytes);
   m.data = {p, free_aligned};
-  pool.parallel_for(groups, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; ++g) {
-      const int n_rows = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
-      k.pack_group(w.data + g * kPackRows * w.row_stride, w.row_stride, n_rows, w.cols, p + g * group_bytes);
+  // Slices of about 16 MiB of source rows: the peak extra memory while packing.
+  const int64_t slice = std::max<int64_t>(1, (16 << 20) / std::max<int64_t>(1, kPackRows * w.row_stride));
+  for (int64_t first = 0; first < groups; first += slice) {
+    const int64_t last = std::min(groups, first + slice);
+    pool.parallel_for(last - first, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t g = first + begin; g < first + end; ++g) {
+        const int n_rows = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
+        k.pack_group(w.data + g * kPackRows * w.row_stride, w.row_stride, n_rows, w.cols, p + g * group_bytes);
+      }
+    });
+    if (release_source) {
+      const int64_t begin_row = first * kPackRows;
+      const int64_t end_row = std::min(w.rows, last * kPackRows);
+      release_mapped_pages(w.data + begin_row * w.row_stride, static_cast<size_t>((end_row - begin_row) * w.row_stride));
     }
-  });
+  }
   return m;
 }
 

@@ -73,8 +73,11 @@ struct PackedMatrix {
 };
 
 // Packs w with kernel k (w.type must be k.weight_type); groups are split over
-// the pool's threads.
-PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool);
+// the pool's threads. With release_source, w.data must lie in a read-only file
+// mapping: its pages are released slice by slice as they are packed
+// (core/mmap_file.h), so packing never holds a matrix twice in memory.
+PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool,
+                         bool release_source = false);
 
 // Whether models loaded now repack their weights: the CPU has a packed kernel
 // level and TESSERA_REPACK is not 0.

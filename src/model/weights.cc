@@ -130,10 +130,9 @@ std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool) {
   auto pack = [&](WeightMatrix& m) {
     const PackedKernel* k = find_packed_kernel(m.type);
     if (k == nullptr || m.packed != nullptr) return;
-    owners.push_back(pack_matrix(*k, m, pool));
+    owners.push_back(pack_matrix(*k, m, pool, /*release_source=*/true));
     m.packed = owners.back().data.get();
     m.packed_kernel = k;
-    release_mapped_pages(m.data, static_cast<size_t>(m.rows * m.row_stride));
   };
   for (LayerWeights& l : w.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*m);
