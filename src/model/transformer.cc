@@ -48,6 +48,9 @@ Transformer::Transformer(std::unique_ptr<GgufFile> file)
   hp_.n_vocab = w_.token_embd.rows;
   {
     ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    // Vectors first: reading them after the matrices are packed and released
+    // would map the released neighbours back (see copy_vectors).
+    if (repack_enabled()) copy_vectors(w_, hp_, vectors_);
     packed_ = pack_weights(w_, pool);
   }
   tokenizer_ = Tokenizer::from_gguf(*file_);

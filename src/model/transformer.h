@@ -48,6 +48,7 @@ class Transformer final : public Model {
   HParams hp_;
   ModelWeights w_;
   std::vector<PackedMatrix> packed_;  // owners of w_'s packed copies
+  std::vector<std::vector<float>> vectors_;  // w_'s 1-D vectors, copied out of the file when packed
   std::unique_ptr<Tokenizer> tokenizer_;
   MatmulObserver* observer_ = nullptr;
   SumOrder order_ = SumOrder::kLlamaCpp;  // of the batch being run (Batch::invariant)

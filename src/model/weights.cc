@@ -141,4 +141,33 @@ std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool) {
   return owners;
 }
 
+void copy_vectors(ModelWeights& w, const HParams& hp, std::vector<std::vector<float>>& arena) {
+  auto own = [&](const float*& p, int64_t n) {
+    if (p == nullptr) return;
+    arena.emplace_back(p, p + n);  // the inner buffer keeps its address when arena grows
+    p = arena.back().data();
+  };
+  const int64_t q_dim = hp.n_head * hp.head_dim_k;
+  const int64_t k_dim = hp.n_head_kv * hp.head_dim_k;
+  const int64_t v_dim = hp.n_head_kv * hp.head_dim_v;
+  own(w.output_norm, hp.n_embd);
+  own(w.rope_freqs, hp.n_rot / 2);
+  for (LayerWeights& l : w.layers) {
+    for (const float** p : {&l.attn_norm, &l.post_attn_norm, &l.ffn_norm, &l.post_ffn_norm, &l.qbias.o,
+                            &l.qbias.down}) {
+      own(*p, hp.n_embd);
+    }
+    own(l.bq, q_dim);
+    own(l.bk, k_dim);
+    own(l.bv, v_dim);
+    own(l.q_norm, hp.head_dim_k);
+    own(l.k_norm, hp.head_dim_k);
+    own(l.qbias.q, q_dim);
+    own(l.qbias.k, k_dim);
+    own(l.qbias.v, v_dim);
+    own(l.qbias.gate, hp.n_ff);
+    own(l.qbias.up, hp.n_ff);
+  }
+}
+
 }  // namespace tessera

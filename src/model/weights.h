@@ -58,4 +58,12 @@ ModelWeights bind_weights(const GgufFile& file, const HParams& hp);
 // embedding lookups, read back from the file on demand).
 std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool);
 
+// Copies the forward pass's 1-D vectors (norms, biases, RoPE factors) out of
+// the file mapping into `arena` and points w at the copies. After packing this
+// keeps the forward pass off the mapping (but for embedding lookups): reading
+// one small vector maps the page-cache folio around it — on a large-folio
+// filesystem megabytes of the neighbouring, already packed and released
+// matrices — back into the process (measured: ~72 MiB of Gemma 3 270M).
+void copy_vectors(ModelWeights& w, const HParams& hp, std::vector<std::vector<float>>& arena);
+
 }  // namespace tessera
