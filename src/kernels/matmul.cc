@@ -149,24 +149,30 @@ void multiply_rows_chunked(const VecDotKernel& k, const WeightMatrix& w, const u
   }
 }
 
-// Quantizes x (n_tokens rows of `cols` floats) for kernel k into a buffer
-// reused across calls and returns it. One token is quantized on the calling
-// thread: a pool job would cost a wake-up for one row's work.
-const uint8_t* quantize_activations(const VecDotKernel& k, const float* x, int64_t cols, int64_t n_tokens,
-                                    ThreadPool& pool) {
-  thread_local std::vector<uint8_t> xq;
-  const int64_t xq_row = k.activation_row_bytes(cols);
-  if (xq.size() < static_cast<size_t>(xq_row * n_tokens)) xq.resize(xq_row * n_tokens);
+// Converts x (n_tokens rows of `cols` floats) row by row with `convert` into
+// rows of row_bytes in a buffer reused across calls, and returns it. One token
+// is converted on the calling thread: a pool job would cost a wake-up for one
+// row's work. Used for the row kernels' quantized activations and the packed
+// kernels' prepared ones (one call's buffer is dead before the next call).
+const uint8_t* convert_activations(void (*convert)(const float*, uint8_t*, int64_t), int64_t row_bytes,
+                                   const float* x, int64_t cols, int64_t n_tokens, ThreadPool& pool) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < static_cast<size_t>(row_bytes * n_tokens)) buf.resize(row_bytes * n_tokens);
   // Workers must write the caller's buffer, not their own thread_local one.
-  uint8_t* xq_data = xq.data();
+  uint8_t* data = buf.data();
   if (n_tokens == 1) {
-    k.quantize_activation(x, xq_data, cols);
+    convert(x, data, cols);
   } else {
     pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) k.quantize_activation(x + t * cols, xq_data + t * xq_row, cols);
+      for (int64_t t = b; t < e; ++t) convert(x + t * cols, data + t * row_bytes, cols);
     });
   }
-  return xq_data;
+  return data;
+}
+
+const uint8_t* quantize_activations(const VecDotKernel& k, const float* x, int64_t cols, int64_t n_tokens,
+                                    ThreadPool& pool) {
+  return convert_activations(k.quantize_activation, k.activation_row_bytes(cols), x, cols, n_tokens, pool);
 }
 
 void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x,
@@ -178,22 +184,9 @@ void matmul_vec_dot(const VecDotKernel& k, const WeightMatrix& w, const float* x
   });
 }
 
-// Activations prepared for packed kernel k, in a buffer reused across calls
-// (the same rules as quantize_activations).
 const uint8_t* prepare_packed_activations(const PackedKernel& k, const float* x, int64_t cols, int64_t n_tokens,
                                           ThreadPool& pool) {
-  thread_local std::vector<uint8_t> xp;
-  const int64_t xp_row = k.prepared_row_bytes(cols);
-  if (xp.size() < static_cast<size_t>(xp_row * n_tokens)) xp.resize(xp_row * n_tokens);
-  uint8_t* xp_data = xp.data();
-  if (n_tokens == 1) {
-    k.prepare(x, xp_data, cols);
-  } else {
-    pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) k.prepare(x + t * cols, xp_data + t * xp_row, cols);
-    });
-  }
-  return xp_data;
+  return convert_activations(k.prepare, k.prepared_row_bytes(cols), x, cols, n_tokens, pool);
 }
 
 // Packed groups [g_begin, g_end) of w times every token, in L2-sized token

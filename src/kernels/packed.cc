@@ -360,28 +360,40 @@ void scalar_gemm_q6k(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
 
 // ---- registry -----------------------------------------------------------
 
+// The layout half of a kernel (group size, packing, activation preparation)
+// depends only on the type; the gemm and its ISA on the implementation.
+constexpr PackedKernel kernel(GgmlType type, PackedGemmFn gemm, IsaLevel isa) {
+  switch (type) {
+    case GgmlType::Q4_0:
+      return {type, legacy_group_bytes<GgmlType::Q4_0>, pack_legacy_group<GgmlType::Q4_0>, prepared_legacy_bytes,
+              prepare_legacy, gemm, isa};
+    case GgmlType::Q5_0:
+      return {type, legacy_group_bytes<GgmlType::Q5_0>, pack_legacy_group<GgmlType::Q5_0>, prepared_legacy_bytes,
+              prepare_legacy, gemm, isa};
+    case GgmlType::Q8_0:
+      return {type, legacy_group_bytes<GgmlType::Q8_0>, pack_legacy_group<GgmlType::Q8_0>, prepared_legacy_bytes,
+              prepare_legacy, gemm, isa};
+    case GgmlType::Q4_K:
+      return {type, q4k_group_bytes, pack_q4k_group, prepared_k_bytes, prepare_k, gemm, isa};
+    default:  // Q6_K
+      return {type, q6k_group_bytes, pack_q6k_group, prepared_k_bytes, prepare_k, gemm, isa};
+  }
+}
+
 constexpr PackedKernel kScalarKernels[] = {
-    {GgmlType::Q4_0, legacy_group_bytes<GgmlType::Q4_0>, pack_legacy_group<GgmlType::Q4_0>, prepared_legacy_bytes,
-     prepare_legacy, scalar_gemm_legacy<GgmlType::Q4_0>, IsaLevel::kScalar},
-    {GgmlType::Q5_0, legacy_group_bytes<GgmlType::Q5_0>, pack_legacy_group<GgmlType::Q5_0>, prepared_legacy_bytes,
-     prepare_legacy, scalar_gemm_legacy<GgmlType::Q5_0>, IsaLevel::kScalar},
-    {GgmlType::Q8_0, legacy_group_bytes<GgmlType::Q8_0>, pack_legacy_group<GgmlType::Q8_0>, prepared_legacy_bytes,
-     prepare_legacy, scalar_gemm_legacy<GgmlType::Q8_0>, IsaLevel::kScalar},
-    {GgmlType::Q4_K, q4k_group_bytes, pack_q4k_group, prepared_k_bytes, prepare_k, scalar_gemm_q4k, IsaLevel::kScalar},
-    {GgmlType::Q6_K, q6k_group_bytes, pack_q6k_group, prepared_k_bytes, prepare_k, scalar_gemm_q6k, IsaLevel::kScalar},
+    kernel(GgmlType::Q4_0, scalar_gemm_legacy<GgmlType::Q4_0>, IsaLevel::kScalar),
+    kernel(GgmlType::Q5_0, scalar_gemm_legacy<GgmlType::Q5_0>, IsaLevel::kScalar),
+    kernel(GgmlType::Q8_0, scalar_gemm_legacy<GgmlType::Q8_0>, IsaLevel::kScalar),
+    kernel(GgmlType::Q4_K, scalar_gemm_q4k, IsaLevel::kScalar),
+    kernel(GgmlType::Q6_K, scalar_gemm_q6k, IsaLevel::kScalar),
 };
 
 constexpr PackedKernel kAvx512Kernels[] = {
-    {GgmlType::Q4_0, legacy_group_bytes<GgmlType::Q4_0>, pack_legacy_group<GgmlType::Q4_0>, prepared_legacy_bytes,
-     prepare_legacy, avx512::packed_gemm_q4_0, IsaLevel::kAvx512},
-    {GgmlType::Q5_0, legacy_group_bytes<GgmlType::Q5_0>, pack_legacy_group<GgmlType::Q5_0>, prepared_legacy_bytes,
-     prepare_legacy, avx512::packed_gemm_q5_0, IsaLevel::kAvx512},
-    {GgmlType::Q8_0, legacy_group_bytes<GgmlType::Q8_0>, pack_legacy_group<GgmlType::Q8_0>, prepared_legacy_bytes,
-     prepare_legacy, avx512::packed_gemm_q8_0, IsaLevel::kAvx512},
-    {GgmlType::Q4_K, q4k_group_bytes, pack_q4k_group, prepared_k_bytes, prepare_k, avx512::packed_gemm_q4_k,
-     IsaLevel::kAvx512},
-    {GgmlType::Q6_K, q6k_group_bytes, pack_q6k_group, prepared_k_bytes, prepare_k, avx512::packed_gemm_q6_k,
-     IsaLevel::kAvx512},
+    kernel(GgmlType::Q4_0, avx512::packed_gemm_q4_0, IsaLevel::kAvx512),
+    kernel(GgmlType::Q5_0, avx512::packed_gemm_q5_0, IsaLevel::kAvx512),
+    kernel(GgmlType::Q8_0, avx512::packed_gemm_q8_0, IsaLevel::kAvx512),
+    kernel(GgmlType::Q4_K, avx512::packed_gemm_q4_k, IsaLevel::kAvx512),
+    kernel(GgmlType::Q6_K, avx512::packed_gemm_q6_k, IsaLevel::kAvx512),
 };
 
 template <size_t N>

@@ -17,14 +17,8 @@
 namespace tessera {
 namespace {
 
+using testing::random_floats;
 using testing::random_weights;
-
-std::vector<float> random_floats(int64_t n, std::mt19937& rng) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(n));
-  for (auto& v : x) v = normal(rng);
-  return x;
-}
 
 struct Matrix {
   std::vector<uint8_t> data;

@@ -21,16 +21,10 @@
 namespace tessera {
 namespace {
 
+using testing::random_floats;
 using testing::random_weights;
 
 constexpr GgmlType kPackedTypes[] = {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K};
-
-std::vector<float> random_floats(int64_t n, std::mt19937& rng) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(n));
-  for (auto& v : x) v = normal(rng);
-  return x;
-}
 
 struct Case {
   std::vector<uint8_t> data;

@@ -55,4 +55,12 @@ inline std::vector<uint8_t> random_weights(GgmlType t, int64_t rows, int64_t col
   return data;
 }
 
+// n standard-normal floats (activations for kernel tests).
+inline std::vector<float> random_floats(int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) v = normal(rng);
+  return x;
+}
+
 }  // namespace tessera::testing
