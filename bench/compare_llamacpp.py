@@ -47,12 +47,13 @@ def quantize(src: pathlib.Path, dst: pathlib.Path, ftype_name: str) -> None:
     tmp.rename(dst)
 
 
-def time_llamacpp(model: pathlib.Path, n_prompt: int, n_gen: int, threads: int):
+def time_llamacpp(model: pathlib.Path, n_prompt: int, n_gen: int, threads: int, flash_attn: bool):
     import llama_cpp
 
     llm = llama_cpp.Llama(
         model_path=str(model), n_ctx=max(n_prompt, n_gen) + 16, n_batch=max(n_prompt, 1),
         n_ubatch=max(n_prompt, 1), n_threads=threads, n_threads_batch=threads, verbose=False,
+        flash_attn=flash_attn,
     )
     rng = np.random.default_rng(0)
     vocab = llm.n_vocab()
@@ -99,6 +100,9 @@ def main() -> int:
     ap.add_argument("--binary", default=str(REPO / "build" / "tessera"))
     ap.add_argument("--no-default-model", action="store_true")
     ap.add_argument("--json-out", help="also write the raw figures here")
+    ap.add_argument("--llama-fa", choices=["off", "on", "best"], default="best",
+                    help="llama.cpp's attention: without / with flash attention (-fa), or both, "
+                         "keeping the faster figure of each alternation (default)")
     args = ap.parse_args()
 
     reps = args.reps or (1 if args.short else 3)
@@ -134,10 +138,14 @@ def main() -> int:
             for t in threads:
                 print(f"[{rep + 1}/{reps}] {label} t={t}", file=sys.stderr)
                 ts = time_tessera(binary, path, n_prompt, n_gen, t)
-                lc = time_llamacpp(path, n_prompt, n_gen, t)
+                fa_modes = {"off": [False], "on": [True], "best": [False, True]}[args.llama_fa]
+                timings = [time_llamacpp(path, n_prompt, n_gen, t, fa) for fa in fa_modes]
+                lc = {k: max(x[k] for x in timings) for k in timings[0]}
                 results.setdefault((label, t), []).append((ts, lc))
 
-    print(f"\npp{n_prompt} / tg{n_gen}, median of {reps} alternation(s); ratio = tessera / llama.cpp\n")
+    fa_note = {"off": "without", "on": "with", "best": "the faster of with and without"}[args.llama_fa]
+    print(f"\npp{n_prompt} / tg{n_gen}, median of {reps} alternation(s); ratio = tessera / llama.cpp "
+          f"(llama.cpp {fa_note} flash attention)\n")
     print("| model | size MiB | threads | tessera pp | llama.cpp pp | pp ratio | tessera tg | "
           "llama.cpp tg | tg ratio | decode GB/s | share of read BW |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -25,7 +25,21 @@ struct AttentionShape {
 // Token t attends to positions [max(0, pos - window + 1), pos] of its own
 // sequence, which must already be in the cache (including itself).
 // `scratch` is grown as needed and reused between calls.
+//
+// Two implementations with the same contract:
+//  - attention_tiled: tiles of query rows sharing a KV head, online softmax
+//    (kernels/attention_tile.h); K and V are read once per tile instead of
+//    once per query head and token. Batch- and thread-invariant. The default
+//    whenever the packed matmul kernels are in use (repack_enabled()).
+//  - attention_ggml_order: llama.cpp's non-flash attention operation for
+//    operation (fp16 rounding of Q and of the weights, its summation order),
+//    so parity mode (TESSERA_REPACK=0) stays bit-identical to the reference.
+// attention() picks one.
 void attention(const AttentionShape& shape, const Batch& batch, const float* q, const KvCache& kv,
                float* out, ThreadPool& pool, std::vector<float>& scratch);
+void attention_tiled(const AttentionShape& shape, const Batch& batch, const float* q, const KvCache& kv,
+                     float* out, ThreadPool& pool, std::vector<float>& scratch);
+void attention_ggml_order(const AttentionShape& shape, const Batch& batch, const float* q, const KvCache& kv,
+                          float* out, ThreadPool& pool, std::vector<float>& scratch);
 
 }  // namespace tessera

@@ -20,13 +20,17 @@ def quiet_stderr():
             os.close(saved)
 
 
-def load(model_path, n_ctx=1024, logits_all=True, vocab_only=False):
+def load(model_path, n_ctx=1024, logits_all=True, vocab_only=False, flash_attn=False):
+    """flash_attn=True: llama.cpp's online-softmax attention (its -fa), the same
+    algorithm as tessera's default tiled attention; False: its two fp16 matmuls
+    around a softmax, which tessera's parity mode follows operation for operation."""
     import llama_cpp
 
     with quiet_stderr():
         return llama_cpp.Llama(
             model_path=str(model_path), n_ctx=n_ctx, n_batch=min(n_ctx, 512), n_ubatch=min(n_ctx, 512),
             logits_all=logits_all, vocab_only=vocab_only, n_threads=2, n_threads_batch=2, verbose=False,
+            flash_attn=flash_attn,
         )
 
 

@@ -1,0 +1,93 @@
+// Scalar reference of the tiled attention kernel, and the dispatcher. The
+// reference is written row by row, but each float operation is the one the
+// AVX-512 kernel performs in that row's lane, in the same order (see
+// attention_tile.h): fma for the q·k chain and for the weighted V sum, a
+// separate multiply for the scale, ggml's exp.
+#include "kernels/attention_tile.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/attention_tile_impl.h"
+#include "kernels/cpu_features.h"
+#include "kernels/ggml_vec_math.h"
+#include "quant/dequantize.h"
+
+namespace tessera {
+
+namespace {
+
+// vmaxps(a, b): a when a > b, else b (the sign of equal zeros follows b).
+float simd_max(float a, float b) { return a > b ? a : b; }
+
+}  // namespace
+
+int64_t attention_tile_scratch_floats(int64_t head_dim_k, int64_t head_dim_v) {
+  return AttentionScratch::floats(head_dim_k, head_dim_v);
+}
+
+void attention_tile_reference(const AttentionTile& t, float* scratch) {
+  const AttentionScratch s(scratch, t.head_dim_k, t.head_dim_v);
+  const int64_t dk = t.head_dim_k;
+  const int64_t dv = t.head_dim_v;
+  const int64_t kstride = AttentionScratch::round16(dk);
+  std::fill(s.o, s.o + kMaxTileRows * dv, 0.0f);
+  float m[kMaxTileRows], l[kMaxTileRows];
+  std::fill(m, m + kMaxTileRows, -INFINITY);
+  std::fill(l, l + kMaxTileRows, 0.0f);
+  float p[kKeyBlock];
+  const int64_t key_end = t.key_begin + t.n_keys;
+  for (int64_t block = t.key_begin; block < key_end; block += kKeyBlock) {
+    const int64_t nk = std::min(kKeyBlock, key_end - block);
+    for (int64_t j = 0; j < nk; ++j) {
+      const uint16_t* kj = t.k[block - t.key_begin + j];
+      const uint16_t* vj = t.v[block - t.key_begin + j];
+      for (int64_t d = 0; d < dk; ++d) s.k[j * kstride + d] = fp16_to_fp32(kj[d]);
+      for (int64_t e = 0; e < dv; ++e) s.v[j * dv + e] = fp16_to_fp32(vj[e]);
+    }
+    for (int r = 0; r < t.n_rows; ++r) {
+      float block_max = -INFINITY;
+      for (int64_t j = 0; j < nk; ++j) {
+        float acc = 0.0f;
+        for (int64_t d = 0; d < dk; ++d) acc = std::fma(fp16_to_fp32(fp32_to_fp16(t.q[r][d])), s.k[j * kstride + d], acc);
+        float score = acc * t.scale;
+        if (t.softcap > 0.0f) score = t.softcap * std::tanh(score / t.softcap);
+        const int64_t pos = block + j;
+        if (pos < t.first[r] || pos > t.last[r]) score = -INFINITY;
+        p[j] = score;
+        block_max = simd_max(block_max, score);
+      }
+      const float m_new = simd_max(m[r], block_max);
+      const bool live = m_new != -INFINITY;
+      const float c = m_new == m[r] ? 1.0f : ggml_expf_lane_avx512(m[r] - m_new);
+      float sum = 0.0f;
+      for (int64_t j = 0; j < nk; ++j) {
+        p[j] = live ? ggml_expf_lane_avx512(p[j] - m_new) : 0.0f;
+        sum += p[j];
+      }
+      l[r] = l[r] * c + sum;
+      m[r] = m_new;
+      float* o = s.o + r * dv;
+      if (c != 1.0f) {
+        for (int64_t e = 0; e < dv; ++e) o[e] *= c;
+      }
+      for (int64_t j = 0; j < nk; ++j) {
+        for (int64_t e = 0; e < dv; ++e) o[e] = std::fma(p[j], s.v[j * dv + e], o[e]);
+      }
+    }
+  }
+  for (int r = 0; r < t.n_rows; ++r) {
+    for (int64_t e = 0; e < dv; ++e) t.out[r][e] = s.o[r * dv + e] / l[r];
+  }
+}
+
+void attention_tile(const AttentionTile& tile, float* scratch) {
+  if (cpu_features().level >= IsaLevel::kAvx512) {
+    attention_tile_avx512(tile, scratch);
+  } else {
+    attention_tile_reference(tile, scratch);
+  }
+}
+
+}  // namespace tessera
