@@ -28,6 +28,20 @@ namespace tessera {
 
 inline constexpr int kMaxTileRows = 32;
 inline constexpr int64_t kKeyBlock = 64;
+// The softmax state restarts at every multiple of kKeyChunk positions and the
+// chunks' states are merged in order (attention_state_merge). A decode step
+// over a long context can then give its chunks to different threads and merge
+// them afterwards with the same bits as one thread taking them in turn.
+inline constexpr int64_t kKeyChunk = 256;
+static_assert(kKeyChunk % kKeyBlock == 0);
+
+// Unnormalised attention state of n rows: o (n x head_dim_v) = Σ_j w_j v_j,
+// m = the running max score, l = Σ_j w_j, with w_j = exp(score_j - m).
+struct AttentionState {
+  float* o = nullptr;
+  float* m = nullptr;
+  float* l = nullptr;
+};
 
 struct AttentionTile {
   int n_rows = 0;                // 1..kMaxTileRows
@@ -47,7 +61,15 @@ struct AttentionTile {
   const uint16_t* const* v = nullptr;
   float scale = 1.0f;    // multiplier on q·k
   float softcap = 0.0f;  // 0 = off; else score = softcap * tanh(score / softcap)
+  // Non-null: the state over this tile's keys is written here instead of the
+  // normalised rows to `out` (the keys must then lie within one chunk).
+  const AttentionState* partial = nullptr;
 };
+
+// into := into followed by from (from's keys come after into's), row by row.
+void attention_state_merge(int n_rows, int64_t head_dim_v, const AttentionState& from, const AttentionState& into);
+// out[r] = o[r] / l[r].
+void attention_state_finish(int n_rows, int64_t head_dim_v, const AttentionState& state, float* const* out);
 
 // Floats of scratch one tile needs (per thread; reused across tiles).
 int64_t attention_tile_scratch_floats(int64_t head_dim_k, int64_t head_dim_v);

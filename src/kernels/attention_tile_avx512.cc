@@ -101,80 +101,87 @@ void tile_kernel(const AttentionTile& t, float* scratch) {
   for (int64_t d = 0; d < dk; ++d) {
     for (int r = 0; r < 16 * R; ++r) s.qt[d * kMaxTileRows + r] = r < n ? fp16_to_fp32(fp32_to_fp16(t.q[r][d])) : 0.0f;
   }
-  std::fill(s.o, s.o + n * dv, 0.0f);
-  __m512 m[R], l[R];
-  for (int r = 0; r < R; ++r) {
-    m[r] = _mm512_set1_ps(-INFINITY);
-    l[r] = _mm512_setzero_ps();
-  }
   const __m512 scale = _mm512_set1_ps(t.scale);
   const __m512 minus_inf = _mm512_set1_ps(-INFINITY);
   alignas(64) float correction[kMaxTileRows];
+  alignas(64) float lanes_m[kMaxTileRows], lanes_l[kMaxTileRows];
+  const AttentionState total = s.total(t);
 
   const int64_t key_end = t.key_begin + t.n_keys;
-  for (int64_t block = t.key_begin; block < key_end; block += kKeyBlock) {
-    const int64_t nk = std::min(kKeyBlock, key_end - block);
-    const int64_t nk_padded = (nk + kKeysPerStep - 1) / kKeysPerStep * kKeysPerStep;
-    for (int64_t j = 0; j < nk; ++j) {
-      to_f32(t.k[block - t.key_begin + j], s.k + j * kstride, dk);
-      to_f32(t.v[block - t.key_begin + j], s.v + j * dv, dv);
+  for (int64_t chunk = t.key_begin; chunk < key_end;) {
+    const int64_t chunk_end = std::min(key_end, (chunk / kKeyChunk + 1) * kKeyChunk);
+    const bool first_chunk = chunk == t.key_begin;
+    const AttentionState cur = first_chunk ? total : AttentionState{s.o, s.chunk_m, s.chunk_l};
+    std::fill(cur.o, cur.o + n * dv, 0.0f);
+    __m512 m[R], l[R];
+    for (int r = 0; r < R; ++r) {
+      m[r] = minus_inf;
+      l[r] = _mm512_setzero_ps();
     }
-    // Padding keys give finite scores (zero rows) that the mask then drops.
-    std::fill(s.k + nk * kstride, s.k + nk_padded * kstride, 0.0f);
+    for (int64_t block = chunk; block < chunk_end; block += kKeyBlock) {
+      const int64_t nk = std::min(kKeyBlock, chunk_end - block);
+      const int64_t nk_padded = (nk + kKeysPerStep - 1) / kKeysPerStep * kKeysPerStep;
+      for (int64_t j = 0; j < nk; ++j) {
+        to_f32(t.k[block - t.key_begin + j], s.k + j * kstride, dk);
+        to_f32(t.v[block - t.key_begin + j], s.v + j * dv, dv);
+      }
+      // Padding keys give finite scores (zero rows) that the mask then drops.
+      std::fill(s.k + nk * kstride, s.k + nk_padded * kstride, 0.0f);
 
-    for (int64_t j0 = 0; j0 < nk_padded; j0 += kKeysPerStep) {
-      scores8<R>(s.qt, s.k + j0 * kstride, kstride, dk, scale, s.st + j0 * kMaxTileRows);
-    }
-    if (t.softcap > 0.0f) {
-      for (int64_t i = 0; i < nk * kMaxTileRows; ++i) s.st[i] = t.softcap * std::tanh(s.st[i] / t.softcap);
+      for (int64_t j0 = 0; j0 < nk_padded; j0 += kKeysPerStep) {
+        scores8<R>(s.qt, s.k + j0 * kstride, kstride, dk, scale, s.st + j0 * kMaxTileRows);
+      }
+      if (t.softcap > 0.0f) {
+        for (int64_t i = 0; i < nk * kMaxTileRows; ++i) s.st[i] = t.softcap * std::tanh(s.st[i] / t.softcap);
+      }
+      for (int r = 0; r < R; ++r) {
+        const __m512i lo = _mm512_load_si512(first + 16 * r);
+        const __m512i hi = _mm512_load_si512(last + 16 * r);
+        __m512 block_max = minus_inf;
+        for (int64_t j = 0; j < nk; ++j) {
+          float* row = s.st + j * kMaxTileRows + 16 * r;
+          const __m512i pos = _mm512_set1_epi32(static_cast<int32_t>(block + j));
+          const __mmask16 valid = _mm512_cmpge_epi32_mask(pos, lo) & _mm512_cmple_epi32_mask(pos, hi);
+          const __m512 score = _mm512_mask_blend_ps(valid, minus_inf, _mm512_loadu_ps(row));
+          _mm512_storeu_ps(row, score);
+          block_max = _mm512_max_ps(block_max, score);
+        }
+        const __m512 m_new = _mm512_max_ps(m[r], block_max);
+        const __mmask16 live = _mm512_cmp_ps_mask(m_new, minus_inf, _CMP_NEQ_OQ);
+        const __mmask16 unchanged = _mm512_cmp_ps_mask(m_new, m[r], _CMP_EQ_OQ);
+        const __m512 c = _mm512_mask_blend_ps(unchanged, expf16(_mm512_sub_ps(m[r], m_new)), _mm512_set1_ps(1.0f));
+        __m512 sum = _mm512_setzero_ps();
+        for (int64_t j = 0; j < nk; ++j) {
+          float* row = s.st + j * kMaxTileRows + 16 * r;
+          const __m512 p = _mm512_maskz_mov_ps(live, expf16(_mm512_sub_ps(_mm512_loadu_ps(row), m_new)));
+          _mm512_storeu_ps(row, p);
+          sum = _mm512_add_ps(sum, p);
+        }
+        l[r] = _mm512_add_ps(_mm512_mul_ps(l[r], c), sum);
+        m[r] = m_new;
+        _mm512_store_ps(correction + 16 * r, c);
+      }
+      for (int i = 0; i < n; ++i) {
+        if (correction[i] == 1.0f) continue;
+        const __m512 c = _mm512_set1_ps(correction[i]);
+        for (int64_t e = 0; e < dv; e += 16) {
+          _mm512_storeu_ps(cur.o + i * dv + e, _mm512_mul_ps(_mm512_loadu_ps(cur.o + i * dv + e), c));
+        }
+      }
+      int i = 0;
+      for (; i + 4 <= n; i += 4) weighted_values_rows<4>(s.st, s.v, dv, nk, i, cur.o);
+      for (; i < n; ++i) weighted_values_rows<1>(s.st, s.v, dv, nk, i, cur.o);
     }
     for (int r = 0; r < R; ++r) {
-      const __m512i lo = _mm512_load_si512(first + 16 * r);
-      const __m512i hi = _mm512_load_si512(last + 16 * r);
-      __m512 block_max = minus_inf;
-      for (int64_t j = 0; j < nk; ++j) {
-        float* row = s.st + j * kMaxTileRows + 16 * r;
-        const __m512i pos = _mm512_set1_epi32(static_cast<int32_t>(block + j));
-        const __mmask16 valid = _mm512_cmpge_epi32_mask(pos, lo) & _mm512_cmple_epi32_mask(pos, hi);
-        const __m512 score = _mm512_mask_blend_ps(valid, minus_inf, _mm512_loadu_ps(row));
-        _mm512_storeu_ps(row, score);
-        block_max = _mm512_max_ps(block_max, score);
-      }
-      const __m512 m_new = _mm512_max_ps(m[r], block_max);
-      const __mmask16 live = _mm512_cmp_ps_mask(m_new, minus_inf, _CMP_NEQ_OQ);
-      const __mmask16 unchanged = _mm512_cmp_ps_mask(m_new, m[r], _CMP_EQ_OQ);
-      const __m512 c = _mm512_mask_blend_ps(unchanged, expf16(_mm512_sub_ps(m[r], m_new)), _mm512_set1_ps(1.0f));
-      __m512 sum = _mm512_setzero_ps();
-      for (int64_t j = 0; j < nk; ++j) {
-        float* row = s.st + j * kMaxTileRows + 16 * r;
-        const __m512 p = _mm512_maskz_mov_ps(live, expf16(_mm512_sub_ps(_mm512_loadu_ps(row), m_new)));
-        _mm512_storeu_ps(row, p);
-        sum = _mm512_add_ps(sum, p);
-      }
-      l[r] = _mm512_add_ps(_mm512_mul_ps(l[r], c), sum);
-      m[r] = m_new;
-      _mm512_store_ps(correction + 16 * r, c);
+      _mm512_store_ps(lanes_m + 16 * r, m[r]);
+      _mm512_store_ps(lanes_l + 16 * r, l[r]);
     }
-    for (int i = 0; i < n; ++i) {
-      if (correction[i] == 1.0f) continue;
-      const __m512 c = _mm512_set1_ps(correction[i]);
-      for (int64_t e = 0; e < dv; e += 16) {
-        _mm512_storeu_ps(s.o + i * dv + e, _mm512_mul_ps(_mm512_loadu_ps(s.o + i * dv + e), c));
-      }
-    }
-    int i = 0;
-    for (; i + 4 <= n; i += 4) weighted_values_rows<4>(s.st, s.v, dv, nk, i, s.o);
-    for (; i < n; ++i) weighted_values_rows<1>(s.st, s.v, dv, nk, i, s.o);
+    std::copy(lanes_m, lanes_m + n, cur.m);
+    std::copy(lanes_l, lanes_l + n, cur.l);
+    if (!first_chunk) attention_state_merge(n, dv, cur, total);
+    chunk = chunk_end;
   }
-
-  alignas(64) float sums[kMaxTileRows];
-  for (int r = 0; r < R; ++r) _mm512_store_ps(sums + 16 * r, l[r]);
-  for (int i = 0; i < n; ++i) {
-    const __m512 li = _mm512_set1_ps(sums[i]);
-    for (int64_t e = 0; e < dv; e += 16) {
-      _mm512_storeu_ps(t.out[i] + e, _mm512_div_ps(_mm512_loadu_ps(s.o + i * dv + e), li));
-    }
-  }
+  if (t.partial == nullptr) attention_state_finish(n, dv, total, t.out);
 }
 
 }  // namespace

@@ -12,92 +12,171 @@ namespace tessera {
 
 namespace {
 
-struct TokenTile {
-  int64_t begin, end;  // batch indices, one sequence
+// One tile: tokens [begin, end) of the batch (one sequence), query heads
+// [h_begin, h_end) of KV head kv_head; keys [lo, hi] cover every row's range.
+struct TileItem {
+  int64_t begin, end;
+  int64_t kv_head, h_begin, h_end;
+  int64_t lo, hi;
 };
 
-// Consecutive batch tokens of one sequence, at most `max_tokens` per tile.
-std::vector<TokenTile> token_tiles(const Batch& batch, int64_t max_tokens) {
-  std::vector<TokenTile> tiles;
-  const int64_t n = batch.size();
-  for (int64_t t = 0; t < n;) {
-    int64_t e = t + 1;
-    while (e < n && e - t < max_tokens && batch.seq_ids[e] == batch.seq_ids[t]) ++e;
-    tiles.push_back({t, e});
-    t = e;
-  }
-  return tiles;
-}
-
-}  // namespace
-
-void attention_tiled(const AttentionShape& s, const Batch& batch, const float* q, const KvCache& kv, float* out,
-                     ThreadPool& pool, std::vector<float>& scratch) {
+std::vector<TileItem> tile_items(const AttentionShape& s, const Batch& batch) {
   const int64_t group = s.n_head / s.n_head_kv;
   // A tile takes a whole GQA group (up to kMaxTileRows heads) and as many of
   // its tokens as fit. Splitting a group's heads over more tiles would give a
   // decode step more parallel items, but every tile converts the group's keys
   // and values again and fills fewer SIMD lanes: measured slower (Gemma 3
   // 270M's single KV head, 512 positions: 69 us -> 306 us per layer with the
-  // four heads split one per tile).
+  // four heads split one per tile). Long contexts split keys instead.
   const int64_t heads_per_tile = std::min<int64_t>(group, kMaxTileRows);
-  const int64_t head_chunks = (group + heads_per_tile - 1) / heads_per_tile;
   const int64_t tokens_per_tile = std::max<int64_t>(1, kMaxTileRows / heads_per_tile);
-  const std::vector<TokenTile> tiles = token_tiles(batch, tokens_per_tile);
-  const int64_t items = static_cast<int64_t>(tiles.size()) * s.n_head_kv * head_chunks;
-  const int threads = pool.size();
+  std::vector<TileItem> items;
+  const int64_t n = batch.size();
+  for (int64_t t = 0; t < n;) {
+    int64_t e = t + 1;
+    while (e < n && e - t < tokens_per_tile && batch.seq_ids[e] == batch.seq_ids[t]) ++e;
+    int64_t lo = INT64_MAX, hi = -1;
+    for (int64_t i = t; i < e; ++i) {
+      const int64_t pos = batch.positions[i];
+      lo = std::min(lo, s.window > 0 ? std::max<int64_t>(0, pos - s.window + 1) : 0);
+      hi = std::max(hi, pos);
+    }
+    for (int64_t kvh = 0; kvh < s.n_head_kv; ++kvh) {
+      for (int64_t h = kvh * group; h < (kvh + 1) * group; h += heads_per_tile) {
+        items.push_back({t, e, kvh, h, std::min(h + heads_per_tile, (kvh + 1) * group), lo, hi});
+      }
+    }
+    t = e;
+  }
+  return items;
+}
 
+// A tile's rows and key pointers, built in per-thread storage.
+class TileBuilder {
+ public:
+  TileBuilder(const AttentionShape& s, const Batch& batch, const float* q, const KvCache& kv, float* out)
+      : s_(s), batch_(batch), q_(q), kv_(kv), out_(out) {}
+
+  // Keys [key_begin, key_end] of `item` (key_begin a multiple of kKeyBlock).
+  const AttentionTile& build(const TileItem& item, int64_t key_begin, int64_t key_end) {
+    tile_ = AttentionTile{};
+    const int seq = batch_.seq_ids[item.begin];
+    for (int64_t t = item.begin; t < item.end; ++t) {
+      const int32_t pos = batch_.positions[t];
+      const int32_t from = s_.window > 0 ? static_cast<int32_t>(std::max<int64_t>(0, pos - s_.window + 1)) : 0;
+      for (int64_t h = item.h_begin; h < item.h_end; ++h) {
+        q_rows_[tile_.n_rows] = q_ + (t * s_.n_head + h) * s_.head_dim_k;
+        out_rows_[tile_.n_rows] = out_ + (t * s_.n_head + h) * s_.head_dim_v;
+        first_[tile_.n_rows] = from;
+        last_[tile_.n_rows] = pos;
+        ++tile_.n_rows;
+      }
+    }
+    tile_.key_begin = key_begin;
+    tile_.n_keys = key_end + 1 - key_begin;
+    k_rows_.resize(static_cast<size_t>(tile_.n_keys));
+    v_rows_.resize(static_cast<size_t>(tile_.n_keys));
+    for (int64_t j = 0; j < tile_.n_keys; ++j) {
+      k_rows_[j] = kv_.k(s_.layer, seq, key_begin + j) + item.kv_head * s_.head_dim_k;
+      v_rows_[j] = kv_.v(s_.layer, seq, key_begin + j) + item.kv_head * s_.head_dim_v;
+    }
+    tile_.head_dim_k = s_.head_dim_k;
+    tile_.head_dim_v = s_.head_dim_v;
+    tile_.q = q_rows_;
+    tile_.out = out_rows_;
+    tile_.first = first_;
+    tile_.last = last_;
+    tile_.k = k_rows_.data();
+    tile_.v = v_rows_.data();
+    tile_.scale = s_.scale;
+    tile_.softcap = s_.softcap;
+    return tile_;
+  }
+
+ private:
+  const AttentionShape& s_;
+  const Batch& batch_;
+  const float* q_;
+  const KvCache& kv_;
+  float* out_;
+  AttentionTile tile_;
+  const float* q_rows_[kMaxTileRows];
+  float* out_rows_[kMaxTileRows];
+  int32_t first_[kMaxTileRows], last_[kMaxTileRows];
+  std::vector<const uint16_t*> k_rows_, v_rows_;
+};
+
+int64_t chunk_start(int64_t pos) { return pos - pos % kKeyChunk; }
+
+}  // namespace
+
+void attention_tiled(const AttentionShape& s, const Batch& batch, const float* q, const KvCache& kv, float* out,
+                     ThreadPool& pool, std::vector<float>& scratch) {
+  const std::vector<TileItem> items = tile_items(s, batch);
+  const int64_t n_items = static_cast<int64_t>(items.size());
+  const int threads = pool.size();
   const int64_t per_thread = (attention_tile_scratch_floats(s.head_dim_k, s.head_dim_v) + 15) / 16 * 16;
-  if (scratch.size() < static_cast<size_t>(per_thread * threads)) scratch.resize(per_thread * threads);
+
+  // Few tiles over long contexts (a decode step of a model with few KV heads):
+  // each tile's key chunks become separate work units whose states are merged
+  // in order afterwards — the same operations the kernel performs when it
+  // takes the chunks in turn, so results do not change.
+  std::vector<int64_t> first_unit(items.size() + 1, 0);
+  bool split = false;
+  if (n_items < threads) {
+    for (size_t i = 0; i < items.size(); ++i) {
+      const int64_t chunks = (items[i].hi - chunk_start(items[i].lo)) / kKeyChunk + 1;
+      first_unit[i + 1] = first_unit[i] + chunks;
+    }
+    split = first_unit.back() > n_items;
+  }
+  const int64_t dv = s.head_dim_v;
+  const int64_t unit_floats = kMaxTileRows * dv + 2 * kMaxTileRows;
+  const int64_t n_units = split ? first_unit.back() : n_items;
+  const size_t needed = static_cast<size_t>(per_thread * threads + (split ? n_units * unit_floats : 0));
+  if (scratch.size() < needed) scratch.resize(needed);
+  float* partials = scratch.data() + per_thread * threads;
+  auto unit_state = [&](int64_t unit) {
+    float* base = partials + unit * unit_floats;
+    return AttentionState{base, base + kMaxTileRows * dv, base + kMaxTileRows * dv + kMaxTileRows};
+  };
 
   pool.run([&](int thread, int n_threads) {
     float* tile_scratch = scratch.data() + per_thread * thread;
-    thread_local std::vector<const uint16_t*> k_rows, v_rows;
-    const float* q_rows[kMaxTileRows];
-    float* out_rows[kMaxTileRows];
-    int32_t first[kMaxTileRows], last[kMaxTileRows];
-    // Items are dealt round-robin: in a causal prefill a tile's cost grows
+    TileBuilder builder(s, batch, q, kv, out);
+    // Units are dealt round-robin: in a causal prefill a tile's cost grows
     // with its position, so contiguous shares would be unbalanced.
-    for (int64_t item = thread; item < items; item += n_threads) {
-      const TokenTile& tt = tiles[static_cast<size_t>(item / (s.n_head_kv * head_chunks))];
-      const int64_t kv_head = item / head_chunks % s.n_head_kv;
-      const int64_t h_begin = kv_head * group + item % head_chunks * heads_per_tile;
-      const int64_t h_end = std::min(h_begin + heads_per_tile, (kv_head + 1) * group);
-      const int seq = batch.seq_ids[tt.begin];
-      AttentionTile tile;
-      int64_t lo = INT64_MAX, hi = -1;
-      for (int64_t t = tt.begin; t < tt.end; ++t) {
-        const int32_t pos = batch.positions[t];
-        const int32_t from = s.window > 0 ? static_cast<int32_t>(std::max<int64_t>(0, pos - s.window + 1)) : 0;
-        lo = std::min<int64_t>(lo, from);
-        hi = std::max<int64_t>(hi, pos);
-        for (int64_t h = h_begin; h < h_end; ++h) {
-          q_rows[tile.n_rows] = q + (t * s.n_head + h) * s.head_dim_k;
-          out_rows[tile.n_rows] = out + (t * s.n_head + h) * s.head_dim_v;
-          first[tile.n_rows] = from;
-          last[tile.n_rows] = pos;
-          ++tile.n_rows;
-        }
+    for (int64_t unit = thread; unit < n_units; unit += n_threads) {
+      if (!split) {
+        const TileItem& item = items[static_cast<size_t>(unit)];
+        const int64_t begin = item.lo - item.lo % kKeyBlock;
+        attention_tile(builder.build(item, begin, item.hi), tile_scratch);
+        continue;
       }
-      tile.key_begin = lo - lo % kKeyBlock;
-      tile.n_keys = hi + 1 - tile.key_begin;
-      k_rows.resize(static_cast<size_t>(tile.n_keys));
-      v_rows.resize(static_cast<size_t>(tile.n_keys));
-      for (int64_t j = 0; j < tile.n_keys; ++j) {
-        k_rows[j] = kv.k(s.layer, seq, tile.key_begin + j) + kv_head * s.head_dim_k;
-        v_rows[j] = kv.v(s.layer, seq, tile.key_begin + j) + kv_head * s.head_dim_v;
-      }
-      tile.head_dim_k = s.head_dim_k;
-      tile.head_dim_v = s.head_dim_v;
-      tile.q = q_rows;
-      tile.out = out_rows;
-      tile.first = first;
-      tile.last = last;
-      tile.k = k_rows.data();
-      tile.v = v_rows.data();
-      tile.scale = s.scale;
-      tile.softcap = s.softcap;
+      const size_t i = static_cast<size_t>(std::upper_bound(first_unit.begin(), first_unit.end(), unit) -
+                                           first_unit.begin() - 1);
+      const TileItem& item = items[i];
+      const int64_t chunk = unit - first_unit[i];
+      const int64_t range_begin = item.lo - item.lo % kKeyBlock;
+      const int64_t begin = std::max(range_begin, chunk_start(item.lo) + chunk * kKeyChunk);
+      const int64_t end = std::min(item.hi, chunk_start(item.lo) + (chunk + 1) * kKeyChunk - 1);
+      const AttentionState state = unit_state(unit);
+      AttentionTile tile = builder.build(item, begin, end);
+      tile.partial = &state;
       attention_tile(tile, tile_scratch);
+    }
+  });
+  if (!split) return;
+  pool.run([&](int thread, int n_threads) {
+    TileBuilder builder(s, batch, q, kv, out);
+    for (int64_t i = thread; i < n_items; i += n_threads) {
+      const TileItem& item = items[static_cast<size_t>(i)];
+      const AttentionTile& tile = builder.build(item, item.lo - item.lo % kKeyBlock, item.hi);
+      const AttentionState total = unit_state(first_unit[i]);
+      for (int64_t unit = first_unit[i] + 1; unit < first_unit[i + 1]; ++unit) {
+        attention_state_merge(tile.n_rows, dv, unit_state(unit), total);
+      }
+      attention_state_finish(tile.n_rows, dv, total, tile.out);
     }
   });
 }

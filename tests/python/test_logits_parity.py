@@ -56,9 +56,9 @@ def test_logits_match_llamacpp(fixture_dir, tmp_path, arch, ftype):
     # of an 8-bit activation somewhere, and the flip spreads through the KV
     # cache. llama.cpp itself differs from itself by up to 1.9e-2 x max|logit|
     # on the Q4_K fixtures between n_ubatch 1 (its decode kernels) and 128, and
-    # by up to 3.9e-2 between its flash and non-flash attention (docs/
-    # correctness.md). The default mode is held to 3e-2 against llama.cpp -fa,
-    # and to the decisive top-1 tokens at 90% of positions: a wrong kernel or
+    # by up to 3.9e-2 between its flash and non-flash attention (printed below;
+    # docs/correctness.md). The default mode is held to 4e-2 against llama.cpp
+    # -fa, and to the decisive top-1 tokens at 90% of positions: a wrong kernel or
     # layout is off by O(1) everywhere (the kernels themselves are checked bit
     # for bit against their scalar references in tests/unit/kernels/).
     flash = reference.logits(reference.load(model, n_ctx=128, flash_attn=True), tokens)
@@ -67,5 +67,5 @@ def test_logits_match_llamacpp(fixture_dir, tmp_path, arch, ftype):
     print(f"{arch} {ftype} default mode vs llama.cpp -fa: max|dlogit| {max_diff / max_logit:.2e} x max|logit|; "
           f"top-1 equal at {same_top1[decisive].sum()}/{decisive.sum()} decisive positions "
           f"(llama.cpp -fa vs without: {float(np.abs(flash - ref).max()) / max_logit:.2e})")
-    assert max_diff <= 3e-2 * max_logit
+    assert max_diff <= 4e-2 * max_logit
     assert same_top1[decisive].mean() >= 0.9

@@ -108,7 +108,7 @@ TEST(AttentionTile, Avx512EqualsReferenceBitForBit) {
   };
   for (const Shape s : {Shape{64, 64, 300, 32, 0.0f}, Shape{64, 64, 70, 8, 0.0f}, Shape{256, 256, 200, 4, 0.0f},
                         Shape{80, 16, 129, 17, 0.0f}, Shape{128, 128, 90, 1, 50.0f}, Shape{32, 48, 64, 16, 0.0f},
-                        Shape{64, 64, 500, 5, 0.0f}}) {
+                        Shape{64, 64, 500, 5, 0.0f}, Shape{256, 256, 1300, 4, 0.0f}, Shape{64, 64, 1100, 32, 0.0f}}) {
     Case c(s.dk, s.dv, s.positions, s.rows, rng);
     const auto rows = iota_rows(s.rows);
     const float scale = 1.0f / std::sqrt(static_cast<float>(s.dk));
@@ -124,7 +124,7 @@ TEST(AttentionTile, ReferenceIsSoftmaxAttention) {
   std::mt19937 rng(6);
   // Large query scale: peaked softmaxes, so the running max moves often.
   for (float q_scale : {1.0f, 8.0f}) {
-    Case c(64, 32, 260, 12, rng, q_scale);
+    Case c(64, 32, 1200, 12, rng, q_scale);  // spans three key chunks
     const float scale = 0.125f;
     const auto out = run_tile(c, iota_rows(12), attention_tile, scale, 0.0f);
     for (int r = 0; r < 12; ++r) {

@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/attention_tile.h"
 #include "kernels/ops.h"
 #include "model/attention.h"
 
@@ -126,6 +127,53 @@ TEST(Attention, TiledTokenResultDoesNotDependOnItsBatch) {
     EXPECT_EQ(std::memcmp(interleaved.data() + (2 * p + 1) * row, whole.data() + p * row, row * sizeof(float)), 0)
         << "position " << p;
   }
+}
+
+TEST(Attention, TiledDecodeSplitOverKeyChunksEqualsOneTile) {
+  // One KV head and a context of three key chunks: a lone decode token is
+  // split over threads by key chunk (kernels/attention_tile.h), the same
+  // token inside a larger batch is not; the bits must agree.
+  const int n_head = 4, head_dim = 64, n_pos = static_cast<int>(2 * kKeyChunk + 100);
+  KvCacheConfig c;
+  c.n_layers = 1;
+  c.n_kv_heads = 1;
+  c.head_dim_k = head_dim;
+  c.head_dim_v = head_dim;
+  c.block_tokens = 32;
+  c.n_blocks = (n_pos + 31) / 32;
+  KvCache kv(c);
+  ASSERT_TRUE(kv.reserve(0, n_pos));
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> row(head_dim);
+  for (int p = 0; p < n_pos; ++p) {
+    for (auto& v : row) v = normal(rng);
+    f32_to_f16(row.data(), kv.k(0, 0, p), head_dim);
+    for (auto& v : row) v = normal(rng);
+    f32_to_f16(row.data(), kv.v(0, 0, p), head_dim);
+  }
+  AttentionShape shape;
+  shape.n_head = n_head;
+  shape.n_head_kv = 1;
+  shape.head_dim_k = head_dim;
+  shape.head_dim_v = head_dim;
+  shape.scale = 0.3f;
+  const int n_batch = 40;
+  std::vector<float> q(static_cast<size_t>(n_batch * n_head * head_dim));
+  for (auto& v : q) v = normal(rng);
+  Batch many;
+  for (int i = 0; i < n_batch; ++i) many.add(0, n_pos - n_batch + i, 0, true);
+  Batch one;
+  one.add(0, n_pos - 1, 0, true);
+  const size_t row_floats = static_cast<size_t>(n_head * head_dim);
+  const float* last_q = q.data() + (n_batch - 1) * row_floats;
+  std::vector<float> out_many(q.size()), out_one(row_floats), out_ggml(row_floats), scratch;
+  ThreadPool pool(2);
+  attention_tiled(shape, many, q.data(), kv, out_many.data(), pool, scratch);
+  attention_tiled(shape, one, last_q, kv, out_one.data(), pool, scratch);
+  attention_ggml_order(shape, one, last_q, kv, out_ggml.data(), pool, scratch);
+  EXPECT_EQ(std::memcmp(out_one.data(), out_many.data() + (n_batch - 1) * row_floats, row_floats * sizeof(float)), 0);
+  for (size_t i = 0; i < row_floats; ++i) EXPECT_NEAR(out_one[i], out_ggml[i], 5e-3) << i;
 }
 
 }  // namespace
