@@ -12,10 +12,13 @@
 // 1 and its weights exactly 0). So a token's output is the same whichever
 // tokens, heads or threads share its tile: batch- and thread-invariant.
 //
-// Queries are rounded to fp16 before q·k, as llama.cpp does in both its
-// attention paths (it multiplies them with the fp16 K cache in fp16): without
-// that rounding, greedy continuations of the default model drifted from
-// llama.cpp's (a pick 0.5 below its argmax, tests/python/test_default_model.py).
+// Queries are rounded to fp16 before q·k, as llama.cpp does when it multiplies
+// them with the fp16 K cache (its non-flash attention, and its flash attention
+// for single tokens; its batched flash attention keeps them in f32). Without
+// the rounding the default model's greedy continuations drifted from llama.cpp's
+// (a pick 0.5 below its argmax, tests/python/test_default_model.py), with it
+// the random-weight fixtures sit further from llama.cpp -fa's prefill; one
+// choice has to serve both (a token's bits must not depend on its batch).
 //
 // The SIMD kernel and the scalar reference perform the same float operations
 // in the same order (the exp is ggml's polynomial, ggml_expf_lane_avx512 in
