@@ -20,7 +20,8 @@ struct TileItem {
   int64_t lo, hi;
 };
 
-std::vector<TileItem> tile_items(const AttentionShape& s, const Batch& batch) {
+// Fills `items` (reused between calls: no allocation once it has grown).
+void tile_items(const AttentionShape& s, const Batch& batch, std::vector<TileItem>& items) {
   const int64_t group = s.n_head / s.n_head_kv;
   // A tile takes a whole GQA group (up to kMaxTileRows heads) and as many of
   // its tokens as fit. Splitting a group's heads over more tiles would give a
@@ -30,7 +31,7 @@ std::vector<TileItem> tile_items(const AttentionShape& s, const Batch& batch) {
   // four heads split one per tile). Long contexts split keys instead.
   const int64_t heads_per_tile = std::min<int64_t>(group, kMaxTileRows);
   const int64_t tokens_per_tile = std::max<int64_t>(1, kMaxTileRows / heads_per_tile);
-  std::vector<TileItem> items;
+  items.clear();
   const int64_t n = batch.size();
   for (int64_t t = 0; t < n;) {
     int64_t e = t + 1;
@@ -48,10 +49,10 @@ std::vector<TileItem> tile_items(const AttentionShape& s, const Batch& batch) {
     }
     t = e;
   }
-  return items;
 }
 
-// A tile's rows and key pointers, built in per-thread storage.
+// A tile's rows and key pointers, built in per-thread storage (the key
+// pointer arrays are thread_local: they grow once per thread, then stay).
 class TileBuilder {
  public:
   TileBuilder(const AttentionShape& s, const Batch& batch, const float* q, const KvCache& kv, float* out)
@@ -74,8 +75,10 @@ class TileBuilder {
     }
     tile_.key_begin = key_begin;
     tile_.n_keys = key_end + 1 - key_begin;
-    k_rows_.resize(static_cast<size_t>(tile_.n_keys));
-    v_rows_.resize(static_cast<size_t>(tile_.n_keys));
+    if (k_rows_.size() < static_cast<size_t>(tile_.n_keys)) {
+      k_rows_.resize(static_cast<size_t>(tile_.n_keys));
+      v_rows_.resize(static_cast<size_t>(tile_.n_keys));
+    }
     for (int64_t j = 0; j < tile_.n_keys; ++j) {
       k_rows_[j] = kv_.k(s_.layer, seq, key_begin + j) + item.kv_head * s_.head_dim_k;
       v_rows_[j] = kv_.v(s_.layer, seq, key_begin + j) + item.kv_head * s_.head_dim_v;
@@ -103,8 +106,11 @@ class TileBuilder {
   const float* q_rows_[kMaxTileRows];
   float* out_rows_[kMaxTileRows];
   int32_t first_[kMaxTileRows], last_[kMaxTileRows];
-  std::vector<const uint16_t*> k_rows_, v_rows_;
+  static thread_local std::vector<const uint16_t*> k_rows_, v_rows_;
 };
+
+thread_local std::vector<const uint16_t*> TileBuilder::k_rows_;
+thread_local std::vector<const uint16_t*> TileBuilder::v_rows_;
 
 int64_t chunk_start(int64_t pos) { return pos - pos % kKeyChunk; }
 
@@ -112,7 +118,14 @@ int64_t chunk_start(int64_t pos) { return pos - pos % kKeyChunk; }
 
 void attention_tiled(const AttentionShape& s, const Batch& batch, const float* q, const KvCache& kv, float* out,
                      ThreadPool& pool, std::vector<float>& scratch) {
-  const std::vector<TileItem> items = tile_items(s, batch);
+  // Reused storage of the calling thread (a forward pass runs on one thread
+  // at a time). Bound to references: the pool's workers must see the
+  // caller's vectors, not their own thread_local instances.
+  thread_local std::vector<TileItem> items_storage;
+  thread_local std::vector<int64_t> first_unit_storage;
+  std::vector<TileItem>& items = items_storage;
+  std::vector<int64_t>& first_unit = first_unit_storage;
+  tile_items(s, batch, items);
   const int64_t n_items = static_cast<int64_t>(items.size());
   const int threads = pool.size();
   const int64_t per_thread = (attention_tile_scratch_floats(s.head_dim_k, s.head_dim_v) + 15) / 16 * 16;
@@ -121,7 +134,7 @@ void attention_tiled(const AttentionShape& s, const Batch& batch, const float* q
   // each tile's key chunks become separate work units whose states are merged
   // in order afterwards — the same operations the kernel performs when it
   // takes the chunks in turn, so results do not change.
-  std::vector<int64_t> first_unit(items.size() + 1, 0);
+  first_unit.assign(items.size() + 1, 0);
   bool split = false;
   if (n_items < threads) {
     for (size_t i = 0; i < items.size(); ++i) {
