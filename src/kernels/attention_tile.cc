@@ -1,5 +1,6 @@
-// Scalar reference of the tiled attention kernel, and the dispatcher. The
-// reference is written row by row, but each float operation is the one the
+// Scalar reference of the tiled attention kernel, the chunk-state merge and
+// normalisation both kernels share, and the dispatcher. The reference is
+// written row by row, but each float operation is the one the
 // AVX-512 kernel performs in that row's lane, in the same order (see
 // attention_tile.h): fma for the q·k chain and for the weighted V sum, a
 // separate multiply for the scale, ggml's exp.
@@ -7,7 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 #include "kernels/attention_tile_impl.h"
 #include "kernels/cpu_features.h"
