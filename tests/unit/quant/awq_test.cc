@@ -22,17 +22,7 @@ using namespace quant_test;  // kRows, kCols, gaussian_weights, dequantized, hes
 
 // E[x x^T] of inputs whose every 16th channel is 12x louder than the rest.
 QuantStats salient_stats() {
-  std::mt19937 rng(5);
-  std::normal_distribution<float> normal;
-  const int tokens = 512;
-  auto h = std::make_shared<std::vector<float>>(static_cast<size_t>(kCols * kCols), 0.0f);
-  std::vector<float> x(kCols);
-  for (int t = 0; t < tokens; ++t) {
-    for (int64_t j = 0; j < kCols; ++j) x[j] = normal(rng) * (j % 16 == 3 ? 12.0f : 1.0f);
-    for (int64_t i = 0; i < kCols; ++i) {
-      for (int64_t j = 0; j < kCols; ++j) (*h)[i * kCols + j] += x[i] * x[j] / tokens;
-    }
-  }
+  const auto h = loud_channel_second_moment(kCols, 3, 12.0f, 5);
   QuantStats s;
   s.hessian = h;
   for (int64_t j = 0; j < kCols; ++j) s.importance.push_back((*h)[j * kCols + j]);

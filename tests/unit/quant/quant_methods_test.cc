@@ -17,6 +17,7 @@
 #include "quant/grid.h"
 #include "quant/quant_method.h"
 #include "quant/quantize.h"
+#include "synthetic_matrix.h"
 
 namespace tessera {
 namespace {
@@ -206,17 +207,8 @@ TEST(QuantGptq, LowerOutputErrorThanRtnAndMseWithCorrelatedInputs) {
 // weighted mse against rtn and plain mse, and dabc (grid from the same weighting).
 TEST(QuantMse, ImportanceWeightedSearchLowersOutputErrorWithLoudChannelsAndOutliers) {
   const Matrix m = synthetic(32, 256, 12, 61, 8.0f);
-  std::mt19937 rng(13);
-  std::normal_distribution<float> normal;
-  const int tokens = 512, n = 256;
-  auto h = std::make_shared<std::vector<float>>(static_cast<size_t>(n * n), 0.0f);
-  std::vector<float> x(n);
-  for (int t = 0; t < tokens; ++t) {
-    for (int i = 0; i < n; ++i) x[i] = normal(rng) * (i % 16 == 5 ? 10.0f : 1.0f);
-    for (int i = 0; i < n; ++i) {
-      for (int j = 0; j < n; ++j) (*h)[i * n + j] += x[i] * x[j] / tokens;
-    }
-  }
+  const int n = 256;
+  const auto h = quant_test::loud_channel_second_moment(n, 5, 10.0f, 13);
   QuantStats stats{{}, h, {}};
   for (int i = 0; i < n; ++i) stats.importance.push_back((*h)[i * n + i]);
   ThreadPool pool(2);

@@ -1,10 +1,11 @@
 // Synthetic weight matrices and the error measures the quantization method
-// tests share (awq_test, dabc_test): Gaussian weights with planted outliers,
+// tests share (awq_test, dabc_test, quant_methods_test): Gaussian weights with planted outliers,
 // the matrix a quantized result reads back as, and its output error under an
 // input second moment H = E[x x^T].
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -14,6 +15,24 @@
 namespace tessera::quant_test {
 
 constexpr int64_t kRows = 32, kCols = 256;
+
+// E[x x^T] (n x n) over `tokens` inputs with x_i ~ N(0, 1), channels i with
+// i % 16 == loud scaled by `gain`: a few loud input channels, as real
+// activations have.
+inline std::shared_ptr<std::vector<float>> loud_channel_second_moment(int64_t n, int loud, float gain, uint32_t seed,
+                                                                      int tokens = 512) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  auto h = std::make_shared<std::vector<float>>(static_cast<size_t>(n * n), 0.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (int t = 0; t < tokens; ++t) {
+    for (int64_t i = 0; i < n; ++i) x[i] = normal(rng) * (i % 16 == loud ? gain : 1.0f);
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < n; ++j) (*h)[i * n + j] += x[i] * x[j] / tokens;
+    }
+  }
+  return h;
+}
 
 // rows x cols weights drawn from N(0, 0.02) in row-major order; with
 // outlier_every > 0, weight i of the flattened matrix is multiplied by `gain`
