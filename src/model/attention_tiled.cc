@@ -58,10 +58,10 @@ class TileBuilder {
   TileBuilder(const AttentionShape& s, const Batch& batch, const float* q, const KvCache& kv, float* out)
       : s_(s), batch_(batch), q_(q), kv_(kv), out_(out) {}
 
-  // Keys [key_begin, key_end] of `item` (key_begin a multiple of kKeyBlock).
-  const AttentionTile& build(const TileItem& item, int64_t key_begin, int64_t key_end) {
+  // The rows of `item` (queries, outputs, key ranges) without keys: enough
+  // to merge and normalise states computed elsewhere.
+  const AttentionTile& rows(const TileItem& item) {
     tile_ = AttentionTile{};
-    const int seq = batch_.seq_ids[item.begin];
     for (int64_t t = item.begin; t < item.end; ++t) {
       const int32_t pos = batch_.positions[t];
       const int32_t from = s_.window > 0 ? static_cast<int32_t>(std::max<int64_t>(0, pos - s_.window + 1)) : 0;
@@ -73,6 +73,22 @@ class TileBuilder {
         ++tile_.n_rows;
       }
     }
+    tile_.head_dim_k = s_.head_dim_k;
+    tile_.head_dim_v = s_.head_dim_v;
+    tile_.q = q_rows_;
+    tile_.out = out_rows_;
+    tile_.first = first_;
+    tile_.last = last_;
+    tile_.scale = s_.scale;
+    tile_.softcap = s_.softcap;
+    return tile_;
+  }
+
+  // The rows of `item` and its keys [key_begin, key_end] (key_begin a
+  // multiple of kKeyBlock).
+  const AttentionTile& build(const TileItem& item, int64_t key_begin, int64_t key_end) {
+    rows(item);
+    const int seq = batch_.seq_ids[item.begin];
     tile_.key_begin = key_begin;
     tile_.n_keys = key_end + 1 - key_begin;
     if (k_rows_.size() < static_cast<size_t>(tile_.n_keys)) {
@@ -83,16 +99,8 @@ class TileBuilder {
       k_rows_[j] = kv_.k(s_.layer, seq, key_begin + j) + item.kv_head * s_.head_dim_k;
       v_rows_[j] = kv_.v(s_.layer, seq, key_begin + j) + item.kv_head * s_.head_dim_v;
     }
-    tile_.head_dim_k = s_.head_dim_k;
-    tile_.head_dim_v = s_.head_dim_v;
-    tile_.q = q_rows_;
-    tile_.out = out_rows_;
-    tile_.first = first_;
-    tile_.last = last_;
     tile_.k = k_rows_.data();
     tile_.v = v_rows_.data();
-    tile_.scale = s_.scale;
-    tile_.softcap = s_.softcap;
     return tile_;
   }
 
@@ -184,7 +192,7 @@ void attention_tiled(const AttentionShape& s, const Batch& batch, const float* q
     TileBuilder builder(s, batch, q, kv, out);
     for (int64_t i = thread; i < n_items; i += n_threads) {
       const TileItem& item = items[static_cast<size_t>(i)];
-      const AttentionTile& tile = builder.build(item, item.lo - item.lo % kKeyBlock, item.hi);
+      const AttentionTile& tile = builder.rows(item);
       const AttentionState total = unit_state(first_unit[i]);
       for (int64_t unit = first_unit[i] + 1; unit < first_unit[i + 1]; ++unit) {
         attention_state_merge(tile.n_rows, dv, unit_state(unit), total);

@@ -3,6 +3,7 @@
 // the tiled one gives a token the same bits whatever else shares its batch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -17,6 +18,21 @@ namespace {
 
 using AttentionFn = void (*)(const AttentionShape&, const Batch&, const float*, const KvCache&, float*,
                              ThreadPool&, std::vector<float>&);
+
+// Random fp16 K and V for positions [0, n_pos) of `seq` (reserved here).
+void fill_random_kv(KvCache& kv, int seq, int n_pos, std::mt19937& rng) {
+  ASSERT_TRUE(kv.reserve(seq, n_pos));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t k_floats = int64_t{kv.config().n_kv_heads} * kv.config().head_dim_k;
+  const int64_t v_floats = int64_t{kv.config().n_kv_heads} * kv.config().head_dim_v;
+  std::vector<float> row(static_cast<size_t>(std::max(k_floats, v_floats)));
+  for (int p = 0; p < n_pos; ++p) {
+    for (int64_t i = 0; i < k_floats; ++i) row[i] = normal(rng);
+    f32_to_f16(row.data(), kv.k(0, seq, p), k_floats);
+    for (int64_t i = 0; i < v_floats; ++i) row[i] = normal(rng);
+    f32_to_f16(row.data(), kv.v(0, seq, p), v_floats);
+  }
+}
 
 // A filled cache of two sequences and queries for n_tokens positions of each.
 struct Fixture {
@@ -38,16 +54,7 @@ struct Fixture {
   Fixture() {
     std::mt19937 rng(2);
     std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::vector<float> row(n_head_kv * head_dim);
-    for (int seq = 0; seq < 2; ++seq) {
-      EXPECT_TRUE(kv.reserve(seq, n_tokens));
-      for (int p = 0; p < n_tokens; ++p) {
-        for (auto& v : row) v = normal(rng);
-        f32_to_f16(row.data(), kv.k(0, seq, p), static_cast<int64_t>(row.size()));
-        for (auto& v : row) v = normal(rng);
-        f32_to_f16(row.data(), kv.v(0, seq, p), static_cast<int64_t>(row.size()));
-      }
-    }
+    for (int seq = 0; seq < 2; ++seq) fill_random_kv(kv, seq, n_tokens, rng);
     q.resize(static_cast<size_t>(2 * n_tokens * n_head * head_dim));
     for (auto& v : q) v = normal(rng);
     shape.n_head = n_head;
@@ -142,16 +149,9 @@ TEST(Attention, TiledDecodeSplitOverKeyChunksEqualsOneTile) {
   c.block_tokens = 32;
   c.n_blocks = (n_pos + 31) / 32;
   KvCache kv(c);
-  ASSERT_TRUE(kv.reserve(0, n_pos));
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> row(head_dim);
-  for (int p = 0; p < n_pos; ++p) {
-    for (auto& v : row) v = normal(rng);
-    f32_to_f16(row.data(), kv.k(0, 0, p), head_dim);
-    for (auto& v : row) v = normal(rng);
-    f32_to_f16(row.data(), kv.v(0, 0, p), head_dim);
-  }
+  fill_random_kv(kv, 0, n_pos, rng);
   AttentionShape shape;
   shape.n_head = n_head;
   shape.n_head_kv = 1;
