@@ -111,6 +111,8 @@ void attention_tile_reference(const AttentionTile& t, float* scratch) {
 void attention_tile(const AttentionTile& tile, float* scratch) {
   if (cpu_features().level >= IsaLevel::kAvx512) {
     attention_tile_avx512(tile, scratch);
+  } else if (cpu_features().level >= IsaLevel::kAvx2) {
+    attention_tile_avx2(tile, scratch);
   } else {
     attention_tile_reference(tile, scratch);
   }

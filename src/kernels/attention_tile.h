@@ -20,9 +20,11 @@
 // the random-weight fixtures sit further from llama.cpp -fa's prefill; one
 // choice has to serve both (a token's bits must not depend on its batch).
 //
-// The SIMD kernel and the scalar reference perform the same float operations
-// in the same order (the exp is ggml's polynomial, ggml_expf_lane_avx512 in
-// scalar form), so they agree bit for bit; tests hold them to that.
+// The SIMD kernels and the scalar reference perform the same float operations
+// in the same order (the exp is ggml's polynomial with AVX-512's exact scaling,
+// ggml_expf_lane_avx512 in scalar form, on every ISA), so they agree bit for
+// bit, and a model gives the same bits on AVX2 and AVX-512 CPUs; tests hold
+// them to that.
 #pragma once
 
 #include <cstdint>
@@ -80,8 +82,10 @@ int64_t attention_tile_scratch_floats(int64_t head_dim_k, int64_t head_dim_v);
 // Computes the tile's output rows with the best kernel this CPU has.
 void attention_tile(const AttentionTile& tile, float* scratch);
 
-// The scalar reference (tests), and the AVX-512 kernel (needs AVX-512F).
+// The scalar reference (tests), the AVX2 kernel (needs AVX2 + FMA + F16C) and
+// the AVX-512 kernel (needs AVX-512F).
 void attention_tile_reference(const AttentionTile& tile, float* scratch);
+void attention_tile_avx2(const AttentionTile& tile, float* scratch);
 void attention_tile_avx512(const AttentionTile& tile, float* scratch);
 
 }  // namespace tessera

@@ -26,6 +26,13 @@ void packed_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
 void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 }  // namespace avx512
+namespace avx2 {
+void packed_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q5_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+}  // namespace avx2
 
 namespace {
 
@@ -396,6 +403,14 @@ constexpr PackedKernel kAvx512Kernels[] = {
     kernel(GgmlType::Q6_K, avx512::packed_gemm_q6_k, IsaLevel::kAvx512),
 };
 
+constexpr PackedKernel kAvx2Kernels[] = {
+    kernel(GgmlType::Q4_0, avx2::packed_gemm_q4_0, IsaLevel::kAvx2),
+    kernel(GgmlType::Q5_0, avx2::packed_gemm_q5_0, IsaLevel::kAvx2),
+    kernel(GgmlType::Q8_0, avx2::packed_gemm_q8_0, IsaLevel::kAvx2),
+    kernel(GgmlType::Q4_K, avx2::packed_gemm_q4_k, IsaLevel::kAvx2),
+    kernel(GgmlType::Q6_K, avx2::packed_gemm_q6_k, IsaLevel::kAvx2),
+};
+
 template <size_t N>
 const PackedKernel* find_in(const PackedKernel (&table)[N], GgmlType type) {
   for (const PackedKernel& k : table) {
@@ -411,11 +426,9 @@ void free_aligned(uint8_t* p) { std::free(p); }
 const PackedKernel* find_packed_kernel(GgmlType type) { return find_packed_kernel(type, cpu_features().level); }
 
 const PackedKernel* find_packed_kernel(GgmlType type, IsaLevel max_level) {
-  // Only the AVX-512 VNNI kernels pay for the copy; below that level the row
-  // kernels are used as they are.
-  if (max_level >= IsaLevel::kAvx512 && cpu_features().level >= IsaLevel::kAvx512) {
-    return find_in(kAvx512Kernels, type);
-  }
+  const IsaLevel level = std::min(max_level, cpu_features().level);
+  if (level >= IsaLevel::kAvx512) return find_in(kAvx512Kernels, type);
+  if (level >= IsaLevel::kAvx2) return find_in(kAvx2Kernels, type);
   return nullptr;
 }
 
@@ -461,7 +474,7 @@ bool repack_enabled() {
     const char* v = std::getenv("TESSERA_REPACK");
     return !(v != nullptr && std::string_view(v) == "0");
   }();
-  return enabled && cpu_features().level >= IsaLevel::kAvx512;
+  return enabled && cpu_features().level >= IsaLevel::kAvx2;
 }
 
 }  // namespace tessera

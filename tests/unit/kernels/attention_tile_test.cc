@@ -1,4 +1,4 @@
-// The tiled attention kernel: the AVX-512 kernel equals the scalar reference
+// The tiled attention kernel: the AVX2 and AVX-512 kernels equal the scalar reference
 // bit for bit, the reference is within float rounding of exact softmax
 // attention, and a row's result does not depend on the other rows of its
 // tile or on the tile's key range (what makes attention batch-invariant).
@@ -96,28 +96,41 @@ std::vector<int> iota_rows(int n) {
   return r;
 }
 
-bool have_avx512() { return cpu_features().level >= IsaLevel::kAvx512; }
-
-TEST(AttentionTile, Avx512EqualsReferenceBitForBit) {
-  if (!have_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+// Runs a SIMD kernel and the reference on shapes that cover every register
+// count (1..32 rows), head dims that are not multiples of 16, several key
+// chunks, softcapping, and (q_scale 60) score gaps past -87, where exp's
+// results are subnormal and its 2^n scaling must round exactly once.
+void expect_equals_reference(void (*kernel)(const AttentionTile&, float*)) {
   std::mt19937 rng(5);
   struct Shape {
     int64_t dk, dv, positions;
     int rows;
     float softcap;
+    float q_scale = 1.0f;
   };
   for (const Shape s : {Shape{64, 64, 300, 32, 0.0f}, Shape{64, 64, 70, 8, 0.0f}, Shape{256, 256, 200, 4, 0.0f},
                         Shape{80, 16, 129, 17, 0.0f}, Shape{128, 128, 90, 1, 50.0f}, Shape{32, 48, 64, 16, 0.0f},
-                        Shape{64, 64, 500, 5, 0.0f}, Shape{256, 256, 1300, 4, 0.0f}, Shape{64, 64, 1100, 32, 0.0f}}) {
-    Case c(s.dk, s.dv, s.positions, s.rows, rng);
+                        Shape{64, 64, 500, 5, 0.0f}, Shape{256, 256, 1300, 4, 0.0f}, Shape{64, 64, 1100, 32, 0.0f},
+                        Shape{64, 32, 400, 24, 0.0f, 60.0f}, Shape{64, 32, 200, 9, 0.0f, 60.0f}}) {
+    Case c(s.dk, s.dv, s.positions, s.rows, rng, s.q_scale);
     const auto rows = iota_rows(s.rows);
     const float scale = 1.0f / std::sqrt(static_cast<float>(s.dk));
-    const auto simd = run_tile(c, rows, attention_tile_avx512, scale, s.softcap);
+    const auto simd = run_tile(c, rows, kernel, scale, s.softcap);
     const auto ref = run_tile(c, rows, attention_tile_reference, scale, s.softcap);
     for (float x : simd) ASSERT_TRUE(std::isfinite(x));
     EXPECT_EQ(std::memcmp(simd.data(), ref.data(), simd.size() * sizeof(float)), 0)
-        << "dk " << s.dk << " dv " << s.dv << " rows " << s.rows;
+        << "dk " << s.dk << " dv " << s.dv << " rows " << s.rows << " q_scale " << s.q_scale;
   }
+}
+
+TEST(AttentionTile, Avx2EqualsReferenceBitForBit) {
+  if (cpu_features().level < IsaLevel::kAvx2) GTEST_SKIP() << "no AVX2 on this CPU (or TESSERA_ISA)";
+  expect_equals_reference(attention_tile_avx2);
+}
+
+TEST(AttentionTile, Avx512EqualsReferenceBitForBit) {
+  if (cpu_features().level < IsaLevel::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU (or TESSERA_ISA)";
+  expect_equals_reference(attention_tile_avx512);
 }
 
 TEST(AttentionTile, ReferenceIsSoftmaxAttention) {

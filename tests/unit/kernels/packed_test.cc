@@ -87,24 +87,67 @@ TEST(Packed, ScalarReferenceAgreesWithRowKernels) {
   }
 }
 
-TEST(Packed, SimdKernelsEqualScalarReferenceBitForBit) {
-  if (cpu_features().level < IsaLevel::kAvx512) {
-    GTEST_SKIP() << "no AVX-512 VNNI on this CPU: the packed kernels are not used here";
+// The SIMD levels this CPU (and TESSERA_ISA) can run that have packed kernels.
+std::vector<IsaLevel> simd_levels() {
+  std::vector<IsaLevel> levels;
+  for (IsaLevel l : {IsaLevel::kAvx2, IsaLevel::kAvx512}) {
+    if (l <= cpu_features().level) levels.push_back(l);
   }
+  return levels;
+}
+
+TEST(Packed, SimdKernelsEqualScalarReferenceBitForBit) {
+  if (simd_levels().empty()) GTEST_SKIP() << "no AVX2 on this CPU: the packed kernels are not used here";
   std::mt19937 rng(5);
   ThreadPool pool(1);
-  for (GgmlType type : kPackedTypes) {
-    const PackedKernel* simd = find_packed_kernel(type);
-    ASSERT_NE(simd, nullptr) << type_name(type);
-    for (int64_t rows : {16, 45}) {
-      for (int64_t cols : {256, 768}) {
-        Case c = make_case(type, rows, cols, rng, pool);
-        for (int64_t n_tokens : {1, 2, 3, 4, 9}) {
-          const auto x = random_floats(n_tokens * cols, rng);
-          EXPECT_TRUE(same_bits(run_kernel(*simd, c, x, n_tokens),
-                                run_kernel(*find_packed_kernel_scalar(type), c, x, n_tokens)))
-              << type_name(type) << " " << rows << "x" << cols << ", " << n_tokens << " tokens";
+  for (IsaLevel level : simd_levels()) {
+    for (GgmlType type : kPackedTypes) {
+      const PackedKernel* simd = find_packed_kernel(type, level);
+      ASSERT_NE(simd, nullptr) << type_name(type);
+      ASSERT_EQ(simd->isa, level);
+      for (int64_t rows : {16, 45}) {
+        for (int64_t cols : {256, 768}) {
+          Case c = make_case(type, rows, cols, rng, pool);
+          for (int64_t n_tokens : {1, 2, 3, 4, 9}) {
+            const auto x = random_floats(n_tokens * cols, rng);
+            EXPECT_TRUE(same_bits(run_kernel(*simd, c, x, n_tokens),
+                                  run_kernel(*find_packed_kernel_scalar(type), c, x, n_tokens)))
+                << isa_level_name(level) << " " << type_name(type) << " " << rows << "x" << cols << ", " << n_tokens
+                << " tokens";
+          }
         }
+      }
+    }
+  }
+}
+
+// The largest integer partial sums a kernel can meet: every quant byte 0xFF
+// (the largest unsigned 4/5/6-bit weights; Q8_0's 0xFF is -1, so its bytes are
+// 0x80 = -128 instead) against activations that all quantize to ±127 or -128
+// with the weights' sign. The AVX2 kernels add maddubs pairs in int16 before
+// widening; a saturated sum would show here as a difference from the scalar
+// reference, which sums in int32.
+TEST(Packed, SimdKernelsExactAtExtremeValues) {
+  if (simd_levels().empty()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(11);
+  ThreadPool pool(1);
+  const int64_t rows = 16, cols = 512;
+  for (IsaLevel level : simd_levels()) {
+    for (GgmlType type : kPackedTypes) {
+      Case c = make_case(type, rows, cols, rng, pool);
+      const TypeTraits& tt = type_traits(type);
+      const uint8_t fill = type == GgmlType::Q8_0 ? 0x80 : 0xFF;
+      std::vector<bool> is_scale(static_cast<size_t>(tt.block_bytes), false);
+      for (int off : testing::fp16_scale_offsets(type)) is_scale[off] = is_scale[off + 1] = true;
+      for (size_t i = 0; i < c.data.size(); ++i) {
+        if (!is_scale[i % tt.block_bytes]) c.data[i] = fill;
+      }
+      c.packed = pack_matrix(*find_packed_kernel_scalar(type), c.w, pool);
+      for (float sign : {1.0f, -1.0f}) {
+        const std::vector<float> x(static_cast<size_t>(cols), sign);
+        EXPECT_TRUE(same_bits(run_kernel(*find_packed_kernel(type, level), c, x, 1),
+                              run_kernel(*find_packed_kernel_scalar(type), c, x, 1)))
+            << isa_level_name(level) << " " << type_name(type) << " x = " << sign;
       }
     }
   }
@@ -114,9 +157,7 @@ TEST(Packed, SimdKernelsEqualScalarReferenceBitForBit) {
 // any thread split (the serving engine's batch invariance), and shared-input
 // calls equal separate ones.
 TEST(Packed, MatmulIsBatchAndThreadInvariant) {
-  if (cpu_features().level < IsaLevel::kAvx512) {
-    GTEST_SKIP() << "no AVX-512 VNNI on this CPU: the packed kernels are not used here";
-  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no AVX2 on this CPU: the packed kernels are not used here";
   std::mt19937 rng(7);
   ThreadPool one(1);
   for (GgmlType type : kPackedTypes) {
@@ -151,7 +192,8 @@ TEST(Packed, RejectsMismatchedMatrices) {
   const WeightMatrix w{GgmlType::Q4_0, 16, 64, data.data(), row_bytes(GgmlType::Q4_0, 64)};
   EXPECT_THROW(pack_matrix(*find_packed_kernel_scalar(GgmlType::Q8_0), w, pool), InvalidArgument);
   EXPECT_EQ(find_packed_kernel_scalar(GgmlType::F16), nullptr);
-  EXPECT_EQ(find_packed_kernel(GgmlType::Q4_0, IsaLevel::kAvx2), nullptr);  // below AVX-512: row kernels
+  EXPECT_EQ(find_packed_kernel(GgmlType::Q4_0, IsaLevel::kScalar), nullptr);  // below AVX2: row kernels
+  EXPECT_EQ(find_packed_kernel(GgmlType::Q4_1, IsaLevel::kAvx2), nullptr);    // no packed layout
 }
 
 }  // namespace

@@ -1,0 +1,354 @@
+// AVX2 kernels over packed 16-row groups (layouts: packed_impl.h, float
+// order: packed.h), for x86-64 CPUs without AVX-512 VNNI (AMD Zen 2/3, Intel
+// client cores). A 64-byte lane register of the layout is two 256-bit halves:
+// bytes 0..31 hold lane g of rows 0..7, bytes 32..63 of rows 8..15; each half
+// is worked as its own 8-row register with its own accumulator.
+//
+// Integer dot products without VNNI: vpmaddubsw multiplies the unsigned weight
+// bytes with the broadcast signed activation bytes and adds adjacent pairs into
+// int16, and vpmaddwd turns the two int16 of a row's 32-bit lane into its int32
+// sum (with ones, or with the row's scale where the type has sub-block scales,
+// which folds the scale multiply into the same instruction). Every partial sum
+// is bounded so that no int16 saturates (bounds at each use: activations are
+// in [-128, 127]), so the integer sums are exact and equal the scalar
+// reference's; the float work is the reference's, lane for lane.
+#include <immintrin.h>
+
+#include "kernels/packed.h"
+#include "kernels/packed_impl.h"
+
+namespace tessera::avx2 {
+
+namespace {
+
+using namespace packed;
+
+inline __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+inline __m256i broadcast4(const int8_t* p) { return _mm256_set1_epi32(load_i32(p)); }
+inline __m256 load_f16x8(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256i ones16() { return _mm256_set1_epi16(1); }
+
+// As in packed_avx512.cc: one token's decode streams each weight once, and
+// prefetching 1 KiB ahead keeps more line requests in flight.
+constexpr int64_t kPrefetchAhead = 1024;
+inline void prefetch_block(const uint8_t* block, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchAhead + o), _MM_HINT_T0);
+}
+
+// (a & 0x0F) and ((a >> 4) & 0x0F).
+inline void split_nibbles(__m256i a, __m256i& lo, __m256i& hi) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  lo = _mm256_and_si256(a, low4);
+  hi = _mm256_and_si256(_mm256_srli_epi16(a, 4), low4);
+}
+
+// Row i's u8 value v (one per 32-bit lane, v < 2^15) as the int16 pair (v, v),
+// the vpmaddwd multiplier that scales both halves of a lane's pair sum.
+inline __m256i pair_of(__m256i v32) { return _mm256_or_si256(v32, _mm256_slli_epi32(v32, 16)); }
+
+// Eight lane registers (32 columns) of one half of a 4-bit block.
+inline void unpack_nibbles8(const uint8_t* nib, int half, __m256i w[8]) {
+  for (int k = 0; k < 4; ++k) split_nibbles(load256(nib + 64 * k + 32 * half), w[2 * k], w[2 * k + 1]);
+}
+
+// Σ over 32 columns of u·x as int16 pairs, u < 16: a maddubs pair is at most
+// 2·15·128 = 3840 in magnitude, eight of them 30720 < 2^15.
+inline __m256i dot32_u4_pairs(const __m256i w[8], const int8_t* x) {
+  __m256i s0 = _mm256_maddubs_epi16(w[0], broadcast4(x));
+  __m256i s1 = _mm256_maddubs_epi16(w[1], broadcast4(x + 4));
+  for (int g = 2; g < 8; g += 2) {
+    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w[g], broadcast4(x + 4 * g)));
+    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w[g + 1], broadcast4(x + 4 * g + 4)));
+  }
+  return _mm256_add_epi16(s0, s1);
+}
+
+// The int32 Σ u·x over a legacy block's 32 columns, per row of the half.
+struct Q4_0Format {
+  static constexpr int64_t kBlock = kQ4_0Block;
+  static constexpr int kOffset = kOffsetQ4_0;
+  struct Weights {
+    __m256i w[8];
+  };
+  static void unpack(const uint8_t* blk, int half, Weights& w) { unpack_nibbles8(blk + kLegacyQuants, half, w.w); }
+  static __m256i dot(const Weights& w, const int8_t* x) { return _mm256_madd_epi16(dot32_u4_pairs(w.w, x), ones16()); }
+};
+
+struct Q5_0Format {
+  static constexpr int64_t kBlock = kQ5_0Block;
+  static constexpr int kOffset = kOffsetQ5_0;
+  struct Weights {
+    __m256i w[8];
+  };
+  static void unpack(const uint8_t* blk, int half, Weights& w) {
+    unpack_nibbles8(blk + kLegacyQuants, half, w.w);
+    // Bit 4i+m of high[g] (row i, byte m of the lane) becomes 0x10 in that byte:
+    // spread the half's 32 bits one per byte, keep each byte's own bit.
+    const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+    for (int g = 0; g < 8; ++g) {
+      const int32_t bits = load_i32(blk + kQ5_0High + 8 * g + 4 * half);
+      __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(bits), spread);
+      v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+      w.w[g] = _mm256_or_si256(w.w[g], _mm256_and_si256(v, _mm256_set1_epi8(0x10)));
+    }
+  }
+  // u < 32: a maddubs pair is at most 2·31·128 = 7936, four of them 31744.
+  static __m256i dot(const Weights& w, const int8_t* x) {
+    __m256i s[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m256i* ww = w.w + 4 * h;
+      const int8_t* xx = x + 16 * h;
+      s[h] = _mm256_add_epi16(
+          _mm256_add_epi16(_mm256_maddubs_epi16(ww[0], broadcast4(xx)), _mm256_maddubs_epi16(ww[1], broadcast4(xx + 4))),
+          _mm256_add_epi16(_mm256_maddubs_epi16(ww[2], broadcast4(xx + 8)),
+                           _mm256_maddubs_epi16(ww[3], broadcast4(xx + 12))));
+    }
+    return _mm256_add_epi32(_mm256_madd_epi16(s[0], ones16()), _mm256_madd_epi16(s[1], ones16()));
+  }
+};
+
+// Q8_0's u = q + 128 would saturate a maddubs pair (2·255·127), so the
+// weights are turned back into signed q and multiplied as |q| with x carrying
+// q's sign: a pair is then at most 2·128·127 = 32512 (Q8_0 activation quants
+// lie in [-127, 127]). The sum is Σ q·x itself, so legacy_tile skips the
+// offset correction for this type.
+struct Q8_0Format {
+  static constexpr int64_t kBlock = kQ8_0Block;
+  static constexpr int kOffset = kOffsetQ8_0;
+  struct Weights {
+    __m256i q[8];
+    __m256i abs_q[8];
+  };
+  static void unpack(const uint8_t* blk, int half, Weights& w) {
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int g = 0; g < 8; ++g) {
+      w.q[g] = _mm256_xor_si256(load256(blk + kLegacyQuants + 64 * g + 32 * half), flip);
+      w.abs_q[g] = _mm256_abs_epi8(w.q[g]);
+    }
+  }
+  static __m256i dot(const Weights& w, const int8_t* x) {
+    __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+    for (int g = 0; g < 8; g += 2) {
+      const __m256i x0 = broadcast4(x + 4 * g), x1 = broadcast4(x + 4 * g + 4);
+      s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(w.abs_q[g], _mm256_sign_epi8(x0, w.q[g])), ones16()));
+      s1 = _mm256_add_epi32(s1,
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(w.abs_q[g + 1], _mm256_sign_epi8(x1, w.q[g + 1])), ones16()));
+    }
+    return _mm256_add_epi32(s0, s1);
+  }
+};
+
+template <typename Format, int NT>
+void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+                 int64_t y_stride, int n_rows) {
+  LegacyRow x[NT];
+  __m256 acc[NT][2];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = legacy_row(xp + t * xp_stride, cols);
+    acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  }
+  const uint8_t* blk = group;
+  for (int64_t b = 0; b < cols / 32; ++b, blk += Format::kBlock) {
+    if constexpr (NT == 1) prefetch_block(blk, Format::kBlock);
+    for (int half = 0; half < 2; ++half) {
+      typename Format::Weights w;
+      Format::unpack(blk, half, w);
+      const __m256 dw = load_f16x8(blk + 16 * half);
+      for (int t = 0; t < NT; ++t) {
+        __m256i isum = Format::dot(w, x[t].q + 32 * b);
+        // Q8_0's dot is already Σ q·x; the 4-bit types' is Σ u·x = Σ q·x + offset·Σx.
+        if constexpr (Format::kOffset != kOffsetQ8_0) {
+          isum = _mm256_add_epi32(isum, _mm256_set1_epi32(-Format::kOffset * x[t].sum[b]));
+        }
+        const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(x[t].d[b]));
+        acc[t][half] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t][half]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    alignas(32) float out[16];
+    _mm256_store_ps(out, acc[t][0]);
+    _mm256_store_ps(out + 8, acc[t][1]);
+    for (int i = 0; i < n_rows; ++i) y[t * y_stride + i] = out[i];
+  }
+}
+
+template <int NT>
+void q4k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
+              int n_rows) {
+  KRow x[NT];
+  __m256 acc[NT][2];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = k_row(xp + t * xp_stride, cols);
+    acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  }
+  const uint8_t* blk = group;
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
+    if constexpr (NT == 1) prefetch_block(blk, kQ4_KBlock);
+    for (int half = 0; half < 2; ++half) {
+      __m256i isum[NT], msum[NT];
+      for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        __m256i w[8];
+        unpack_nibbles8(blk + kQ4_KQuants + 256 * j, half, w);
+        const __m256i scale = pair_of(
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j + 8 * half))));
+        // |pair sum| <= 30720 (dot32_u4_pairs), times a 6-bit scale: exact in int32.
+        for (int t = 0; t < NT; ++t) {
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(dot32_u4_pairs(w, x[t].q + 256 * sb + 32 * j), scale));
+        }
+      }
+      for (int p = 0; p < 4; ++p) {
+        const __m256i mins = _mm256_cvtepu8_epi16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KMins + 32 * p + 16 * half)));
+        for (int t = 0; t < NT; ++t) {
+          msum[t] = _mm256_add_epi32(msum[t],
+                                     _mm256_madd_epi16(mins, _mm256_set1_epi32(load_i32(x[t].sum32 + 8 * sb + 2 * p))));
+        }
+      }
+      const __m256 d = load_f16x8(blk + 16 * half);
+      const __m256 dmin = load_f16x8(blk + kQ4_KDmin + 16 * half);
+      for (int t = 0; t < NT; ++t) {
+        const __m256 dx = _mm256_set1_ps(x[t].d[sb]);
+        acc[t][half] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), acc[t][half]);
+        acc[t][half] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[t]), _mm256_mul_ps(dmin, dx), acc[t][half]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    alignas(32) float out[16];
+    _mm256_store_ps(out, acc[t][0]);
+    _mm256_store_ps(out + 8, acc[t][1]);
+    for (int i = 0; i < n_rows; ++i) y[t * y_stride + i] = out[i];
+  }
+}
+
+template <int NT>
+void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
+              int n_rows) {
+  KRow x[NT];
+  __m256 acc[NT][2];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = k_row(xp + t * xp_stride, cols);
+    acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  }
+  const __m256i bits45 = _mm256_set1_epi8(0x30);
+  const uint8_t* blk = group;
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ6_KBlock) {
+    if constexpr (NT == 1) prefetch_block(blk, kQ6_KBlock);
+    for (int half = 0; half < 2; ++half) {
+      __m256i isum[NT], corr[NT];
+      for (int t = 0; t < NT; ++t) isum[t] = corr[t] = _mm256_setzero_si256();
+      for (int p = 0; p < 8; ++p) {
+        // Rows' scales of sub-blocks 2p, 2p+1 as int16 pairs, and each alone as (s, s).
+        const __m256i pair =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ6_KScales + 32 * p + 16 * half)));
+        const __m256i even = _mm256_srai_epi32(_mm256_slli_epi32(pair, 16), 16);
+        const __m256i odd = _mm256_srai_epi32(pair, 16);
+        const __m256i scales[2] = {_mm256_blend_epi16(even, _mm256_slli_epi32(even, 16), 0xAA),
+                                   _mm256_blend_epi16(odd, _mm256_slli_epi32(odd, 16), 0xAA)};
+        for (int t = 0; t < NT; ++t) {
+          corr[t] = _mm256_add_epi32(corr[t], _mm256_madd_epi16(pair, _mm256_set1_epi32(load_i32(x[t].bsum + 16 * sb + 2 * p))));
+        }
+        for (int h = 0; h < 2; ++h) {
+          const int j = 2 * p + h;
+          const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
+          const __m256i high = load256(sub + 128 + 32 * half);
+          __m256i w[4];
+          split_nibbles(load256(sub + 32 * half), w[0], w[1]);
+          split_nibbles(load256(sub + 64 + 32 * half), w[2], w[3]);
+          w[0] = _mm256_or_si256(w[0], _mm256_and_si256(_mm256_slli_epi16(high, 4), bits45));
+          w[1] = _mm256_or_si256(w[1], _mm256_and_si256(_mm256_slli_epi16(high, 2), bits45));
+          w[2] = _mm256_or_si256(w[2], _mm256_and_si256(high, bits45));
+          w[3] = _mm256_or_si256(w[3], _mm256_and_si256(_mm256_srli_epi16(high, 2), bits45));
+          // u < 64: a maddubs pair is at most 2·63·128 = 16128, two of them 32256.
+          for (int t = 0; t < NT; ++t) {
+            const int8_t* xq = x[t].q + 256 * sb + 16 * j;
+            const __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], broadcast4(xq)),
+                                                _mm256_maddubs_epi16(w[1], broadcast4(xq + 4)));
+            const __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], broadcast4(xq + 8)),
+                                                _mm256_maddubs_epi16(w[3], broadcast4(xq + 12)));
+            isum[t] = _mm256_add_epi32(
+                isum[t], _mm256_add_epi32(_mm256_madd_epi16(s0, scales[h]), _mm256_madd_epi16(s1, scales[h])));
+          }
+        }
+      }
+      const __m256 d = load_f16x8(blk + 16 * half);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(corr[t], 5));  // offset 32
+        acc[t][half] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(x[t].d[sb])), acc[t][half]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    alignas(32) float out[16];
+    _mm256_store_ps(out, acc[t][0]);
+    _mm256_store_ps(out + 8, acc[t][1]);
+    for (int i = 0; i < n_rows; ++i) y[t * y_stride + i] = out[i];
+  }
+}
+
+// Tokens in tiles of four, then the remainder.
+template <template <int> class Tile>
+void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens, float* y,
+                 int64_t y_stride, int n_rows) {
+  int64_t t = 0;
+  for (; t + 4 <= n_tokens; t += 4) Tile<4>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows);
+  switch (n_tokens - t) {
+    case 3: Tile<3>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows); break;
+    case 2: Tile<2>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows); break;
+    case 1: Tile<1>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows); break;
+    default: break;
+  }
+}
+
+template <typename Format>
+struct LegacyTile {
+  template <int NT>
+  struct Of {
+    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
+      legacy_tile<Format, NT>(g, c, xp, xs, y, ys, rows);
+    }
+  };
+};
+template <int NT>
+struct Q4KTile {
+  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
+    q4k_tile<NT>(g, c, xp, xs, y, ys, rows);
+  }
+};
+template <int NT>
+struct Q6KTile {
+  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
+    q6k_tile<NT>(g, c, xp, xs, y, ys, rows);
+  }
+};
+
+}  // namespace
+
+void packed_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<LegacyTile<Q4_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q5_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<LegacyTile<Q5_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<LegacyTile<Q8_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<Q4KTile>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<Q6KTile>(g, c, xp, xs, n, y, ys, rows);
+}
+
+}  // namespace tessera::avx2
