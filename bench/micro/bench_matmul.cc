@@ -4,7 +4,8 @@
 // bytes read per second, so the GEMV numbers compare directly with the
 // machine's memory bandwidth (decode is bandwidth-bound when they reach it).
 // ".../packed" runs the 16-row packed kernels (kernels/packed.h) the model
-// uses on AVX-512 VNNI CPUs; ".../avx512" etc. the row kernels of that level.
+// uses on AVX2 and AVX-512 CPUs (at the CPU's level); ".../avx512" etc. the row
+// kernels of that level.
 //
 //   build/tessera_micro_bench --benchmark_filter='Gemv/Q4_K'
 //   TESSERA_BENCH_THREADS=2 build/tessera_micro_bench

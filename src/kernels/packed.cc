@@ -203,6 +203,107 @@ void pack_q6k_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t
   }
 }
 
+// ---- one packed row back to GGUF bytes (inverse of the packing above) ------
+
+// u(row i, column 4g + m) of a 4-register nibble array (Q4 layouts).
+inline int nibble_quant(const uint8_t* nib, int i, int g, int m) {
+  const uint8_t byte = nib[64 * (g / 2) + 4 * i + m];
+  return (g % 2 == 0) ? (byte & 0x0F) : (byte >> 4);
+}
+
+template <GgmlType kType>
+void unpack_legacy_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
+  const int64_t src_block = legacy_block_bytes(kType);
+  const int64_t dst_block = type_traits(kType).block_bytes;
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    const uint8_t* blk = group + b * src_block;
+    uint8_t* dst = out + b * dst_block;
+    std::memcpy(dst, blk + 2 * i, 2);  // d
+    uint8_t u[32];
+    for (int g = 0; g < 8; ++g) {
+      for (int m = 0; m < 4; ++m) {
+        if constexpr (kType == GgmlType::Q8_0) {
+          u[4 * g + m] = blk[kLegacyQuants + 64 * g + 4 * i + m];
+        } else {
+          u[4 * g + m] = static_cast<uint8_t>(nibble_quant(blk + kLegacyQuants, i, g, m));
+        }
+        if constexpr (kType == GgmlType::Q5_0) {
+          uint64_t high;
+          std::memcpy(&high, blk + kQ5_0High + 8 * g, 8);
+          u[4 * g + m] |= static_cast<uint8_t>(((high >> (4 * i + m)) & 1) << 4);
+        }
+      }
+    }
+    if constexpr (kType == GgmlType::Q8_0) {
+      auto& q = *reinterpret_cast<BlockQ8_0*>(dst);
+      for (int c = 0; c < 32; ++c) q.qs[c] = static_cast<int8_t>(u[c] - 128);
+    } else {
+      uint8_t* qs = dst + (kType == GgmlType::Q5_0 ? 6 : 2);
+      for (int c = 0; c < 16; ++c) qs[c] = static_cast<uint8_t>((u[c] & 0x0F) | ((u[c + 16] & 0x0F) << 4));
+      if constexpr (kType == GgmlType::Q5_0) {
+        uint32_t qh = 0;
+        for (int c = 0; c < 32; ++c) qh |= static_cast<uint32_t>((u[c] >> 4) & 1) << c;
+        std::memcpy(dst + 2, &qh, 4);
+      }
+    }
+  }
+}
+
+void unpack_q4k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
+  for (int64_t sb = 0; sb < cols / 256; ++sb) {
+    const uint8_t* blk = group + sb * kQ4_KBlock;
+    auto& b = reinterpret_cast<BlockQ4_K*>(out)[sb];
+    std::memcpy(&b.d, blk + 2 * i, 2);
+    std::memcpy(&b.dmin, blk + kQ4_KDmin + 2 * i, 2);
+    uint8_t scale[8], min[8];
+    for (int j = 0; j < 8; ++j) {
+      scale[j] = blk[kQ4_KScales + 16 * j + i];
+      min[j] = blk[kQ4_KMins + 32 * (j / 2) + 2 * i + (j % 2)];
+    }
+    q4k_set_scales_mins(scale, min, b.scales);
+    std::memset(b.qs, 0, sizeof(b.qs));
+    for (int j = 0; j < 8; ++j) {
+      for (int g = 0; g < 8; ++g) {
+        for (int m = 0; m < 4; ++m) {
+          const int u = nibble_quant(blk + kQ4_KQuants + 256 * j, i, g, m);
+          b.qs[32 * (j / 2) + 4 * g + m] |= static_cast<uint8_t>(j % 2 == 0 ? u : u << 4);
+        }
+      }
+    }
+  }
+}
+
+void unpack_q6k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
+  for (int64_t sb = 0; sb < cols / 256; ++sb) {
+    const uint8_t* blk = group + sb * kQ6_KBlock;
+    auto& b = reinterpret_cast<BlockQ6_K*>(out)[sb];
+    std::memcpy(&b.d, blk + 2 * i, 2);
+    uint8_t u[256];
+    for (int j = 0; j < 16; ++j) {
+      std::memcpy(&b.scales[j], blk + kQ6_KScales + 32 * (j / 2) + 2 * i + (j % 2), 1);
+      const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
+      for (int g = 0; g < 4; ++g) {
+        for (int m = 0; m < 4; ++m) {
+          u[16 * j + 4 * g + m] =
+              static_cast<uint8_t>(nibble_quant(sub, i, g, m) | (((sub[128 + 4 * i + m] >> (2 * g)) & 3) << 4));
+        }
+      }
+    }
+    // The inverse of q6k_quants.
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* y = u + 128 * half;
+      uint8_t* ql = b.ql + 64 * half;
+      uint8_t* qh = b.qh + 32 * half;
+      for (int l = 0; l < 32; ++l) {
+        ql[l] = static_cast<uint8_t>((y[l] & 0x0F) | ((y[l + 64] & 0x0F) << 4));
+        ql[l + 32] = static_cast<uint8_t>((y[l + 32] & 0x0F) | ((y[l + 96] & 0x0F) << 4));
+        qh[l] = static_cast<uint8_t>((y[l] >> 4) | ((y[l + 32] >> 4) << 2) | ((y[l + 64] >> 4) << 4) |
+                                     ((y[l + 96] >> 4) << 6));
+      }
+    }
+  }
+}
+
 // ---- prepared activations -----------------------------------------------
 
 // Scratch of quantized activation blocks, reused per thread.
@@ -260,12 +361,6 @@ void prepare_k(const float* x, uint8_t* out, int64_t n) {
 // ---- scalar reference kernels -------------------------------------------
 // They read the packed layout byte by byte (so they test it) and follow the
 // float order of packed.h.
-
-// u(row i, lane g, byte m) of a 4-register nibble array (Q4 layouts).
-inline int nibble_quant(const uint8_t* nib, int i, int g, int m) {
-  const uint8_t byte = nib[64 * (g / 2) + 4 * i + m];
-  return (g % 2 == 0) ? (byte & 0x0F) : (byte >> 4);
-}
 
 template <GgmlType kType>
 void scalar_gemm_legacy(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
@@ -372,18 +467,21 @@ void scalar_gemm_q6k(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
 constexpr PackedKernel kernel(GgmlType type, PackedGemmFn gemm, IsaLevel isa) {
   switch (type) {
     case GgmlType::Q4_0:
-      return {type, legacy_group_bytes<GgmlType::Q4_0>, pack_legacy_group<GgmlType::Q4_0>, prepared_legacy_bytes,
+      return {type, legacy_group_bytes<GgmlType::Q4_0>, pack_legacy_group<GgmlType::Q4_0>,
+              unpack_legacy_row<GgmlType::Q4_0>, prepared_legacy_bytes,
               prepare_legacy, gemm, isa};
     case GgmlType::Q5_0:
-      return {type, legacy_group_bytes<GgmlType::Q5_0>, pack_legacy_group<GgmlType::Q5_0>, prepared_legacy_bytes,
+      return {type, legacy_group_bytes<GgmlType::Q5_0>, pack_legacy_group<GgmlType::Q5_0>,
+              unpack_legacy_row<GgmlType::Q5_0>, prepared_legacy_bytes,
               prepare_legacy, gemm, isa};
     case GgmlType::Q8_0:
-      return {type, legacy_group_bytes<GgmlType::Q8_0>, pack_legacy_group<GgmlType::Q8_0>, prepared_legacy_bytes,
+      return {type, legacy_group_bytes<GgmlType::Q8_0>, pack_legacy_group<GgmlType::Q8_0>,
+              unpack_legacy_row<GgmlType::Q8_0>, prepared_legacy_bytes,
               prepare_legacy, gemm, isa};
     case GgmlType::Q4_K:
-      return {type, q4k_group_bytes, pack_q4k_group, prepared_k_bytes, prepare_k, gemm, isa};
+      return {type, q4k_group_bytes, pack_q4k_group, unpack_q4k_row, prepared_k_bytes, prepare_k, gemm, isa};
     default:  // Q6_K
-      return {type, q6k_group_bytes, pack_q6k_group, prepared_k_bytes, prepare_k, gemm, isa};
+      return {type, q6k_group_bytes, pack_q6k_group, unpack_q6k_row, prepared_k_bytes, prepare_k, gemm, isa};
   }
 }
 
@@ -467,6 +565,13 @@ PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPoo
     }
   }
   return m;
+}
+
+const uint8_t* matrix_row_bytes(const WeightMatrix& w, int64_t row, uint8_t* buf) {
+  if (w.packed == nullptr) return w.data + row * w.row_stride;
+  const PackedKernel& k = *w.packed_kernel;
+  k.unpack_row(w.packed + row / kPackRows * k.group_bytes(w.cols), static_cast<int>(row % kPackRows), w.cols, buf);
+  return buf;
 }
 
 bool repack_enabled() {

@@ -1,6 +1,6 @@
 // Weights repacked at load time into 16-row interleaved groups, and the
-// matmul kernels that read them (the decode and prefill fast path on CPUs with
-// AVX-512 VNNI).
+// matmul kernels that read them (the decode and prefill fast path on every
+// CPU with AVX2: packed_avx2.cc, and packed_avx512.cc with AVX-512 VNNI).
 //
 // Why: the row-by-row kernels (vec_dot.h) follow llama.cpp's float order,
 // which makes each 32-weight block of a decode a serial chain of float work;
@@ -13,7 +13,8 @@
 // 6-bit scales, stored as bytes); only their order changes.
 //
 // Float order (the contract every implementation of a kernel keeps, so the
-// scalar reference, the AVX-512 kernel and any token count agree bit for bit):
+// scalar reference, the AVX2 and AVX-512 kernels and any token count agree bit
+// for bit):
 // for each (row, token), acc = 0; then per block in column order
 //   legacy types (Q4_0, Q5_0, Q8_0): acc = fma(float(Σ q·x), d_w·d_x, acc)
 //   Q4_K: acc = fma(float(Σ_j sc_j Σ q·x), d_w·d_x, acc);
@@ -50,6 +51,9 @@ struct PackedKernel {
   // Packs rows [0, n_rows) (n_rows <= 16, row_stride bytes apart, GGUF
   // layout) into one group; missing rows are zero (they contribute nothing).
   void (*pack_group)(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out);
+  // The inverse for one row: writes row `row` of a packed group in its GGUF
+  // layout, the very bytes pack_group read (row_bytes(type, cols) of them).
+  void (*unpack_row)(const uint8_t* group, int row, int64_t cols, uint8_t* out);
   // Prepared activations: quantized as the row kernels quantize them (Q8_0
   // or Q8_K blocks, so the rounding equals llama.cpp's) and laid out with the
   // per-block scales and sums the packed kernels broadcast.
@@ -78,6 +82,12 @@ struct PackedMatrix {
 // (core/mmap_file.h), so packing never holds a matrix twice in memory.
 PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool,
                          bool release_source = false);
+
+// Row `row` of w in its GGUF layout: w's own bytes, or, when w has a packed
+// copy, rebuilt from it into buf (row_bytes(w.type, w.cols) bytes), because
+// packing released the source pages (a tied embedding table is read both
+// ways: reading the file's rows would fault them back into memory).
+const uint8_t* matrix_row_bytes(const WeightMatrix& w, int64_t row, uint8_t* buf);
 
 // Whether models loaded now repack their weights: the CPU has a packed kernel
 // level and TESSERA_REPACK is not 0.

@@ -107,8 +107,10 @@ void Transformer::forward(const Batch& batch, KvCache& kv, float* logits, Thread
 
   // Embedding rows, dequantized from the table (scaled for gemma).
   pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<uint8_t> row_buf;
+    row_buf.resize(static_cast<size_t>(w_.token_embd.row_stride));
     for (int64_t t = begin; t < end; ++t) {
-      const uint8_t* row = w_.token_embd.data + batch.tokens[t] * w_.token_embd.row_stride;
+      const uint8_t* row = matrix_row_bytes(w_.token_embd, batch.tokens[t], row_buf.data());
       dequantize_row(w_.token_embd.type, row, x_.data() + t * d, d);
       if (hp_.embd_scale != 1.0f) scale_inplace(x_.data() + t * d, hp_.embd_scale, d);
     }

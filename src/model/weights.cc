@@ -138,6 +138,12 @@ std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*m);
   }
   pack(w.output);
+  // A tied embedding table: packing released the file's pages, so the
+  // embedding lookup reads its rows from the packed copy (matrix_row_bytes).
+  if (w.token_embd.data == w.output.data) {
+    w.token_embd.packed = w.output.packed;
+    w.token_embd.packed_kernel = w.output.packed_kernel;
+  }
   return owners;
 }
 

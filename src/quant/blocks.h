@@ -48,4 +48,13 @@ inline void q4k_scale_min(int j, const uint8_t* q, uint8_t* scale, uint8_t* min)
   }
 }
 
+// The inverse: packs 6-bit scale[8] and min[8] into the 12 bytes.
+inline void q4k_set_scales_mins(const uint8_t* scale, const uint8_t* min, uint8_t* q) {
+  for (int j = 0; j < 4; ++j) {
+    q[j] = static_cast<uint8_t>((scale[j] & 63) | ((scale[j + 4] >> 4) << 6));
+    q[j + 4] = static_cast<uint8_t>((min[j] & 63) | ((min[j + 4] >> 4) << 6));
+    q[j + 8] = static_cast<uint8_t>((scale[j + 4] & 0xF) | ((min[j + 4] & 0xF) << 4));
+  }
+}
+
 }  // namespace tessera

@@ -185,11 +185,7 @@ void pack_q4_k_block(const float* x, const Grid* fitted, const GridRange& r, uin
     mn[j] = Dmin > 0.0f ? static_cast<uint8_t>(std::clamp(static_cast<int>(std::nearbyint(-fitted[j].m / Dmin)), 0, 63))
                         : 0;
   }
-  for (int j = 0; j < 4; ++j) {
-    b.scales[j] = static_cast<uint8_t>((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
-    b.scales[j + 4] = static_cast<uint8_t>((mn[j] & 63) | ((mn[j + 4] >> 4) << 6));
-    b.scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0xF) | ((mn[j + 4] & 0xF) << 4));
-  }
+  q4k_set_scales_mins(sc, mn, b.scales);
   int c[kQKK];
   for (int j = 0; j < 8; ++j) {
     // The same products the dequantizer forms, so the nearest code is nearest to what it will read.

@@ -185,6 +185,26 @@ TEST(Packed, MatmulIsBatchAndThreadInvariant) {
   }
 }
 
+// unpack_row is pack_group's inverse: every row of every group comes back as
+// the GGUF bytes it was packed from, so a tied embedding table can be read
+// from the packed copy (matrix_row_bytes) with the file's pages released.
+TEST(Packed, UnpackRowRestoresTheGgufBytes) {
+  std::mt19937 rng(13);
+  ThreadPool pool(1);
+  for (GgmlType type : kPackedTypes) {
+    const int64_t rows = 45, cols = 512;
+    Case c = make_case(type, rows, cols, rng, pool);
+    c.w.packed = c.packed.data.get();
+    c.w.packed_kernel = find_packed_kernel_scalar(type);
+    std::vector<uint8_t> buf(static_cast<size_t>(c.w.row_stride));
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* row = matrix_row_bytes(c.w, r, buf.data());
+      ASSERT_EQ(row, buf.data());
+      EXPECT_EQ(std::memcmp(row, c.data.data() + r * c.w.row_stride, buf.size()), 0) << type_name(type) << " row " << r;
+    }
+  }
+}
+
 TEST(Packed, RejectsMismatchedMatrices) {
   std::mt19937 rng(9);
   ThreadPool pool(1);
