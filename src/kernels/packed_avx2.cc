@@ -141,155 +141,150 @@ struct Q8_0Format {
   }
 };
 
+// Runs step(half, b, blk, acc) over the blocks of a group for both halves,
+// where acc[t] is token t's accumulator of that half's 8 rows, then writes
+// the rows out. One token (decode) walks the blocks once, both halves per
+// block: the group streams from memory once. Several tokens walk each half
+// over all blocks: only NT accumulators stay live (the weights of a half and
+// 2·NT accumulators would not fit in 16 registers), and the second pass reads
+// the group from cache.
+template <int NT, typename Step>
+void for_each_half_block(const uint8_t* group, int64_t n_blocks, int64_t block_bytes, float* y, int64_t y_stride,
+                         int n_rows, Step step) {
+  alignas(32) float out[NT][16];
+  if constexpr (NT == 1) {
+    __m256 acc[2][1] = {{_mm256_setzero_ps()}, {_mm256_setzero_ps()}};
+    const uint8_t* blk = group;
+    for (int64_t b = 0; b < n_blocks; ++b, blk += block_bytes) {
+      prefetch_block(blk, block_bytes);
+      step(0, b, blk, acc[0]);
+      step(1, b, blk, acc[1]);
+    }
+    _mm256_store_ps(out[0], acc[0][0]);
+    _mm256_store_ps(out[0] + 8, acc[1][0]);
+  } else {
+    for (int half = 0; half < 2; ++half) {
+      __m256 acc[NT];
+      for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+      const uint8_t* blk = group;
+      for (int64_t b = 0; b < n_blocks; ++b, blk += block_bytes) step(half, b, blk, acc);
+      for (int t = 0; t < NT; ++t) _mm256_store_ps(out[t] + 8 * half, acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    for (int i = 0; i < n_rows; ++i) y[t * y_stride + i] = out[t][i];
+  }
+}
+
 template <typename Format, int NT>
 void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
                  int64_t y_stride, int n_rows) {
   LegacyRow x[NT];
-  __m256 acc[NT][2];
-  for (int t = 0; t < NT; ++t) {
-    x[t] = legacy_row(xp + t * xp_stride, cols);
-    acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-  }
-  const uint8_t* blk = group;
-  for (int64_t b = 0; b < cols / 32; ++b, blk += Format::kBlock) {
-    if constexpr (NT == 1) prefetch_block(blk, Format::kBlock);
-    for (int half = 0; half < 2; ++half) {
-      typename Format::Weights w;
-      Format::unpack(blk, half, w);
-      const __m256 dw = load_f16x8(blk + 16 * half);
-      for (int t = 0; t < NT; ++t) {
-        __m256i isum = Format::dot(w, x[t].q + 32 * b);
-        // Q8_0's dot is already Σ q·x; the 4-bit types' is Σ u·x = Σ q·x + offset·Σx.
-        if constexpr (Format::kOffset != kOffsetQ8_0) {
-          isum = _mm256_add_epi32(isum, _mm256_set1_epi32(-Format::kOffset * x[t].sum[b]));
-        }
-        const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(x[t].d[b]));
-        acc[t][half] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t][half]);
+  for (int t = 0; t < NT; ++t) x[t] = legacy_row(xp + t * xp_stride, cols);
+  for_each_half_block<NT>(group, cols / 32, Format::kBlock, y, y_stride, n_rows,
+                          [&](int half, int64_t b, const uint8_t* blk, __m256* acc) {
+    typename Format::Weights w;
+    Format::unpack(blk, half, w);
+    const __m256 dw = load_f16x8(blk + 16 * half);
+    for (int t = 0; t < NT; ++t) {
+      __m256i isum = Format::dot(w, x[t].q + 32 * b);
+      // Q8_0's dot is already Σ q·x; the 4-bit types' is Σ u·x = Σ q·x + offset·Σx.
+      if constexpr (Format::kOffset != kOffsetQ8_0) {
+        isum = _mm256_add_epi32(isum, _mm256_set1_epi32(-Format::kOffset * x[t].sum[b]));
       }
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(x[t].d[b]));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
     }
-  }
-  for (int t = 0; t < NT; ++t) {
-    alignas(32) float out[16];
-    _mm256_store_ps(out, acc[t][0]);
-    _mm256_store_ps(out + 8, acc[t][1]);
-    for (int i = 0; i < n_rows; ++i) y[t * y_stride + i] = out[i];
-  }
+  });
 }
 
 template <int NT>
 void q4k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
               int n_rows) {
   KRow x[NT];
-  __m256 acc[NT][2];
-  for (int t = 0; t < NT; ++t) {
-    x[t] = k_row(xp + t * xp_stride, cols);
-    acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-  }
-  const uint8_t* blk = group;
-  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
-    if constexpr (NT == 1) prefetch_block(blk, kQ4_KBlock);
-    for (int half = 0; half < 2; ++half) {
-      __m256i isum[NT], msum[NT];
-      for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm256_setzero_si256();
-      for (int j = 0; j < 8; ++j) {
-        __m256i w[8];
-        unpack_nibbles8(blk + kQ4_KQuants + 256 * j, half, w);
-        const __m256i scale = pair_of(
-            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j + 8 * half))));
-        // |pair sum| <= 30720 (dot32_u4_pairs), times a 6-bit scale: exact in int32.
-        for (int t = 0; t < NT; ++t) {
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(dot32_u4_pairs(w, x[t].q + 256 * sb + 32 * j), scale));
-        }
-      }
-      for (int p = 0; p < 4; ++p) {
-        const __m256i mins = _mm256_cvtepu8_epi16(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KMins + 32 * p + 16 * half)));
-        for (int t = 0; t < NT; ++t) {
-          msum[t] = _mm256_add_epi32(msum[t],
-                                     _mm256_madd_epi16(mins, _mm256_set1_epi32(load_i32(x[t].sum32 + 8 * sb + 2 * p))));
-        }
-      }
-      const __m256 d = load_f16x8(blk + 16 * half);
-      const __m256 dmin = load_f16x8(blk + kQ4_KDmin + 16 * half);
+  for (int t = 0; t < NT; ++t) x[t] = k_row(xp + t * xp_stride, cols);
+  for_each_half_block<NT>(group, cols / 256, kQ4_KBlock, y, y_stride, n_rows,
+                          [&](int half, int64_t sb, const uint8_t* blk, __m256* acc) {
+    __m256i isum[NT], msum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      __m256i w[8];
+      unpack_nibbles8(blk + kQ4_KQuants + 256 * j, half, w);
+      const __m256i scale = pair_of(
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j + 8 * half))));
+      // |pair sum| <= 30720 (dot32_u4_pairs), times a 6-bit scale: exact in int32.
       for (int t = 0; t < NT; ++t) {
-        const __m256 dx = _mm256_set1_ps(x[t].d[sb]);
-        acc[t][half] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), acc[t][half]);
-        acc[t][half] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[t]), _mm256_mul_ps(dmin, dx), acc[t][half]);
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(dot32_u4_pairs(w, x[t].q + 256 * sb + 32 * j), scale));
       }
     }
-  }
-  for (int t = 0; t < NT; ++t) {
-    alignas(32) float out[16];
-    _mm256_store_ps(out, acc[t][0]);
-    _mm256_store_ps(out + 8, acc[t][1]);
-    for (int i = 0; i < n_rows; ++i) y[t * y_stride + i] = out[i];
-  }
+    for (int p = 0; p < 4; ++p) {
+      const __m256i mins = _mm256_cvtepu8_epi16(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KMins + 32 * p + 16 * half)));
+      for (int t = 0; t < NT; ++t) {
+        msum[t] = _mm256_add_epi32(msum[t],
+                                   _mm256_madd_epi16(mins, _mm256_set1_epi32(load_i32(x[t].sum32 + 8 * sb + 2 * p))));
+      }
+    }
+    const __m256 d = load_f16x8(blk + 16 * half);
+    const __m256 dmin = load_f16x8(blk + kQ4_KDmin + 16 * half);
+    for (int t = 0; t < NT; ++t) {
+      const __m256 dx = _mm256_set1_ps(x[t].d[sb]);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[t]), _mm256_mul_ps(dmin, dx), acc[t]);
+    }
+  });
 }
 
 template <int NT>
 void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
               int n_rows) {
   KRow x[NT];
-  __m256 acc[NT][2];
-  for (int t = 0; t < NT; ++t) {
-    x[t] = k_row(xp + t * xp_stride, cols);
-    acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-  }
+  for (int t = 0; t < NT; ++t) x[t] = k_row(xp + t * xp_stride, cols);
   const __m256i bits45 = _mm256_set1_epi8(0x30);
-  const uint8_t* blk = group;
-  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ6_KBlock) {
-    if constexpr (NT == 1) prefetch_block(blk, kQ6_KBlock);
-    for (int half = 0; half < 2; ++half) {
-      __m256i isum[NT], corr[NT];
-      for (int t = 0; t < NT; ++t) isum[t] = corr[t] = _mm256_setzero_si256();
-      for (int p = 0; p < 8; ++p) {
-        // Rows' scales of sub-blocks 2p, 2p+1 as int16 pairs, and each alone as (s, s).
-        const __m256i pair =
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ6_KScales + 32 * p + 16 * half)));
-        const __m256i even = _mm256_srai_epi32(_mm256_slli_epi32(pair, 16), 16);
-        const __m256i odd = _mm256_srai_epi32(pair, 16);
-        const __m256i scales[2] = {_mm256_blend_epi16(even, _mm256_slli_epi32(even, 16), 0xAA),
-                                   _mm256_blend_epi16(odd, _mm256_slli_epi32(odd, 16), 0xAA)};
-        for (int t = 0; t < NT; ++t) {
-          corr[t] = _mm256_add_epi32(corr[t], _mm256_madd_epi16(pair, _mm256_set1_epi32(load_i32(x[t].bsum + 16 * sb + 2 * p))));
-        }
-        for (int h = 0; h < 2; ++h) {
-          const int j = 2 * p + h;
-          const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
-          const __m256i high = load256(sub + 128 + 32 * half);
-          __m256i w[4];
-          split_nibbles(load256(sub + 32 * half), w[0], w[1]);
-          split_nibbles(load256(sub + 64 + 32 * half), w[2], w[3]);
-          w[0] = _mm256_or_si256(w[0], _mm256_and_si256(_mm256_slli_epi16(high, 4), bits45));
-          w[1] = _mm256_or_si256(w[1], _mm256_and_si256(_mm256_slli_epi16(high, 2), bits45));
-          w[2] = _mm256_or_si256(w[2], _mm256_and_si256(high, bits45));
-          w[3] = _mm256_or_si256(w[3], _mm256_and_si256(_mm256_srli_epi16(high, 2), bits45));
-          // u < 64: a maddubs pair is at most 2·63·128 = 16128, two of them 32256.
-          for (int t = 0; t < NT; ++t) {
-            const int8_t* xq = x[t].q + 256 * sb + 16 * j;
-            const __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], broadcast4(xq)),
-                                                _mm256_maddubs_epi16(w[1], broadcast4(xq + 4)));
-            const __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], broadcast4(xq + 8)),
-                                                _mm256_maddubs_epi16(w[3], broadcast4(xq + 12)));
-            isum[t] = _mm256_add_epi32(
-                isum[t], _mm256_add_epi32(_mm256_madd_epi16(s0, scales[h]), _mm256_madd_epi16(s1, scales[h])));
-          }
-        }
-      }
-      const __m256 d = load_f16x8(blk + 16 * half);
+  for_each_half_block<NT>(group, cols / 256, kQ6_KBlock, y, y_stride, n_rows,
+                          [&](int half, int64_t sb, const uint8_t* blk, __m256* acc) {
+    __m256i isum[NT], corr[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = corr[t] = _mm256_setzero_si256();
+    for (int p = 0; p < 8; ++p) {
+      // Rows' scales of sub-blocks 2p, 2p+1 as int16 pairs, and each alone as (s, s).
+      const __m256i pair =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ6_KScales + 32 * p + 16 * half)));
+      const __m256i even = _mm256_srai_epi32(_mm256_slli_epi32(pair, 16), 16);
+      const __m256i odd = _mm256_srai_epi32(pair, 16);
+      const __m256i scales[2] = {_mm256_blend_epi16(even, _mm256_slli_epi32(even, 16), 0xAA),
+                                 _mm256_blend_epi16(odd, _mm256_slli_epi32(odd, 16), 0xAA)};
       for (int t = 0; t < NT; ++t) {
-        const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(corr[t], 5));  // offset 32
-        acc[t][half] =
-            _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(x[t].d[sb])), acc[t][half]);
+        corr[t] = _mm256_add_epi32(corr[t], _mm256_madd_epi16(pair, _mm256_set1_epi32(load_i32(x[t].bsum + 16 * sb + 2 * p))));
+      }
+      for (int h = 0; h < 2; ++h) {
+        const int j = 2 * p + h;
+        const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
+        const __m256i high = load256(sub + 128 + 32 * half);
+        __m256i w[4];
+        split_nibbles(load256(sub + 32 * half), w[0], w[1]);
+        split_nibbles(load256(sub + 64 + 32 * half), w[2], w[3]);
+        w[0] = _mm256_or_si256(w[0], _mm256_and_si256(_mm256_slli_epi16(high, 4), bits45));
+        w[1] = _mm256_or_si256(w[1], _mm256_and_si256(_mm256_slli_epi16(high, 2), bits45));
+        w[2] = _mm256_or_si256(w[2], _mm256_and_si256(high, bits45));
+        w[3] = _mm256_or_si256(w[3], _mm256_and_si256(_mm256_srli_epi16(high, 2), bits45));
+        // u < 64: a maddubs pair is at most 2·63·128 = 16128, two of them 32256.
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* xq = x[t].q + 256 * sb + 16 * j;
+          const __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], broadcast4(xq)),
+                                              _mm256_maddubs_epi16(w[1], broadcast4(xq + 4)));
+          const __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], broadcast4(xq + 8)),
+                                              _mm256_maddubs_epi16(w[3], broadcast4(xq + 12)));
+          isum[t] = _mm256_add_epi32(
+              isum[t], _mm256_add_epi32(_mm256_madd_epi16(s0, scales[h]), _mm256_madd_epi16(s1, scales[h])));
+        }
       }
     }
-  }
-  for (int t = 0; t < NT; ++t) {
-    alignas(32) float out[16];
-    _mm256_store_ps(out, acc[t][0]);
-    _mm256_store_ps(out + 8, acc[t][1]);
-    for (int i = 0; i < n_rows; ++i) y[t * y_stride + i] = out[i];
-  }
+    const __m256 d = load_f16x8(blk + 16 * half);
+    for (int t = 0; t < NT; ++t) {
+      const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(corr[t], 5));  // offset 32
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(x[t].d[sb])), acc[t]);
+    }
+  });
 }
 
 // Tokens in tiles of four, then the remainder.
