@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <vector>
 
 namespace tessera {
 
@@ -49,15 +50,36 @@ float gelu_tanh(float x) {
   return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoef * x * x)));
 }
 
+namespace {
+
+// The fp16 GELU of every fp16 input. geglu_tanh rounds its input to fp16 before
+// the formula and the result after it, so within ±10 the result is a function
+// of the input's 16 bits: the table holds exactly what the formula gives (it is
+// built with it), and a lookup replaces a libm tanh per element (ggml keeps
+// the same table for the same reason).
+const uint16_t* gelu_fp16_table() {
+  static const std::vector<uint16_t> table = [] {
+    std::vector<uint16_t> t(1 << 16);
+    for (uint32_t h = 0; h < t.size(); ++h) {
+      t[h] = _cvtss_sh(gelu_tanh(_cvtsh_ss(static_cast<uint16_t>(h))), 0);
+    }
+    return t;
+  }();
+  return table.data();
+}
+
+}  // namespace
+
 void geglu_tanh(const float* gate, const float* up, float* out, int64_t n) {
   // ggml evaluates GELU through an fp16 table: input and result rounded to
   // fp16, identity beyond ±10. Matching it keeps logits next to llama.cpp's.
+  const uint16_t* table = gelu_fp16_table();
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     float gelu;
     if (g <= -10.0f) gelu = 0.0f;
     else if (g >= 10.0f) gelu = g;
-    else gelu = _cvtsh_ss(_cvtss_sh(gelu_tanh(_cvtsh_ss(_cvtss_sh(g, 0))), 0));
+    else gelu = _cvtsh_ss(table[_cvtss_sh(g, 0)]);
     out[i] = gelu * up[i];
   }
 }

@@ -19,7 +19,10 @@ void rope_inplace(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float 
                   float freq_scale, const float* freq_factors, bool neox);
 
 // (silu(gate) * up is ggml_swiglu in kernels/ggml_vec_math.h.)
-// out[i] = gelu_tanh(gate[i]) * up[i]
+// GELU, tanh approximation, in f32.
+float gelu_tanh(float x);
+// out[i] = gelu_tanh(gate[i]) * up[i], with gelu_tanh's input and result
+// rounded to fp16 as ggml's table-driven GELU does (identity beyond ±10).
 void geglu_tanh(const float* gate, const float* up, float* out, int64_t n);
 
 // y[i] += x[i]

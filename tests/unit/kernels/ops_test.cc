@@ -1,8 +1,10 @@
 #include "kernels/ops.h"
 
 #include <gtest/gtest.h>
+#include <immintrin.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -74,6 +76,29 @@ TEST(Ops, GatedActivations) {
     const double gelu = 0.5 * g[i] * (1 + std::tanh(std::sqrt(2 / M_PI) * (g[i] + 0.044715 * g[i] * g[i] * g[i])));
     // GELU goes through fp16 (as ggml's table does): about 3 significant digits.
     EXPECT_NEAR(out[i], gelu * u[i], 2e-3 * std::fabs(gelu * u[i]) + 1e-6);
+  }
+}
+
+// geglu_tanh looks GELU up in a table of fp16 inputs: for every fp16 value
+// (NaN, infinities and subnormals included) the result is the formula's on the
+// rounded input, rounded to fp16, and the identity / zero beyond ±10.
+TEST(Ops, GegluTableIsTheRoundedFormula) {
+  std::vector<float> gate;
+  for (uint32_t h = 0; h < (1u << 16); ++h) gate.push_back(_cvtsh_ss(static_cast<uint16_t>(h)));
+  gate.push_back(9.99999f);  // rounds to fp16 10.0 inside the table's range
+  const std::vector<float> up(gate.size(), 1.0f);
+  std::vector<float> out(gate.size());
+  geglu_tanh(gate.data(), up.data(), out.data(), static_cast<int64_t>(gate.size()));
+  for (size_t i = 0; i < gate.size(); ++i) {
+    const float g = gate[i];
+    const float want = g <= -10.0f  ? 0.0f
+                       : g >= 10.0f ? g
+                                    : _cvtsh_ss(_cvtss_sh(gelu_tanh(_cvtsh_ss(_cvtss_sh(g, 0))), 0));
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(out[i])) << "gate " << g;
+    } else {
+      ASSERT_EQ(std::memcmp(&out[i], &want, 4), 0) << "gate " << g << ": " << out[i] << " vs " << want;
+    }
   }
 }
 
