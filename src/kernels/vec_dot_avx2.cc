@@ -103,7 +103,11 @@ void q8_0_n(const uint8_t* w, const uint8_t* x, int64_t stride, int64_t n, float
 
 // Q4_K against Q8_K. Float order as llama.cpp's x86 Q4_K kernel: per
 // super-block fma(sum, d_w * d_x) and fma(mins, dmin_w * d_x), subtracted at the end.
-template <int NT>
+// kPairs: the float order of ggml's x86 q4_K_8x8 gemm (the repacked kernel
+// llama.cpp uses for the first n - n % 4 tokens of a batch): one fma per pair
+// of sub-blocks (2c, 2c + 1) instead of one per super-block, for the scaled
+// sums and the mins alike.
+template <int NT, bool kPairs = false>
 void q4_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, float* out) {
   const auto* w = reinterpret_cast<const BlockQ4_K*>(wr);
   float sum[NT] = {}, sum_mins[NT] = {};
@@ -122,18 +126,34 @@ void q4_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, f
     const float dmin = half_to_float(w[b].dmin);
     for (int t = 0; t < NT; ++t) {
       const auto* x = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride) + b;
-      int summ = 0;
-      for (int j = 0; j < 8; ++j) summ += mn[j] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+      int min_pairs[4];
+      for (int c = 0; c < 4; ++c) {
+        min_pairs[c] = mn[2 * c] * (x->bsums[4 * c] + x->bsums[4 * c + 1]) +
+                       mn[2 * c + 1] * (x->bsums[4 * c + 2] + x->bsums[4 * c + 3]);
+      }
       __m256i acc = _mm256_setzero_si256();
+      int pairs[4];
       for (int c = 0; c < 4; ++c) {
         const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 64 * c));
         const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 64 * c + 32));
         const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[c], a0), _mm256_set1_epi16(sc[2 * c]));
         const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[c], a1), _mm256_set1_epi16(sc[2 * c + 1]));
-        acc = _mm256_add_epi32(acc, _mm256_add_epi32(p0, p1));
+        if constexpr (kPairs) {
+          pairs[c] = hsum_i32(_mm256_add_epi32(p0, p1));
+        } else {
+          acc = _mm256_add_epi32(acc, _mm256_add_epi32(p0, p1));
+        }
       }
-      sum[t] = std::fma(static_cast<float>(hsum_i32(acc)), dw * x->d, sum[t]);
-      sum_mins[t] = std::fma(static_cast<float>(summ), dmin * x->d, sum_mins[t]);
+      if constexpr (kPairs) {
+        for (int c = 0; c < 4; ++c) {
+          sum[t] = std::fma(static_cast<float>(pairs[c]), dw * x->d, sum[t]);
+          sum_mins[t] = std::fma(static_cast<float>(min_pairs[c]), dmin * x->d, sum_mins[t]);
+        }
+      } else {
+        const int summ = min_pairs[0] + min_pairs[1] + min_pairs[2] + min_pairs[3];
+        sum[t] = std::fma(static_cast<float>(hsum_i32(acc)), dw * x->d, sum[t]);
+        sum_mins[t] = std::fma(static_cast<float>(summ), dmin * x->d, sum_mins[t]);
+      }
     }
   }
   for (int t = 0; t < NT; ++t) out[t] = sum[t] - sum_mins[t];
@@ -221,6 +241,7 @@ float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q5
 float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q8_0_n<1>>(w, x, n); }
 float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4_k_n<1>>(w, x, n); }
 float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q6_k_n<1>>(w, x, n); }
+float dot_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4_k_n<1, true>>(w, x, n); }
 
 float dot_f32(const uint8_t* wr, const uint8_t* xr, int64_t n) {
   const auto* w = reinterpret_cast<const float*>(wr);
@@ -264,5 +285,8 @@ void dot4_q5_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* 
 void dot4_q8_0(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q8_0_n<4>(w, x, s, n, o); }
 void dot4_q4_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q4_k_n<4>(w, x, s, n, o); }
 void dot4_q6_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q6_k_n<4>(w, x, s, n, o); }
+void dot4_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) {
+  q4_k_n<4, true>(w, x, s, n, o);
+}
 
 }  // namespace tessera::avx2
