@@ -161,10 +161,14 @@ void q4_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, f
 
 // Q6_K against Q8_K: eight int32 lanes per super-block, converted and
 // accumulated per lane in float, summed at the end (llama.cpp's x86 order).
-template <int NT>
+// kBlocks: the float order of ggml's tiled K-quant matmul (taken from 8
+// tokens per batch on, in AVX2 builds too): the block's integer sum, then
+// acc = fma(float(sum) * d_w, d_x, acc).
+template <int NT, bool kBlocks = false>
 void q6_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, float* out) {
   const auto* w = reinterpret_cast<const BlockQ6_K*>(wr);
   __m256 acc_f[NT];
+  float acc_block[NT] = {};
   for (int t = 0; t < NT; ++t) acc_f[t] = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m2 = _mm256_set1_epi8(0x03);
@@ -199,11 +203,16 @@ void q6_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, f
         const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * c));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[c], av), scale[c]));
       }
-      const __m256 d = _mm256_set1_ps(x->d * dw);
-      acc_f[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, correction)), acc_f[t]);
+      if constexpr (kBlocks) {
+        const float block = static_cast<float>(hsum_i32(_mm256_sub_epi32(acc, correction))) * dw;
+        acc_block[t] = std::fma(block, x->d, acc_block[t]);
+      } else {
+        const __m256 d = _mm256_set1_ps(x->d * dw);
+        acc_f[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, correction)), acc_f[t]);
+      }
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum(acc_f[t]);
+  for (int t = 0; t < NT; ++t) out[t] = kBlocks ? acc_block[t] : hsum(acc_f[t]);
 }
 
 // Float types: four independent 8-lane accumulators hide the FMA latency.
@@ -242,6 +251,7 @@ float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q8
 float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4_k_n<1>>(w, x, n); }
 float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q6_k_n<1>>(w, x, n); }
 float dot_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4_k_n<1, true>>(w, x, n); }
+float dot_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q6_k_n<1, true>>(w, x, n); }
 
 float dot_f32(const uint8_t* wr, const uint8_t* xr, int64_t n) {
   const auto* w = reinterpret_cast<const float*>(wr);
@@ -287,6 +297,9 @@ void dot4_q4_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* 
 void dot4_q6_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q6_k_n<4>(w, x, s, n, o); }
 void dot4_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) {
   q4_k_n<4, true>(w, x, s, n, o);
+}
+void dot4_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) {
+  q6_k_n<4, true>(w, x, s, n, o);
 }
 
 }  // namespace tessera::avx2

@@ -41,9 +41,12 @@ float dot_bf16(const uint8_t* w, const uint8_t* x, int64_t n);
 
 namespace avx2 {
 TESSERA_DECLARE_SIMD_DOTS
-// Q4_K in the float order of ggml's x86 q4_K_8x8 gemm, as in avx512 below.
+// Q4_K in the float order of ggml's x86 q4_K_8x8 gemm and Q6_K in its tiled
+// matmul's, as in avx512 below.
 float dot_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t n);
 void dot4_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
+float dot_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t n);
+void dot4_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
 }  // namespace avx2
 
 // Built with AVX-512 F/BW/VL/VNNI flags (vec_dot_avx512.cc); call only when
