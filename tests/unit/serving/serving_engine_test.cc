@@ -187,10 +187,16 @@ TEST_P(ServingEngineReal, ManyClientsWithSharedPrefixesCancelsAndPreemptionAllFi
     c.policy = policy;
     ServingEngine engine(*model_, c);
     std::vector<Outcome> got(requests.size());
+    // Every request is queued before the clients start reading, so the pool
+    // is contended whatever the threads' start-up order: when each client
+    // thread submitted its own request, late starters sometimes arrived after
+    // the early ones had finished and nothing was ever preempted.
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (const auto& r : requests) streams.push_back(engine.submit(r));
     std::vector<std::thread> clients;
     for (size_t i = 0; i < requests.size(); ++i) {
       clients.emplace_back([&, i] {
-        auto stream = engine.submit(requests[i]);
+        RequestStream* stream = streams[i].get();
         if (i % 5 == 4) {
           // Cancel after the first event (or find it already finished).
           auto first = stream->next(std::chrono::seconds(120));
