@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "server/api_error.h"
+#include "server/client_connection.h"
 #include "server/openai_response.h"
 
 namespace tessera::server {
@@ -190,9 +191,16 @@ void CompletionHandler::handle(const httplib::Request& http_req, httplib::Respon
   auto builder = std::make_shared<ResponseBuilder>(endpoint, settings_.model_id, tok, r.top_logprobs >= 0);
 
   if (!r.stream) {
+    // Nothing is written until the response is complete, so a client that
+    // left is seen on its socket, not by a failed write.
+    const std::optional<ClientConnection> connection = ClientConnection::find(http_req);
     while (!job->all_done()) {
       if (stopping_) throw ApiError(503, "the server is shutting down", "server_error");
       if (Clock::now() > job->deadline) throw ApiError(504, "the request timed out", "server_error");
+      if (connection && connection->peer_closed()) {
+        // ~Job cancels the sequences; nobody reads the 499 (nginx's "client closed request").
+        throw ApiError(499, "the client closed the connection before the response was ready");
+      }
       poll_once(*job, [&](size_t i, serving::StreamEvent& ev) {
         Choice& c = job->choices[i];
         c.text += ev.text;

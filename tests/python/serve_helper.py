@@ -115,6 +115,17 @@ class Server:
                 out[key] = float(value)
         return out
 
+    def wait_for(self, condition, timeout=60):
+        """Waits until condition(metrics) holds; returns the metrics then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.metrics()
+            if condition(m):
+                return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not reached after {timeout}s: {m}")
+            time.sleep(0.05)
+
     def wait_idle(self, timeout=60):
         """Waits until no sequence is running or waiting; returns the metrics then."""
         deadline = time.monotonic() + timeout

@@ -142,3 +142,21 @@ def test_client_dropping_a_stream_cancels_its_sequence(default_server):
     m = default_server.wait_idle(timeout=120)
     assert m['tessera_requests_total{status="cancelled"}'] == before + 1
     assert m['tessera_kv_blocks{state="used"}'] == 0
+
+
+def test_client_dropping_a_plain_request_cancels_its_sequence(default_server):
+    # A non-streaming request writes nothing until it is complete, so the
+    # server has to notice the closed socket itself, well before max_tokens.
+    before = default_server.metrics()
+    body = {"prompt": "Write a very long story about a dragon.", "max_tokens": 900, "temperature": 0}
+    payload = json.dumps(body).encode()
+    with socket.create_connection((default_server.host, default_server.port), timeout=30) as s:
+        s.sendall(b"POST " + COMPLETIONS.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+        tokens_before = before["tessera_generation_tokens_total"]
+        default_server.wait_for(lambda m: m["tessera_generation_tokens_total"] >= tokens_before + 3)
+    m = default_server.wait_idle(timeout=120)
+    assert m['tessera_requests_total{status="cancelled"}'] == before['tessera_requests_total{status="cancelled"}'] + 1
+    assert m['tessera_kv_blocks{state="used"}'] == 0
+    generated = m["tessera_generation_tokens_total"] - before["tessera_generation_tokens_total"]
+    assert generated < 900, generated
