@@ -49,7 +49,7 @@ QuantSpec make_spec(GgmlType type, int bits, int group, bool asym_flag, bool flo
   }
   const auto layout = grid_layout(type);
   if (!layout) {
-    raise<InvalidArgument>("type {} is not written by the grid methods (use Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or Q4_K)",
+    raise<InvalidArgument>("type {} is not written by the grid methods (use Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K or the Q4_K_M mix)",
                            type_name(type));
   }
   if (asym_flag && !layout->offset) {
@@ -113,15 +113,26 @@ void run_quantize(const QuantizeCliOptions& o) {
     if (o.type.empty()) raise<InvalidArgument>("--method none needs --type F16, BF16 or F32");
     if (o.bits != 0 || o.group != 0 || o.asym) raise<InvalidArgument>("--method none takes no --bits, --group or --asym");
   }
-  const GgmlType type =
-      !o.type.empty() ? parse_type(o.type, "--type") : spec_for_bits(o.bits > 0 ? o.bits : 4, o.asym).type;
-  m.spec = make_spec(type, o.bits, o.group, o.asym, float_method);
+  const std::optional<TypeMix> mix = type_mix_from_name(o.type);
+  if (mix) {
+    if (float_method) raise<InvalidArgument>("--method none writes float types, not the {} mix", o.type);
+    if (o.bits != 0 || o.group != 0 || o.asym) {
+      raise<InvalidArgument>("--type {} fixes each matrix's type and grid: drop --bits, --group and --asym", o.type);
+    }
+    m.mix = *mix;
+    m.spec = TypeMixPlan::base_spec(*mix);
+  } else {
+    const GgmlType type =
+        !o.type.empty() ? parse_type(o.type, "--type") : spec_for_bits(o.bits > 0 ? o.bits : 4, o.asym).type;
+    m.spec = make_spec(type, o.bits, o.group, o.asym, float_method);
+  }
   // The embedding table doubles as the output layer in tied models, the most
-  // sensitive matrix: Q8_0 unless asked otherwise (llama.cpp keeps it at 6-8 bits too).
+  // sensitive matrix: Q8_0 unless asked otherwise (llama.cpp keeps it at 6-8
+  // bits too; a mix has its own rule for it).
   if (!o.embd_type.empty()) {
     const GgmlType et = parse_type(o.embd_type, "--embd-type");
     m.embd_spec = make_spec(et, 0, 0, grid_layout(et) && grid_layout(et)->offset, float_method);
-  } else if (!float_method) {
+  } else if (!float_method && !mix) {
     m.embd_spec = make_spec(GgmlType::Q8_0, 0, 0, false, false);
   }
   if (o.avg_bits != 0.0) {
@@ -173,11 +184,12 @@ void register_quantize(CLI::App& app) {
       ->required();
   cmd->add_option("output", o->out, "GGUF to write (written to OUTPUT.tmp, renamed at the end)")->required();
   cmd->add_option("--method", o->method, "none, rtn, mse, gptq, dabc, mdqfo, awq (default rtn)");
-  cmd->add_option("--type", o->type, "storage type: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K (none: F16 BF16 F32)");
+  cmd->add_option("--type", o->type, "storage type: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q6_K, or the mix Q4_K_M (llama.cpp's: Q4_K, "
+                  "Q6_K for the output and some attn_v / ffn_down); none: F16 BF16 F32");
   cmd->add_option("--bits", o->bits, "grid bits, 2-8 (default: the type's; without --type: 4)");
   cmd->add_option("--group", o->group, "weights sharing a scale: a multiple of the type's block (default: the block)");
   cmd->add_flag("--asym", o->asym, "scale and offset per group (Q4_1 / Q5_1 when picked by --bits)");
-  cmd->add_option("--embd-type", o->embd_type, "type of token_embd / output.weight (default Q8_0)");
+  cmd->add_option("--embd-type", o->embd_type, "type of token_embd / output.weight (default Q8_0; with Q4_K_M: the mix's)");
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
   cmd->add_option("--avg-bits", o->avg_bits,
                   "alphaq: per-matrix bits (floor or +1, by the spectrum's alpha) averaging this (2-8)");

@@ -19,6 +19,7 @@ std::optional<GridLayout> grid_layout(GgmlType type) {
     case GgmlType::Q5_1: return GridLayout{kQK, 5, true, false};
     case GgmlType::Q8_0: return GridLayout{kQK, 8, false, false};
     case GgmlType::Q4_K: return GridLayout{32, 4, true, true};
+    case GgmlType::Q6_K: return GridLayout{16, 6, false, true};
     default: return std::nullopt;
   }
 }
@@ -67,7 +68,7 @@ QuantSpec spec_for_bits(int bits, bool asym) {
 void check_grid_spec(const QuantSpec& spec, int64_t cols) {
   const auto layout = grid_layout(spec.type);
   if (!layout) {
-    raise<InvalidArgument>("type {} is not written by the grid quantizers (use Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or Q4_K)",
+    raise<InvalidArgument>("type {} is not written by the grid quantizers (use Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K or Q6_K)",
                            type_name(spec.type));
   }
   if (spec.bits < 2 || spec.bits > layout->code_bits) {
@@ -200,6 +201,38 @@ void pack_q4_k_block(const float* x, const Grid* fitted, const GridRange& r, uin
   std::memcpy(out, &b, sizeof(b));
 }
 
+// Q6_K: sixteen sub-blocks of 16, x = D*sc_j*(q - 32) with signed 8-bit sc_j
+// and fp16 D per 256 weights. The fitted d_j (either sign: rtn maps a group's
+// signed extreme to code -32) become sc_j = round(d_j / D), D = max|d_j| / 127.
+void pack_q6_k_block(const float* x, const Grid* fitted, const GridRange& r, uint8_t* out) {
+  float max_abs_d = 0.0f;
+  for (int j = 0; j < 16; ++j) max_abs_d = std::max(max_abs_d, std::fabs(fitted[j].d));
+  BlockQ6_K b{};
+  b.d = float_to_half(max_abs_d / 127.0f);
+  const float D = half_to_float(b.d);
+  int c[kQKK];
+  for (int j = 0; j < 16; ++j) {
+    const int sc = D > 0.0f ? std::clamp(static_cast<int>(std::nearbyint(fitted[j].d / D)), -127, 127) : 0;
+    b.scales[j] = static_cast<int8_t>(sc);
+    codes_of_block(x + 16 * j, Grid{D * static_cast<float>(sc), 0.0f}, r, 32, 16, c + 16 * j);
+  }
+  // Each half of 128 weights: ql byte l holds weights l (low nibble) and
+  // l + 64 (high), byte l + 32 weights l + 32 and l + 96; qh byte l holds the
+  // top two bits of weights l, l + 32, l + 64, l + 96 at bits 0, 2, 4, 6.
+  for (int half = 0; half < 2; ++half) {
+    const int* q = c + 128 * half;
+    uint8_t* ql = b.ql + 64 * half;
+    uint8_t* qh = b.qh + 32 * half;
+    for (int l = 0; l < 32; ++l) {
+      ql[l] = static_cast<uint8_t>((q[l] & 0xF) | ((q[l + 64] & 0xF) << 4));
+      ql[l + 32] = static_cast<uint8_t>((q[l + 32] & 0xF) | ((q[l + 96] & 0xF) << 4));
+      qh[l] = static_cast<uint8_t>((q[l] >> 4) | ((q[l + 32] >> 4) << 2) | ((q[l + 64] >> 4) << 4) |
+                                   ((q[l + 96] >> 4) << 6));
+    }
+  }
+  std::memcpy(out, &b, sizeof(b));
+}
+
 }  // namespace
 
 QuantizedMatrix pack_with_fitter(MatrixRef w, const QuantSpec& spec, const QuantStats& stats,
@@ -227,8 +260,14 @@ QuantizedMatrix pack_with_fitter(MatrixRef w, const QuantSpec& spec, const Quant
       }
       uint8_t* dst = out.data.data() + row * rb;
       if (layout.k_type) {
+        const int64_t subs_per_block = kQKK / layout.sub_block;
         for (int64_t sb = 0; sb < w.cols / kQKK; ++sb) {
-          pack_q4_k_block(x + sb * kQKK, grids.data() + sb * 8, range, dst + sb * block_bytes);
+          const Grid* block_grids = grids.data() + sb * subs_per_block;
+          if (spec.type == GgmlType::Q6_K) {
+            pack_q6_k_block(x + sb * kQKK, block_grids, range, dst + sb * block_bytes);
+          } else {
+            pack_q4_k_block(x + sb * kQKK, block_grids, range, dst + sb * block_bytes);
+          }
         }
       } else {
         for (int64_t blk = 0; blk < w.cols / kQK; ++blk) {

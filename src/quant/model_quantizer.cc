@@ -35,6 +35,7 @@ std::optional<uint32_t> file_type_of(GgmlType t) {
     case GgmlType::Q5_0: return 8;
     case GgmlType::Q5_1: return 9;
     case GgmlType::Q4_K: return 14;  // Q4_K_S: Q4_K throughout
+    case GgmlType::Q6_K: return 18;
     case GgmlType::BF16: return 32;
     default: return std::nullopt;
   }
@@ -159,6 +160,7 @@ std::optional<QuantSpec> fallback_spec(const QuantSpec& spec, int64_t cols) {
   QuantSpec f = spec;
   switch (spec.type) {
     case GgmlType::Q4_K: f = QuantSpec{GgmlType::Q5_0, 5, 32, true}; break;
+    case GgmlType::Q6_K: f = QuantSpec{GgmlType::Q8_0, 8, 32, true}; break;
     default: return std::nullopt;
   }
   if (!fits(f, cols)) return std::nullopt;
@@ -200,6 +202,14 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
   // alphaq: per-matrix grid bits from the spectra, before anything else.
   std::vector<QuantSpec> wanted_specs(src.tensors().size(), options.spec);
   std::vector<double> alphas(src.tensors().size(), 0.0);
+  if (options.mix != TypeMix::Uniform) {
+    if (options.avg_bits) raise<InvalidArgument>("--avg-bits and the {} mix both choose each matrix's type",
+                                                 type_mix_name(options.mix));
+    const TypeMixPlan plan(options.mix, src);
+    for (size_t i = 0; i < wanted_specs.size(); ++i) {
+      if (is_quantizable_matrix(src.tensors()[i])) wanted_specs[i] = *plan.spec_for(src.tensors()[i].name);
+    }
+  }
   if (options.avg_bits) {
     const auto allocated = allocate_by_alpha(src, options, alphas, pool);
     for (size_t i = 0; i < allocated.size(); ++i) {
@@ -228,9 +238,14 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
   for (const auto& [key, value] : src.metadata()) {
     if (key != "general.alignment") writer.set(key, value);
   }
-  if (const auto ft = file_type_of(options.spec.type)) writer.set_u32("general.file_type", *ft);
+  if (options.mix == TypeMix::Q4_K_M) {
+    writer.set_u32("general.file_type", 15);  // LLAMA_FTYPE_MOSTLY_Q4_K_M
+    writer.set_string("tessera.quantize.type", std::string(type_mix_name(options.mix)));
+  } else {
+    if (const auto ft = file_type_of(options.spec.type)) writer.set_u32("general.file_type", *ft);
+    writer.set_string("tessera.quantize.type", type_name(options.spec.type));
+  }
   writer.set_string("tessera.quantize.method", std::string(method->name()));
-  writer.set_string("tessera.quantize.type", type_name(options.spec.type));
   writer.set_u32("tessera.quantize.bits", static_cast<uint32_t>(options.spec.bits));
   writer.set_u32("tessera.quantize.group", static_cast<uint32_t>(options.spec.group));
 

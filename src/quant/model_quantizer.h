@@ -13,13 +13,17 @@
 #include "gguf/gguf_file.h"
 #include "quant/bit_allocation.h"
 #include "quant/quant_method.h"
+#include "quant/type_mix.h"
 
 namespace tessera {
 
 struct ModelQuantOptions {
   std::string method = "rtn";
   QuantSpec spec;                        // for the weight matrices
-  std::optional<QuantSpec> embd_spec;    // token_embd / output.weight; nullopt = spec
+  std::optional<QuantSpec> embd_spec;    // token_embd / output.weight; nullopt = spec (or the mix's)
+  // A named mix picks each matrix's type (spec is then its base type); not
+  // with avg_bits.
+  TypeMix mix = TypeMix::Uniform;
   int threads = 1;
   // alphaq: when set, each matrix other than the embeddings gets floor(avg_bits)
   // or one more grid bits (spec_for_bits, symmetric unless asym), in `order`.

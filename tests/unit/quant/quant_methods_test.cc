@@ -77,8 +77,8 @@ double method_error(const char* method, const Matrix& m, const QuantSpec& spec, 
   return sq_error(m, dequantized(q, m), weigh_by);
 }
 
-const GgmlType kGridTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
-                               GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4_K};
+const GgmlType kGridTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+                               GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K};
 
 TEST(QuantRegistry, KnowsItsMethodsAndRejectsOthers) {
   for (const std::string& name : quant_method_names()) EXPECT_EQ(make_quant_method(name)->name(), name);
@@ -91,8 +91,10 @@ TEST(QuantRtn, ValuesOnTheGridComeBackExactly) {
   for (GgmlType type : kGridTypes) {
     const GridLayout layout = *grid_layout(type);
     const GridRange r = grid_range(layout, layout.code_bits);
-    // K types store the sub-block scale as 6 bits times an fp16 super-scale: 63/1024 is exactly 63 * 2^-10.
-    const float step = layout.k_type ? 63.0f / 1024.0f : 0.125f;
+    // K types store the sub-block scale as an integer times an fp16 super-scale
+    // (the largest scale / 63 for Q4_K's 6 bits, / 127 for Q6_K's int8): a step
+    // of 63 (127) * 2^-10 makes both factors exact.
+    const float step = type == GgmlType::Q6_K ? 127.0f / 1024.0f : layout.k_type ? 63.0f / 1024.0f : 0.125f;
     Matrix m{2, 512, std::vector<float>(1024)};
     for (size_t i = 0; i < m.v.size(); ++i) {
       const int q = r.qmin + static_cast<int>((i * 7) % static_cast<size_t>(r.qmax - r.qmin + 1));
@@ -243,7 +245,8 @@ TEST(QuantSpecChecks, ImpossibleRequestsAreRejected) {
   EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q4_0, 1, 32, true}), InvalidArgument);   // 1 bit
   EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q4_0, 4, 48, true}), InvalidArgument);   // group not a block multiple
   EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q4_0, 4, 32, false}), InvalidArgument);  // Q4_0 has no offset
-  EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q6_K, 6, 16, true}), InvalidArgument);   // not a grid type
+  EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q3_K, 3, 16, true}), InvalidArgument);   // not a grid type
+  EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q6_K, 6, 8, true}), InvalidArgument);    // Q6_K's scales cover 16
   EXPECT_THROW(check_grid_spec(QuantSpec{GgmlType::Q4_0, 4, 128, true}, 640 - 32), InvalidArgument);
   EXPECT_THROW(check_grid_spec(QuantSpec{GgmlType::Q4_K, 4, 32, false}, 640), InvalidArgument);
   const Matrix m = synthetic(2, 96, 6);
