@@ -42,6 +42,12 @@ for method in ("dabc", "mdqfo", "awq"):
 ROWS["dabc-Q4_0-nocalib"] = ("tessera", ["--method", "dabc", "--type", "Q4_0"])
 ROWS["gptq-3bit-in-Q4_0"] = ("tessera", ["--method", "gptq", "--type", "Q4_0", "--bits", "3", "--calib", "{calib}"])
 ROWS["mse-imatrix-Q4_K"] = ("tessera", ["--method", "mse", "--type", "Q4_K", "--calib", "{calib}"])
+# llama.cpp's Q4_K_M recipe (Q6_K for the output and some attn_v / ffn_down),
+# the blocks filled by tessera's methods: the same types and size as llama-Q4_K_M.
+ROWS["mse-Q4_K_M"] = ("tessera", ["--method", "mse", "--type", "Q4_K_M"])
+for method in ("mse", "awq", "dabc"):
+    label = "mse-imatrix-Q4_K_M" if method == "mse" else f"{method}-Q4_K_M"
+    ROWS[label] = ("tessera", ["--method", method, "--type", "Q4_K_M", "--calib", "{calib}"])
 for avg in ("4.5", "3.5"):
     for order in ("alpha-low", "alpha-high", "uniform"):
         ROWS[f"alphaq-mse-{avg}-{order}"] = ("tessera", ["--method", "mse", "--avg-bits", avg, "--alloc", order])
@@ -58,7 +64,8 @@ for ftype in ANCHORS:
 ROW_SETS = {
     "anchors": [f"llama-{f}" for f in ANCHORS],
     "table": ["rtn-Q4_0", "mse-Q4_0", "mse-imatrix-Q4_0", "dabc-Q4_0", "mdqfo-Q4_0", "gptq-Q4_0", "awq-Q4_0",
-              "mse-Q4_K", "mse-imatrix-Q4_K", "awq-Q4_K", "alphaq-mse-3.5-alpha-high", "alphaq-mse-3.5-alpha-low",
+              "mse-Q4_K", "mse-imatrix-Q4_K", "awq-Q4_K", "mse-Q4_K_M", "mse-imatrix-Q4_K_M", "awq-Q4_K_M",
+              "dabc-Q4_K_M", "alphaq-mse-3.5-alpha-high", "alphaq-mse-3.5-alpha-low",
               "alphaq-mse-3.5-uniform"] + [f"llama-{f}" for f in ANCHORS],
 }
 

@@ -23,6 +23,8 @@ struct PerplexityCliOptions {
   PerplexityOptions options;
   int threads = default_thread_count();
   bool json = false;
+  int act_bits = 0;
+  std::string act_group = "32";
 };
 
 std::string read_text(const std::string& path) {
@@ -36,9 +38,11 @@ std::string read_text(const std::string& path) {
 void run_perplexity(const PerplexityCliOptions& o) {
   if (o.threads <= 0) raise<InvalidArgument>("-t/--threads must be positive, got {}", o.threads);
   o.options.validate();
+  const ActivationQuant act = make_activation_quant(o.act_bits, o.act_group);
   const std::string text = read_text(o.file);
   const std::string model_path = resolve_model_path(o.model);
   auto model = Model::load(model_path);
+  model->set_activation_quant(act);
   ThreadPool pool(o.threads);
   std::optional<ProgressBar> bar;
   auto progress = [&](int64_t done, int64_t total, double ppl) {
@@ -52,6 +56,7 @@ void run_perplexity(const PerplexityCliOptions& o) {
   if (o.json) {
     nlohmann::json j = {{"model", model_path},
                         {"file", o.file},
+                        {"activations", act.describe()},
                         {"perplexity", r.perplexity},
                         {"perplexity_error", r.perplexity_error},
                         {"mean_nll", r.mean_nll},
@@ -75,6 +80,7 @@ void run_perplexity(const PerplexityCliOptions& o) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
+  if (act.enabled()) std::printf("activations of the layer matrices: %s\n", act.describe().c_str());
   std::printf("perplexity %.4f ± %.4f over %lld windows of %lld tokens (%lld positions scored), %.1f s, %.0f tok/s\n",
               r.perplexity, r.perplexity_error, static_cast<long long>(r.n_chunks),
               static_cast<long long>(o.options.n_ctx), static_cast<long long>(r.n_scored), r.seconds,
@@ -102,6 +108,10 @@ void register_perplexity(CLI::App& app) {
                   "save the scored log-probabilities as a baseline (fp16; see docs/formats.md)");
   cmd->add_option("--kl", o->options.kl_baseline_path,
                   "compare with a baseline saved by --save-logits: KL divergence, top-1 agreement");
+  cmd->add_option("--act-bits", o->act_bits,
+                  "round every layer matrix's input to a symmetric grid of this many bits, 2-8 (W8A8 / W4A4 "
+                  "quality; default 0: off)");
+  cmd->add_option("--act-group", o->act_group, "with --act-bits: inputs per scale, or 'token' (default 32)");
   cmd->add_flag("--json", o->json, "print one JSON object with every figure");
   cmd->callback([o] { run_perplexity(*o); });
 }

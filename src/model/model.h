@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/activation_quant.h"
 #include "kernels/matmul.h"
 #include "gguf/gguf_file.h"
 #include "kv/kv_cache.h"
@@ -50,6 +51,11 @@ class Model {
   // Installs (or, with nullptr, removes) an observer of every matmul input.
   // Models that cannot report them throw Error.
   virtual void set_matmul_observer(MatmulObserver* observer);
+
+  // Rounds the input of every layer matrix (not the output head) to the
+  // activation grid `q` from the next forward on (q.bits == 0: off). Models
+  // that cannot do it throw Error.
+  virtual void set_activation_quant(const ActivationQuant& q);
 };
 
 // Names of the architectures Model::load accepts.

@@ -42,6 +42,21 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
 }
 
 void Model::set_matmul_observer(MatmulObserver*) { raise("this model does not report its matmul inputs"); }
+void Model::set_activation_quant(const ActivationQuant&) { raise("this model has no activation quantization"); }
+
+const float* Transformer::layer_input(const float* x, int64_t n_tokens, int64_t cols, ThreadPool& pool) {
+  if (!act_quant_.enabled()) return x;
+  grow(act_scratch_, static_cast<size_t>(n_tokens * cols));
+  float* out = act_scratch_.data();
+  const ActivationQuant q = act_quant_;
+  if (q.group != 0 && cols % q.group != 0) {
+    raise<InvalidArgument>("activation group {} does not divide a matrix input of {} values", q.group, cols);
+  }
+  pool.parallel_for(n_tokens, 1, [&](int64_t begin, int64_t end) {
+    fake_quantize_activations(x + begin * cols, out + begin * cols, end - begin, cols, q);
+  });
+  return out;
+}
 
 Transformer::Transformer(std::unique_ptr<GgufFile> file)
     : file_(std::move(file)), hp_(read_hparams(*file_)), w_(bind_weights(*file_, hp_)) {
@@ -130,7 +145,7 @@ void Transformer::forward(const Batch& batch, KvCache& kv, float* logits, Thread
     rms_norm(x_.data() + t * d, w_.output_norm, logit_in_.data() + o * d, d, hp_.norm_eps);
     ++o;
   }
-  project(w_.output, logit_in_.data(), n_out, logits, pool);
+  project(w_.output, logit_in_.data(), n_out, logits, pool, /*layer_matrix=*/false);
   if (hp_.final_logit_softcap > 0.0f) {
     softcap_inplace(logits, hp_.final_logit_softcap, n_out * hp_.n_vocab);
   }

@@ -23,17 +23,25 @@ class Transformer final : public Model {
   std::unique_ptr<KvCache> make_kv_cache(int64_t n_ctx) const override;
   void forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) override;
   void set_matmul_observer(MatmulObserver* observer) override { observer_ = observer; }
+  void set_activation_quant(const ActivationQuant& q) override { act_quant_ = q; }
 
  private:
-  // matmul() behind the observer hook.
-  void project(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  // The input a layer matrix reads: x itself, or x on the activation grid
+  // (act_quant_) in act_scratch_. The output head keeps its float input, as
+  // the W8A8 / W4A4 literature does.
+  const float* layer_input(const float* x, int64_t n_tokens, int64_t cols, ThreadPool& pool);
+  // matmul() behind the observer hook (and the activation grid for layer matrices).
+  void project(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+               bool layer_matrix = true) {
+    if (layer_matrix) x = layer_input(x, n_tokens, w.cols, pool);
     if (observer_ != nullptr) observer_->observe(w, x, n_tokens);
     matmul(w, x, n_tokens, y, pool, order_);
   }
   // matmul_shared_input() (one activation quantization for several weights
-  // that read the same input) behind the same hook.
+  // that read the same input) behind the same hooks.
   void project_shared(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
                       std::span<float* const> ys, ThreadPool& pool) {
+    x = layer_input(x, n_tokens, ws[0]->cols, pool);
     if (observer_ != nullptr) {
       for (const WeightMatrix* w : ws) observer_->observe(*w, x, n_tokens);
     }
@@ -52,10 +60,11 @@ class Transformer final : public Model {
   std::unique_ptr<Tokenizer> tokenizer_;
   MatmulObserver* observer_ = nullptr;
   SumOrder order_ = SumOrder::kLlamaCpp;  // of the batch being run (Batch::invariant)
+  ActivationQuant act_quant_;             // off unless set_activation_quant()
 
   // Activations, grown to the largest batch seen and reused (no allocation in
   // the steady-state decode loop).
-  std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_, attn_scratch_, logit_in_;
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_, attn_scratch_, logit_in_, act_scratch_;
 };
 
 }  // namespace tessera

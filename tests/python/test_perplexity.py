@@ -92,7 +92,25 @@ def test_bad_options_are_rejected(default_model, wiki_test_path, tmp_path):
     assert "--chunks" in error("-f", wiki_test_path, "--chunks", "0")
     assert "--batch" in error("-f", wiki_test_path, "--batch", "0")
     assert "--threads" in error("-f", wiki_test_path, "-t", "0")
+    assert "--act-bits must be 2 to 8" in error("-f", wiki_test_path, "--act-bits", "9")
+    assert "--act-group must be a positive number" in error("-f", wiki_test_path, "--act-bits", "4", "--act-group", "0")
+    # Gemma 3 270M's inputs are 640 and 2048 wide: 384 divides neither.
+    assert "does not divide a matrix input of 640" in error("-f", wiki_test_path, "--ctx", "64", "--chunks", "1",
+                                                            "--act-bits", "4", "--act-group", "384")
     assert "cannot open" in error("-f", tmp_path / "missing.txt")
     short = tmp_path / "short.txt"
     short.write_text("too short")
     assert "fewer than one window" in error("-f", short, "--ctx", "128")
+
+
+def test_activation_grids_cost_perplexity_in_order(default_model, wiki_test_path):
+    # W4A8-per-group is close to the model as it is; 4-bit activations cost
+    # more, with one scale per token most of all (Gemma's few massive channels
+    # set every token's scale).
+    ppl = {}
+    for bits, group in ((0, "32"), (8, "32"), (4, "32"), (4, "token")):
+        r, _ = perplexity(default_model, wiki_test_path, "--act-bits", str(bits), "--act-group", group)
+        ppl[(bits, group)] = r["perplexity"]
+        assert r["activations"] == ("off" if bits == 0 else f"A{bits} " + ("per-token" if group == "token" else "g32"))
+    assert abs(math.log(ppl[(8, "32")] / ppl[(0, "32")])) < 0.05
+    assert ppl[(0, "32")] < ppl[(4, "32")] < ppl[(4, "token")]
