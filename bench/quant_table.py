@@ -17,6 +17,7 @@ import math
 import os
 import pathlib
 import subprocess
+import re
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -70,12 +71,28 @@ ROW_SETS = {
 }
 
 
+# "ROW+A4g32", "ROW+A4tok", "ROW+A8tok": ROW's model run with every layer matrix's
+# input on a 4- or 8-bit activation grid (perplexity --act-bits / --act-group),
+# one scale per 32 inputs or per token; ROW may be baseline-F16 (W16A4).
+ACT_ROW = re.compile(r"^(?P<base>.+)\+A(?P<bits>[2-8])(?P<group>g[0-9]+|tok)$")
+
+
+def split_activation(label):
+    """(model row, (bits, group) or None) of a row label."""
+    m = ACT_ROW.match(label)
+    if not m:
+        return label, None
+    group = "token" if m["group"] == "tok" else m["group"][1:]
+    return m["base"], (m["bits"], group)
+
+
 def expand_rows(spec):
     """Row labels from a comma-separated list of labels and set names; unknown labels are an error."""
     out = []
     for item in filter(None, spec.split(",")):
         for label in ROW_SETS.get(item, [item]):
-            if label not in ROWS:
+            base, _ = split_activation(label)
+            if base not in ROWS and base != "baseline-F16":
                 raise SystemExit(f"unknown row '{label}' (rows: {', '.join(ROWS)}; sets: {', '.join(ROW_SETS)})")
             if label not in out:
                 out.append(label)
@@ -120,18 +137,23 @@ def llama_quantize(src, dst, ftype, threads):
         raise RuntimeError(f"llama.cpp could not quantize to {ftype}")
 
 
-def measure(args, model, baseline_logits=None, save_logits=None):
+def measure(args, model, baseline_logits=None, save_logits=None, activations=None):
     cmd = [args.bin, "perplexity", "-m", model, "-f", args.text, "--ctx", args.ctx, "--chunks", args.chunks,
            "-t", args.threads, "--json"]
     cmd += ["--kl", baseline_logits] if baseline_logits else []
     cmd += ["--save-logits", save_logits] if save_logits else []
+    cmd += ["--act-bits", activations[0], "--act-group", activations[1]] if activations else []
     r = json.loads(run(cmd))
-    speed = json.loads(run([args.bin, "bench", "-m", model, "-p", 256, "-n", 64, "-r", args.bench_reps, "-t", args.threads,
-                            "--json"]))
+    # Activation grids are a quality model (a rounding in front of the same
+    # kernels), not a speed path: their rows have no speed figures.
+    speed = {"prefill_tok_s": None, "decode_tok_s": None}
+    if not activations:
+        speed = json.loads(run([args.bin, "bench", "-m", model, "-p", 256, "-n", 64, "-r", args.bench_reps,
+                                "-t", args.threads, "--json"]))
     bpw, layer_bpw, layer_types = bits_per_weight(args, model)
     out = {"perplexity": r["perplexity"], "perplexity_error": r["perplexity_error"],
            "file_bytes": pathlib.Path(model).stat().st_size, "bpw": bpw, "layer_bpw": layer_bpw,
-           "layer_types": layer_types,
+           "layer_types": layer_types, "activations": r.get("activations", "off"),
            "prefill_tok_s": speed["prefill_tok_s"], "decode_tok_s": speed["decode_tok_s"]}
     if baseline_logits:
         out.update(kl_mean=r["kl_mean"], kl_p99=r["kl_p99"], top1=r["top1_agreement"])
@@ -150,6 +172,10 @@ def record(results_path, label, figures):
     return results
 
 
+def speed(tok_s):
+    return "—" if tok_s is None else f"{tok_s:.0f}"
+
+
 def table(results):
     lines = ["| row | bpw (all) | bpw (layer matrices) | file MiB | KL mean | KL p99 | top-1 % | perplexity | "
              "prefill tok/s | decode tok/s |",
@@ -158,8 +184,8 @@ def table(results):
         kl = (f"{r['kl_mean']:.4f} | {r['kl_p99']:.3f} | {100 * r['top1']:.1f}" if "kl_mean" in r
               else "0 (baseline) | 0 | 100")
         lines.append(f"| {label} | {r['bpw']:.3f} | {r.get('layer_bpw', float('nan')):.3f} | {r['file_bytes'] / 2**20:.1f} | {kl} | "
-                     f"{r['perplexity']:.3f} ± {r['perplexity_error']:.3f} | {r['prefill_tok_s']:.0f} | "
-                     f"{r['decode_tok_s']:.0f} |")
+                     f"{r['perplexity']:.3f} ± {r['perplexity_error']:.3f} | {speed(r['prefill_tok_s'])} | "
+                     f"{speed(r['decode_tok_s'])} |")
     return "\n".join(lines)
 
 
@@ -246,20 +272,27 @@ def main():
         run([args.bin, "quantize", model, f16, "--method", "none", "--type", "f16", "-t", args.threads])
     if "baseline-F16" not in results or not logits.exists():
         results = record(results_path, "baseline-F16", measure(args, f16, save_logits=logits))
-    for label in expand_rows(args.rows):
-        if label in results:
-            continue
-        kind, spec = ROWS[label]
-        out = work / f"{label}.gguf"
+    pending = [label for label in expand_rows(args.rows) if label not in results]
+    for i, label in enumerate(pending):
+        base, activations = split_activation(label)
         print(f"[quant_table] {label}", file=sys.stderr, flush=True)
-        if kind == "tessera":
-            calib = ["--calib-windows", args.calib_windows] if "--calib" in spec else []
-            run([args.bin, "quantize", f16, out, "-t", args.threads, *(a.format(calib=args.calib) for a in spec),
-                 *calib])
-        elif not out.exists():  # llama.cpp's files may be made beforehand (another libllama)
-            llama_quantize(f16, out, spec, args.threads)
-        results = record(results_path, label, measure(args, out, baseline_logits=logits))
-        out.unlink()  # models are re-made on demand; only the figures are kept
+        if base == "baseline-F16":
+            out = f16
+        else:
+            kind, spec = ROWS[base]
+            out = work / f"{base}.gguf"
+            if out.exists():
+                pass  # made for an earlier row of this run (or beforehand, for llama.cpp's files)
+            elif kind == "tessera":
+                calib = ["--calib-windows", args.calib_windows] if "--calib" in spec else []
+                run([args.bin, "quantize", f16, out, "-t", args.threads,
+                     *(a.format(calib=args.calib) for a in spec), *calib])
+            else:
+                llama_quantize(f16, out, spec, args.threads)
+        results = record(results_path, label, measure(args, out, baseline_logits=logits, activations=activations))
+        # Models are re-made on demand; only the figures are kept.
+        if out != f16 and all(split_activation(later)[0] != base for later in pending[i + 1:]):
+            out.unlink()
     print(table(results))
     print()
     print(types_table(results))
