@@ -85,41 +85,55 @@ std::vector<int> allocate_by_alpha(const GgufFile& src, const ModelQuantOptions&
   return out;
 }
 
-// awq's input scales, by tensor name: for each norm whose output is read only
-// by the matrices listed (q/k/v, gate/up), the scale the method chose for that
-// input, stored under the norm's name and each reader's. Groups that do not
-// qualify (a reader missing or without statistics, a norm that is not an F32
-// vector of the readers' width) are left unscaled.
-std::map<std::string, std::vector<float>> choose_input_scales(const GgufFile& src, const QuantMethod& method,
-                                                              const std::vector<std::optional<QuantSpec>>& specs,
-                                                              const std::map<std::string, QuantStats>& stats,
-                                                              ThreadPool& pool) {
+// awq's input scales s, by tensor name. `columns`: the readers of a rescaled
+// input, quantized as W diag(s), and the norm vectors producing one, divided
+// by s. `rows`: matrices whose output rows are divided by s because their
+// output is (elementwise, through the gated activation) a rescaled input.
+struct InputScales {
+  std::map<std::string, std::vector<float>> columns;
+  std::map<std::string, std::vector<float>> rows;
+};
+
+// For each norm whose output is read only by the matrices listed (q/k/v,
+// gate/up), and for ffn_down, whose input act(gate) * up scales with ffn_up's
+// rows, the scale the method chose for that input. Groups that do not qualify
+// (a reader missing or without statistics, a norm that is not an F32 vector
+// of the readers' width, an ffn_up with a bias) are left unscaled.
+InputScales choose_input_scales(const GgufFile& src, const QuantMethod& method,
+                                const std::vector<std::optional<QuantSpec>>& specs,
+                                const std::map<std::string, QuantStats>& stats, ThreadPool& pool) {
   struct Group {
-    const char* norm;
+    const char* producer;  // a norm vector, or (producer_rows) a matrix whose rows make the input
+    bool producer_rows;
     std::vector<const char*> readers;
   };
-  const Group groups[] = {{"attn_norm", {"attn_q", "attn_k", "attn_v"}}, {"ffn_norm", {"ffn_gate", "ffn_up"}}};
+  const Group groups[] = {{"attn_norm", false, {"attn_q", "attn_k", "attn_v"}},
+                          {"ffn_norm", false, {"ffn_gate", "ffn_up"}},
+                          {"ffn_up", true, {"ffn_down"}}};
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < src.tensors().size(); ++i) index[src.tensors()[i].name] = i;
-  std::map<std::string, std::vector<float>> out;
+  InputScales out;
   for (int64_t layer = 0;; ++layer) {
     const std::string prefix = "blk." + std::to_string(layer) + ".";
     if (index.count(prefix + "attn_norm.weight") == 0 && index.count(prefix + "ffn_norm.weight") == 0) break;
     for (const Group& g : groups) {
-      const auto norm = index.find(prefix + g.norm + ".weight");
-      if (norm == index.end()) continue;
-      const GgufTensorInfo& nt = src.tensors()[norm->second];
+      const auto producer = index.find(prefix + g.producer + ".weight");
+      if (producer == index.end()) continue;
+      const GgufTensorInfo& pt = src.tensors()[producer->second];
+      // The width of the input the readers see: a norm's length, a matrix's rows.
+      const int64_t width = g.producer_rows && pt.shape.size() == 2 ? pt.shape[1] : pt.shape[0];
       std::vector<std::vector<float>> dense;
       std::vector<MatrixRef> readers;
       std::vector<QuantSpec> reader_specs;
       const QuantStats* input = nullptr;
-      bool ok = nt.type == GgmlType::F32 && nt.shape.size() == 1;
+      bool ok = g.producer_rows ? specs[producer->second].has_value() && index.count(prefix + g.producer + ".bias") == 0
+                                : pt.type == GgmlType::F32 && pt.shape.size() == 1;
       for (const char* r : g.readers) {
         const std::string name = prefix + r + ".weight";
         const auto it = index.find(name);
         const auto st = stats.find(name);
         ok = ok && it != index.end() && specs[it->second] && st != stats.end() &&
-             src.tensors()[it->second].shape[0] == nt.shape[0] &&
+             src.tensors()[it->second].shape[0] == width &&
              (input == nullptr || input->hessian == st->second.hessian);
         if (!ok) break;
         input = &st->second;
@@ -132,8 +146,8 @@ std::map<std::string, std::vector<float>> choose_input_scales(const GgufFile& sr
       if (!ok) continue;
       std::vector<float> s = method.input_scale(readers, reader_specs, *input, pool);
       if (s.empty()) continue;
-      for (const char* r : g.readers) out[prefix + r + ".weight"] = s;
-      out[nt.name] = std::move(s);
+      for (const char* r : g.readers) out.columns[prefix + r + ".weight"] = s;
+      (g.producer_rows ? out.rows : out.columns)[pt.name] = std::move(s);
     }
   }
   return out;
@@ -230,7 +244,7 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
                              "type fits", t.name, type_name(wanted.type), wanted.group, t.shape[0]);
     }
   }
-  std::map<std::string, std::vector<float>> input_scales;
+  InputScales input_scales;
   if (method->scales_inputs() && options.stats != nullptr) {
     input_scales = choose_input_scales(src, *method, specs, *options.stats, pool);
   }
@@ -260,8 +274,10 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
     tr.shape = t.shape;
     tr.source_type = t.type;
     const int64_t n = t.n_elements();
-    const auto scale = input_scales.find(t.name);
-    const std::vector<float>* s = scale != input_scales.end() ? &scale->second : nullptr;
+    const auto scale = input_scales.columns.find(t.name);
+    const std::vector<float>* s = scale != input_scales.columns.end() ? &scale->second : nullptr;
+    const auto row_scale = input_scales.rows.find(t.name);
+    const std::vector<float>* s_rows = row_scale != input_scales.rows.end() ? &row_scale->second : nullptr;
     if (!is_quantizable_matrix(t) && s != nullptr) {
       // The norm producing a rescaled input: g / s, so its readers see x / s.
       std::vector<float> g(static_cast<size_t>(n));
@@ -295,6 +311,11 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
         rescaled = scaled_stats(stats != nullptr ? *stats : QuantStats{}, *s);
         stats = &rescaled;
       }
+      if (s_rows != nullptr) {  // awq: rows of a matrix whose output its reader sees divided by s
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t j = 0; j < cols; ++j) w[r * cols + j] /= (*s_rows)[r];
+        }
+      }
       const QuantMethod& used = stats == nullptr && method->needs_calibration() ? *uncalibrated : *method;
       const QuantizedMatrix q =
           used.quantize(MatrixRef{w.data(), rows, cols}, *spec, stats ? *stats : QuantStats{}, pool);
@@ -314,8 +335,8 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
       });
       double err = 0, norm = 0;
       for (int64_t k = 0; k < n; ++k) {
-        // Rescaled matrices are compared in the model's own scale (w / s).
-        const double unscale = s != nullptr ? 1.0 / (*s)[k % cols] : 1.0;
+        // Rescaled matrices are compared in the model's own scale (w / s, rows times s).
+        const double unscale = (s != nullptr ? 1.0 / (*s)[k % cols] : 1.0) * (s_rows != nullptr ? (*s_rows)[k / cols] : 1.0);
         const double d = (static_cast<double>(w[k]) - back[k]) * unscale;
         err += d * d;
         norm += static_cast<double>(w[k]) * w[k] * unscale * unscale;

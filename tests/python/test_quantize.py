@@ -280,6 +280,17 @@ def test_awq_folds_its_scales_into_the_norms_and_llamacpp_runs_it(f32_model, tmp
     changed = [n for n in got if "norm" in n and not np.array_equal(got[n], src[n])]
     assert changed and all(n.endswith(("attn_norm.weight", "ffn_norm.weight")) for n in changed)
     assert not any(n.endswith(".qbias") for n in got)
+    # ffn_down's input, act(gate) * up, is rescaled through ffn_up's rows: their
+    # norms change row by row (under rtn they stay within rounding; awq's search
+    # may keep s = 1 for a layer, so one layer suffices).
+    for method in ("rtn", "awq"):
+        spread = []
+        for t in gguf.GGUFReader(str(out[method])).tensors:
+            if t.name.endswith("ffn_up.weight"):
+                up = gguf.quants.dequantize(t.data, t.tensor_type)
+                ratio = np.linalg.norm(up, axis=1) / np.linalg.norm(src[t.name].reshape(up.shape), axis=1)
+                spread.append(float(ratio.std()))
+        assert (max(spread) > 0.05) == (method == "awq"), (method, spread)
     err, tokens = logit_errors(f32_model, out, tmp_path)
     print(f"\nmean squared logit error vs F32: {err}")
     assert err["awq"] < err["rtn"]
