@@ -10,13 +10,14 @@
 // search never ends above it).
 //
 // Folding, so the file stays standard: the quantized matrix is W diag(s) in an
-// ordinary block type and 1/s is folded into the weight of the RMS norm that
-// produces the input (norm(x) * g / s). That is possible where the input is a
-// norm's output and every reader of it shares s: q/k/v (attn_norm) and
-// gate/up (ffn_norm); the model quantizer does the grouping and folding
-// (model_quantizer.cc). attn_output and ffn_down read inputs that no norm
-// produces: they are quantized with importance-weighted mse, unscaled (the
-// paper folds ffn_down's scale into ffn_up's rows; not done here).
+// ordinary block type and 1/s is folded into what produces the input: the
+// weight of the RMS norm in front of q/k/v (attn_norm) and gate/up (ffn_norm),
+// whose readers share s, and, as the paper does, ffn_up's rows for ffn_down
+// (its input act(gate) * up scales with them); the model quantizer does the
+// grouping and folding (model_quantizer.cc). attn_output's input comes from
+// V through the attention; with grouped KV heads one V row feeds several of
+// its columns, so s would have to be tied across them: it is quantized with
+// importance-weighted mse, unscaled.
 //
 // Each matrix's grid is mse's search weighted by the importance of the scaled
 // input (E[x_j^2] / s_j^2).
