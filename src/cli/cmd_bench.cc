@@ -58,6 +58,17 @@ void run_bench(const BenchOptions& o) {
         {"bandwidth_share", share},
         {"peak_rss_bytes", peak_rss},
     };
+    if (!r.decode_profile.empty()) {
+      nlohmann::json ops = nlohmann::json::array();
+      for (const auto& e : r.decode_profile) {
+        ops.push_back({{"op", e.name},
+                       {"calls_per_token", static_cast<double>(e.calls) / r.profiled_tokens},
+                       {"ms_per_token", 1e3 * e.seconds / r.profiled_tokens},
+                       {"share", r.profiled_seconds > 0 ? e.seconds / r.profiled_seconds : 0.0},
+                       {"weight_gbps", e.seconds > 0 ? e.weight_bytes * e.calls / e.seconds / 1e9 : 0.0}});
+      }
+      j["decode_profile"] = ops;
+    }
     if (o.roofline) {
       j["fma_gflops"] = roof.fma_gflops;
       j["int8_gops"] = roof.int8_gops;
@@ -80,6 +91,22 @@ void run_bench(const BenchOptions& o) {
                 r.weight_bytes_per_token / 1048576.0, r.decode_read_gbps, 100.0 * share,
                 roof.read_gbps);
   }
+  if (!r.decode_profile.empty()) {
+    std::printf("decode profile (%lld profiled tokens, %.2f ms per token):\n",
+                static_cast<long long>(r.profiled_tokens), 1e3 * r.profiled_seconds / r.profiled_tokens);
+    std::printf("  %-58s %9s %11s %6s %12s\n", "op (weights rows x cols)", "calls/tok", "ms/tok", "share",
+                "weights GB/s");
+    for (const auto& e : r.decode_profile) {
+      const double ms = 1e3 * e.seconds / r.profiled_tokens;
+      std::printf("  %-58s %9.1f %11.3f %5.1f%% ", e.name.c_str(), static_cast<double>(e.calls) / r.profiled_tokens,
+                  ms, r.profiled_seconds > 0 ? 100.0 * e.seconds / r.profiled_seconds : 0.0);
+      if (e.weight_bytes > 0 && e.seconds > 0) {
+        std::printf("%12.1f\n", e.weight_bytes * e.calls / e.seconds / 1e9);
+      } else {
+        std::printf("%12s\n", "");
+      }
+    }
+  }
   if (o.roofline) {
     std::printf("roofline read %.1f GB/s, fp32 FMA %.0f GFLOP/s, int8 %.0f GOP/s (AVX2), %.0f GOP/s (VNNI)\n",
                 roof.read_gbps, roof.fma_gflops, roof.int8_gops, roof.int8_vnni_gops);
@@ -93,14 +120,17 @@ void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prefill and decode speed");
   cmd->add_option("-m,--model", o->model, "GGUF model (default: the set-up default model)");
+  // CLI11's NonNegativeNumber / PositiveNumber print a range up to DBL_MAX;
+  // these say what is allowed.
   cmd->add_option("-p,--n-prompt", o->speed.n_prompt, "prompt tokens for the prefill test")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("-n,--n-gen", o->speed.n_gen, "tokens for the decode test")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("-r,--repetitions", o->speed.repetitions, "repetitions")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-n,--n-gen", o->speed.n_gen, "tokens for the decode test")->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-r,--repetitions", o->speed.repetitions, "repetitions")->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
   cmd->add_flag("--roofline", o->roofline, "also measure peak FMA and int8 throughput");
+  cmd->add_flag("--profile", o->speed.profile,
+                "after the timed runs, one more decode run timing each matmul (by weight type and shape), "
+                "the attention and the rest");
   cmd->add_flag("--json", o->json, "print one JSON object");
   cmd->callback([o] { run_bench(*o); });
 }

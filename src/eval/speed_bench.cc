@@ -97,6 +97,22 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
     }
   }
   SpeedBenchResult r;
+  if (o.profile && o.n_gen > 0) {
+    if (progress) progress("profiled decode", 0);
+    OpProfile profile;
+    model.set_op_profile(&profile);
+    kv->release(0);
+    kv->reserve(0, o.n_gen);
+    for (int i = 0; i < o.n_gen; ++i) {
+      batch.clear();
+      batch.add(token(rng), i, 0, true);
+      model.forward(batch, *kv, logits.data(), pool);
+    }
+    model.set_op_profile(nullptr);
+    r.decode_profile = profile.entries();
+    r.profiled_tokens = o.n_gen;
+    r.profiled_seconds = profile.forward_seconds();
+  }
   r.prefill = summarize(pp);
   r.decode = summarize(tg);
   r.weight_bytes_per_token = decode_weight_bytes(model);

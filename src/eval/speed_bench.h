@@ -8,6 +8,7 @@
 
 #include "core/thread_pool.h"
 #include "model/model.h"
+#include "model/op_profile.h"
 
 namespace tessera {
 
@@ -16,6 +17,9 @@ struct SpeedBenchOptions {
   int n_gen = 128;
   int repetitions = 3;
   uint32_t seed = 42;
+  // After the timed repetitions, one more decode run of n_gen tokens with an
+  // OpProfile installed (its own run: the clock reads do not touch the figures).
+  bool profile = false;
 };
 
 struct Throughput {
@@ -28,6 +32,9 @@ struct SpeedBenchResult {
   Throughput decode;
   int64_t weight_bytes_per_token = 0;  // bytes of weights one decode step reads
   double decode_read_gbps = 0;         // weight_bytes_per_token * decode tok/s
+  std::vector<OpProfile::Entry> decode_profile;  // with options.profile: totals over profiled_tokens
+  int64_t profiled_tokens = 0;
+  double profiled_seconds = 0;
 };
 
 // Bytes of every matrix a decode step multiplies with (all layers + output)

@@ -26,6 +26,8 @@ class MatmulObserver {
   virtual void observe(const WeightMatrix& w, const float* x, int64_t n_tokens) = 0;
 };
 
+class OpProfile;
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -56,6 +58,10 @@ class Model {
   // activation grid `q` from the next forward on (q.bits == 0: off). Models
   // that cannot do it throw Error.
   virtual void set_activation_quant(const ActivationQuant& q);
+
+  // Installs (or, with nullptr, removes) a profile that every forward adds
+  // its operations' times to. Models that cannot time them throw Error.
+  virtual void set_op_profile(OpProfile* profile);
 };
 
 // Names of the architectures Model::load accepts.

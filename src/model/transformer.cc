@@ -43,6 +43,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
 
 void Model::set_matmul_observer(MatmulObserver*) { raise("this model does not report its matmul inputs"); }
 void Model::set_activation_quant(const ActivationQuant&) { raise("this model has no activation quantization"); }
+void Model::set_op_profile(OpProfile*) { raise("this model does not time its operations"); }
 
 const float* Transformer::layer_input(const float* x, int64_t n_tokens, int64_t cols, ThreadPool& pool) {
   if (!act_quant_.enabled()) return x;
@@ -105,6 +106,16 @@ void Transformer::check_batch(const Batch& batch, const KvCache& kv) const {
 }
 
 void Transformer::forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) {
+  if (profile_ == nullptr) {
+    run_forward(batch, kv, logits, pool);
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  run_forward(batch, kv, logits, pool);
+  profile_->add_forward(seconds_since(start));
+}
+
+void Transformer::run_forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) {
   check_batch(batch, kv);
   order_ = batch.invariant ? SumOrder::kBatchInvariant : SumOrder::kLlamaCpp;
   const int64_t n = batch.size();
@@ -214,7 +225,9 @@ void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, Threa
   dump("Qcur", il, q_.data(), n * q_dim);
   dump("Kcur", il, k_.data(), n * k_dim);
   dump("Vcur", il, v_.data(), n * v_dim);
+  const auto attention_start = std::chrono::steady_clock::now();
   attention(shape, batch, q_.data(), kv, attn_.data(), pool, attn_scratch_);
+  if (profile_ != nullptr) profile_->add("attention", seconds_since(attention_start));
   dump("kqv_out", il, attn_.data(), n * hp_.n_head * hp_.head_dim_v);
 
   project(l.wo, attn_.data(), n, proj_.data(), pool);

@@ -9,6 +9,7 @@
 
 #include "kernels/matmul.h"
 #include "model/model.h"
+#include "model/op_profile.h"
 #include "model/weights.h"
 
 namespace tessera {
@@ -24,6 +25,7 @@ class Transformer final : public Model {
   void forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) override;
   void set_matmul_observer(MatmulObserver* observer) override { observer_ = observer; }
   void set_activation_quant(const ActivationQuant& q) override { act_quant_ = q; }
+  void set_op_profile(OpProfile* profile) override { profile_ = profile; }
 
  private:
   // The input a layer matrix reads: x itself, or x on the activation grid
@@ -35,7 +37,14 @@ class Transformer final : public Model {
                bool layer_matrix = true) {
     if (layer_matrix) x = layer_input(x, n_tokens, w.cols, pool);
     if (observer_ != nullptr) observer_->observe(w, x, n_tokens);
+    if (profile_ == nullptr) {
+      matmul(w, x, n_tokens, y, pool, order_);
+      return;
+    }
+    const auto start = std::chrono::steady_clock::now();
     matmul(w, x, n_tokens, y, pool, order_);
+    const WeightMatrix* ws[] = {&w};
+    profile_->add_matmul(ws, seconds_since(start));
   }
   // matmul_shared_input() (one activation quantization for several weights
   // that read the same input) behind the same hooks.
@@ -45,9 +54,16 @@ class Transformer final : public Model {
     if (observer_ != nullptr) {
       for (const WeightMatrix* w : ws) observer_->observe(*w, x, n_tokens);
     }
+    if (profile_ == nullptr) {
+      matmul_shared_input(ws, x, n_tokens, ys, pool, order_);
+      return;
+    }
+    const auto start = std::chrono::steady_clock::now();
     matmul_shared_input(ws, x, n_tokens, ys, pool, order_);
+    profile_->add_matmul(ws, seconds_since(start));
   }
 
+  void run_forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool);
   void check_batch(const Batch& batch, const KvCache& kv) const;
   void attention_block(int il, const Batch& batch, KvCache& kv, ThreadPool& pool);
   void ffn_block(int il, int64_t n_tokens, ThreadPool& pool);
@@ -59,6 +75,7 @@ class Transformer final : public Model {
   std::vector<std::vector<float>> vectors_;  // w_'s 1-D vectors, copied out of the file when packed
   std::unique_ptr<Tokenizer> tokenizer_;
   MatmulObserver* observer_ = nullptr;
+  OpProfile* profile_ = nullptr;
   SumOrder order_ = SumOrder::kLlamaCpp;  // of the batch being run (Batch::invariant)
   ActivationQuant act_quant_;             // off unless set_activation_quant()
 

@@ -1,0 +1,47 @@
+"""tessera bench on a small model: the figures it promises in --json, and the
+per-operation decode profile (--profile) accounts for the whole decode step."""
+import json
+
+import model_fixtures
+from conftest import run_tessera
+
+
+def test_bench_json_and_decode_profile(tmp_path):
+    model = model_fixtures.build(tmp_path, "llama", "Q4_K")  # llama.cpp's Q4_K_M: Q4_K and Q6_K matrices
+    r = json.loads(run_tessera("bench", "-m", model, "-p", "16", "-n", "8", "-r", "1", "-t", "2", "--profile",
+                               "--json").stdout)
+    assert r["prefill_tok_s"] > 0 and r["decode_tok_s"] > 0 and r["peak_rss_bytes"] > 0
+    assert 0 < r["bandwidth_share"] and r["weight_bytes_per_token"] > 0
+    ops = {op["op"]: op for op in r["decode_profile"]}
+    n_layer = 2
+    matmuls = {name: op for name, op in ops.items() if name.startswith("matmul ")}
+    # Per layer: q+k+v (one shared-input call), o, gate+up (shared), down; then the output.
+    assert sum(op["calls_per_token"] for op in matmuls.values()) == 4 * n_layer + 1
+    assert any(" + " in name for name in matmuls)  # the shared-input calls
+    assert ops["attention"]["calls_per_token"] == n_layer
+    assert abs(sum(op["share"] for op in ops.values()) - 1.0) < 1e-6
+    assert all(op["weight_gbps"] > 0 for op in matmuls.values())
+    # Every matrix a decode step reads is in one matmul row; the embedding row is not.
+    read = sum(int(name_bytes(name)) * op["calls_per_token"] for name, op in matmuls.items())
+    assert 0 < r["weight_bytes_per_token"] - read < 0.01 * r["weight_bytes_per_token"]
+
+
+def name_bytes(name):
+    """Bytes of the matrices in a profile row's name, e.g. 'matmul Q4_K 256x256 + Q6_K 128x256'."""
+    sizes = {"Q4_K": (144, 256), "Q6_K": (210, 256), "Q8_0": (34, 32), "Q5_0": (22, 32), "Q4_0": (18, 32),
+             "F32": (4, 1), "F16": (2, 1)}
+    total = 0
+    for part in name[len("matmul "):].split(" + "):
+        qtype, shape = part.split(" ")
+        rows, cols = map(int, shape.split("x"))
+        block_bytes, block = sizes[qtype]
+        total += rows * cols // block * block_bytes
+    return total
+
+
+def test_bench_refuses_bad_options(tmp_path):
+    model = model_fixtures.build(tmp_path, "llama", "F32")
+    proc = run_tessera("bench", "-m", model, "-r", "0", check=False)
+    assert proc.returncode != 0 and "--repetitions: Value 0 not in range 1 to 1000" in proc.stderr
+    proc = run_tessera("bench", "-m", model, "-n", "-1", check=False)
+    assert proc.returncode != 0 and "--n-gen: Value -1 not in range" in proc.stderr
