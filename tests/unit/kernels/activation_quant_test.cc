@@ -10,16 +10,14 @@
 #include <vector>
 
 #include "core/error.h"
+#include "test_weights.h"
 
 namespace tessera {
 namespace {
 
-std::vector<float> gaussian(size_t n, uint32_t seed) {
+std::vector<float> gaussian(int64_t n, uint32_t seed) {
   std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = normal(rng);
-  return v;
+  return testing::random_floats(n, rng);
 }
 
 TEST(ActivationQuant, ParsesAndRefusesSettings) {
