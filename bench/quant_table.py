@@ -74,14 +74,19 @@ ROW_SETS = {
 # "ROW+A4g32", "ROW+A4tok", "ROW+A8tok": ROW's model run with every layer matrix's
 # input on a 4- or 8-bit activation grid (perplexity --act-bits / --act-group),
 # one scale per 32 inputs or per token; ROW may be baseline-F16 (W16A4).
-ACT_ROW = re.compile(r"^(?P<base>.+)\+A(?P<bits>[2-8])(?P<group>g[0-9]+|tok)$")
+# "ROW+A16": float activations (TESSERA_MATMUL=float: weights dequantized to
+# float tiles), where the normal rows quantize activations to the kernels'
+# 8-bit blocks of 32 (Q8_0) or 256 (Q8_K).
+ACT_ROW = re.compile(r"^(?P<base>.+)\+A(?:(?P<bits>[2-8])(?P<group>g[0-9]+|tok)|(?P<float>16))$")
 
 
 def split_activation(label):
-    """(model row, (bits, group) or None) of a row label."""
+    """(model row, (bits, group) or ("16", None) or None) of a row label."""
     m = ACT_ROW.match(label)
     if not m:
         return label, None
+    if m["float"]:
+        return m["base"], ("16", None)
     group = "token" if m["group"] == "tok" else m["group"][1:]
     return m["base"], (m["bits"], group)
 
@@ -142,8 +147,12 @@ def measure(args, model, baseline_logits=None, save_logits=None, activations=Non
            "-t", args.threads, "--json"]
     cmd += ["--kl", baseline_logits] if baseline_logits else []
     cmd += ["--save-logits", save_logits] if save_logits else []
-    cmd += ["--act-bits", activations[0], "--act-group", activations[1]] if activations else []
-    r = json.loads(run(cmd))
+    env = None
+    if activations == ("16", None):
+        env = dict(os.environ, TESSERA_MATMUL="float")
+    elif activations:
+        cmd += ["--act-bits", activations[0], "--act-group", activations[1]]
+    r = json.loads(run(cmd, env=env))
     # Activation grids are a quality model (a rounding in front of the same
     # kernels), not a speed path: their rows have no speed figures.
     speed = {"prefill_tok_s": None, "decode_tok_s": None}
@@ -153,7 +162,8 @@ def measure(args, model, baseline_logits=None, save_logits=None, activations=Non
     bpw, layer_bpw, layer_types = bits_per_weight(args, model)
     out = {"perplexity": r["perplexity"], "perplexity_error": r["perplexity_error"],
            "file_bytes": pathlib.Path(model).stat().st_size, "bpw": bpw, "layer_bpw": layer_bpw,
-           "layer_types": layer_types, "activations": r.get("activations", "off"),
+           "layer_types": layer_types,
+           "activations": "float (A16)" if activations == ("16", None) else r.get("activations", "off"),
            "prefill_tok_s": speed["prefill_tok_s"], "decode_tok_s": speed["decode_tok_s"]}
     if baseline_logits:
         out.update(kl_mean=r["kl_mean"], kl_p99=r["kl_p99"], top1=r["top1_agreement"])
