@@ -12,12 +12,12 @@
 // Folding, so the file stays standard: the quantized matrix is W diag(s) in an
 // ordinary block type and 1/s is folded into what produces the input: the
 // weight of the RMS norm in front of q/k/v (attn_norm) and gate/up (ffn_norm),
-// whose readers share s, and, as the paper does, ffn_up's rows for ffn_down
-// (its input act(gate) * up scales with them); the model quantizer does the
-// grouping and folding (model_quantizer.cc). attn_output's input comes from
-// V through the attention; with grouped KV heads one V row feeds several of
-// its columns, so s would have to be tied across them: it is quantized with
-// importance-weighted mse, unscaled.
+// whose readers share s, and, as the paper does, the rows of the matrix whose
+// output the input is: ffn_up's for ffn_down (its input act(gate) * up scales
+// with them) and attn_v's for attn_output (the attention is linear in V; with
+// grouped KV heads one V row feeds a channel of several query heads, so s is
+// chosen from their averaged importance and is equal on them). The model
+// quantizer does the grouping and folding (model_quantizer.cc).
 //
 // Each matrix's grid is mse's search weighted by the importance of the scaled
 // input (E[x_j^2] / s_j^2).

@@ -94,24 +94,47 @@ struct InputScales {
   std::map<std::string, std::vector<float>> rows;
 };
 
+// Importance of an attention output's channels with each KV head's group of
+// query heads averaged, so awq's s (a function of importance) is the same on
+// channels that one V row feeds. tie = query heads per KV head.
+QuantStats tied_over_heads(const QuantStats& stats, int64_t head_dim, int64_t tie) {
+  QuantStats out = stats;
+  const int64_t n = static_cast<int64_t>(stats.importance.size());
+  for (int64_t c = 0; c < n; ++c) {
+    const int64_t first = (c / head_dim) / tie * tie * head_dim + c % head_dim;
+    double sum = 0.0;
+    for (int64_t h = 0; h < tie; ++h) sum += stats.importance[first + h * head_dim];
+    out.importance[c] = static_cast<float>(sum / static_cast<double>(tie));
+  }
+  return out;
+}
+
 // For each norm whose output is read only by the matrices listed (q/k/v,
-// gate/up), and for ffn_down, whose input act(gate) * up scales with ffn_up's
-// rows, the scale the method chose for that input. Groups that do not qualify
-// (a reader missing or without statistics, a norm that is not an F32 vector
-// of the readers' width, an ffn_up with a bias) are left unscaled.
+// gate/up); for ffn_down, whose input act(gate) * up scales with ffn_up's
+// rows; and for attn_output, whose input is the attention's weighted sum of
+// V rows (each V row feeding one channel of every query head of its KV
+// group), the scale the method chose for that input. Groups that do not
+// qualify (a reader missing or without statistics, a norm that is not an F32
+// vector of the readers' width, a producer matrix with a bias, head counts
+// that do not fit the shapes) are left unscaled.
 InputScales choose_input_scales(const GgufFile& src, const QuantMethod& method,
                                 const std::vector<std::optional<QuantSpec>>& specs,
                                 const std::map<std::string, QuantStats>& stats, ThreadPool& pool) {
   struct Group {
     const char* producer;  // a norm vector, or (producer_rows) a matrix whose rows make the input
     bool producer_rows;
+    bool heads;  // the producer's rows are KV-head channels, the readers' columns query-head channels
     std::vector<const char*> readers;
   };
-  const Group groups[] = {{"attn_norm", false, {"attn_q", "attn_k", "attn_v"}},
-                          {"ffn_norm", false, {"ffn_gate", "ffn_up"}},
-                          {"ffn_up", true, {"ffn_down"}}};
+  const Group groups[] = {{"attn_norm", false, false, {"attn_q", "attn_k", "attn_v"}},
+                          {"ffn_norm", false, false, {"ffn_gate", "ffn_up"}},
+                          {"ffn_up", true, false, {"ffn_down"}},
+                          {"attn_v", true, true, {"attn_output"}}};
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < src.tensors().size(); ++i) index[src.tensors()[i].name] = i;
+  const std::string arch = src.get_string_opt("general.architecture").value_or("");
+  const auto n_head = src.get_u64_opt(arch + ".attention.head_count");
+  const auto n_head_kv = src.get_u64_opt(arch + ".attention.head_count_kv").value_or(n_head.value_or(0));
   InputScales out;
   for (int64_t layer = 0;; ++layer) {
     const std::string prefix = "blk." + std::to_string(layer) + ".";
@@ -120,14 +143,23 @@ InputScales choose_input_scales(const GgufFile& src, const QuantMethod& method,
       const auto producer = index.find(prefix + g.producer + ".weight");
       if (producer == index.end()) continue;
       const GgufTensorInfo& pt = src.tensors()[producer->second];
-      // The width of the input the readers see: a norm's length, a matrix's rows.
-      const int64_t width = g.producer_rows && pt.shape.size() == 2 ? pt.shape[1] : pt.shape[0];
+      // The width of the input the readers see: a norm's length, a matrix's
+      // rows (times the query heads per KV head for attention outputs).
+      int64_t width = g.producer_rows && pt.shape.size() == 2 ? pt.shape[1] : pt.shape[0];
+      int64_t head_dim = 0, tie = 1;
+      bool ok = g.producer_rows ? specs[producer->second].has_value() && index.count(prefix + g.producer + ".bias") == 0
+                                : pt.type == GgmlType::F32 && pt.shape.size() == 1;
+      if (g.heads) {
+        ok = ok && n_head && n_head_kv > 0 && *n_head % n_head_kv == 0 && width % static_cast<int64_t>(n_head_kv) == 0;
+        if (!ok) continue;
+        head_dim = width / static_cast<int64_t>(n_head_kv);
+        tie = static_cast<int64_t>(*n_head / n_head_kv);
+        width *= tie;
+      }
       std::vector<std::vector<float>> dense;
       std::vector<MatrixRef> readers;
       std::vector<QuantSpec> reader_specs;
       const QuantStats* input = nullptr;
-      bool ok = g.producer_rows ? specs[producer->second].has_value() && index.count(prefix + g.producer + ".bias") == 0
-                                : pt.type == GgmlType::F32 && pt.shape.size() == 1;
       for (const char* r : g.readers) {
         const std::string name = prefix + r + ".weight";
         const auto it = index.find(name);
@@ -144,9 +176,18 @@ InputScales choose_input_scales(const GgufFile& src, const QuantMethod& method,
         reader_specs.push_back(*specs[it->second]);
       }
       if (!ok) continue;
-      std::vector<float> s = method.input_scale(readers, reader_specs, *input, pool);
+      const QuantStats tied = g.heads ? tied_over_heads(*input, head_dim, tie) : QuantStats{};
+      std::vector<float> s = method.input_scale(readers, reader_specs, g.heads ? tied : *input, pool);
       if (s.empty()) continue;
       for (const char* r : g.readers) out.columns[prefix + r + ".weight"] = s;
+      if (g.heads) {
+        // V row k*head_dim + j feeds channel j of query heads k*tie .. k*tie + tie - 1 (equal scales).
+        std::vector<float> per_row(static_cast<size_t>(width / tie));
+        for (size_t r = 0; r < per_row.size(); ++r) {
+          per_row[r] = s[(r / head_dim) * tie * head_dim + r % head_dim];
+        }
+        s = std::move(per_row);
+      }
       (g.producer_rows ? out.rows : out.columns)[pt.name] = std::move(s);
     }
   }
