@@ -289,18 +289,7 @@ void unpack_q6k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
         }
       }
     }
-    // The inverse of q6k_quants.
-    for (int half = 0; half < 2; ++half) {
-      const uint8_t* y = u + 128 * half;
-      uint8_t* ql = b.ql + 64 * half;
-      uint8_t* qh = b.qh + 32 * half;
-      for (int l = 0; l < 32; ++l) {
-        ql[l] = static_cast<uint8_t>((y[l] & 0x0F) | ((y[l + 64] & 0x0F) << 4));
-        ql[l + 32] = static_cast<uint8_t>((y[l + 32] & 0x0F) | ((y[l + 96] & 0x0F) << 4));
-        qh[l] = static_cast<uint8_t>((y[l] >> 4) | ((y[l + 32] >> 4) << 2) | ((y[l + 64] >> 4) << 4) |
-                                     ((y[l + 96] >> 4) << 6));
-      }
-    }
+    q6k_set_quants(u, b);  // the inverse of q6k_quants
   }
 }
 

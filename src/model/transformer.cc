@@ -225,9 +225,13 @@ void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, Threa
   dump("Qcur", il, q_.data(), n * q_dim);
   dump("Kcur", il, k_.data(), n * k_dim);
   dump("Vcur", il, v_.data(), n * v_dim);
-  const auto attention_start = std::chrono::steady_clock::now();
-  attention(shape, batch, q_.data(), kv, attn_.data(), pool, attn_scratch_);
-  if (profile_ != nullptr) profile_->add("attention", seconds_since(attention_start));
+  if (profile_ == nullptr) {
+    attention(shape, batch, q_.data(), kv, attn_.data(), pool, attn_scratch_);
+  } else {
+    const auto start = std::chrono::steady_clock::now();
+    attention(shape, batch, q_.data(), kv, attn_.data(), pool, attn_scratch_);
+    profile_->add("attention", seconds_since(start));
+  }
   dump("kqv_out", il, attn_.data(), n * hp_.n_head * hp_.head_dim_v);
 
   project(l.wo, attn_.data(), n, proj_.data(), pool);

@@ -57,4 +57,22 @@ inline void q4k_set_scales_mins(const uint8_t* scale, const uint8_t* min, uint8_
   }
 }
 
+// Q6_K's 256 six-bit codes u (q + 32) into ql / qh: each half of 128
+// weights, ql byte l holds weights l (low nibble) and l + 64 (high), byte
+// l + 32 weights l + 32 and l + 96; qh byte l the top two bits of weights l,
+// l + 32, l + 64, l + 96 at bits 0, 2, 4, 6.
+inline void q6k_set_quants(const uint8_t* u, BlockQ6_K& b) {
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* y = u + 128 * half;
+    uint8_t* ql = b.ql + 64 * half;
+    uint8_t* qh = b.qh + 32 * half;
+    for (int l = 0; l < 32; ++l) {
+      ql[l] = static_cast<uint8_t>((y[l] & 0x0F) | ((y[l + 64] & 0x0F) << 4));
+      ql[l + 32] = static_cast<uint8_t>((y[l + 32] & 0x0F) | ((y[l + 96] & 0x0F) << 4));
+      qh[l] = static_cast<uint8_t>((y[l] >> 4) | ((y[l + 32] >> 4) << 2) | ((y[l + 64] >> 4) << 4) |
+                                   ((y[l + 96] >> 4) << 6));
+    }
+  }
+}
+
 }  // namespace tessera

@@ -216,20 +216,9 @@ void pack_q6_k_block(const float* x, const Grid* fitted, const GridRange& r, uin
     b.scales[j] = static_cast<int8_t>(sc);
     codes_of_block(x + 16 * j, Grid{D * static_cast<float>(sc), 0.0f}, r, 32, 16, c + 16 * j);
   }
-  // Each half of 128 weights: ql byte l holds weights l (low nibble) and
-  // l + 64 (high), byte l + 32 weights l + 32 and l + 96; qh byte l holds the
-  // top two bits of weights l, l + 32, l + 64, l + 96 at bits 0, 2, 4, 6.
-  for (int half = 0; half < 2; ++half) {
-    const int* q = c + 128 * half;
-    uint8_t* ql = b.ql + 64 * half;
-    uint8_t* qh = b.qh + 32 * half;
-    for (int l = 0; l < 32; ++l) {
-      ql[l] = static_cast<uint8_t>((q[l] & 0xF) | ((q[l + 64] & 0xF) << 4));
-      ql[l + 32] = static_cast<uint8_t>((q[l + 32] & 0xF) | ((q[l + 96] & 0xF) << 4));
-      qh[l] = static_cast<uint8_t>((q[l] >> 4) | ((q[l + 32] >> 4) << 2) | ((q[l + 64] >> 4) << 4) |
-                                   ((q[l + 96] >> 4) << 6));
-    }
-  }
+  uint8_t u[kQKK];
+  for (int i = 0; i < kQKK; ++i) u[i] = static_cast<uint8_t>(c[i]);
+  q6k_set_quants(u, b);
   std::memcpy(out, &b, sizeof(b));
 }
 
