@@ -1,6 +1,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <string>
+
+#include <unistd.h>
 
 #include "core/error.h"
 #include "gguf/gguf_file.h"
@@ -148,7 +151,9 @@ void GgufWriter::add_tensor(const std::string& name, const std::vector<int64_t>&
 }
 
 void GgufWriter::write(const std::string& path) const {
-  const std::string tmp = path + ".tmp";
+  // The temporary name carries the process id so that two processes writing the
+  // same path never share a half-written file; the last rename wins whole.
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   // On any failure the temporary file is removed: no half-written output is left behind.
   try {
     Output out(tmp);

@@ -1,13 +1,13 @@
 #include "eval/perplexity.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <string>
 
 #include "../engine/fake_model.h"
+#include "../temp_file.h"
 #include "core/error.h"
 
 namespace tessera {
@@ -15,11 +15,6 @@ namespace {
 
 using fake::ByteTokenizer;
 using fake::FakeModel;
-
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("tessera_ppl_" + std::to_string(::getpid()) + "_" + name))
-      .string();
-}
 
 std::string text(size_t n) {
   std::string t;
@@ -115,7 +110,7 @@ TEST(Perplexity, APredictableTextHasTheExpectedPerplexity) {
 
 TEST(Perplexity, SavedLogitsAgainstTheSameModelGiveZeroKl) {
   const std::string t = "abcdefghijklmnopqrstuvwxyz";
-  const std::string path = temp_path("self.tslp");
+  const std::string path = unique_temp_path("ppl_self.tslp");
   FakeModel model(oracle(t, 5.0f));
   ThreadPool pool(2);
   PerplexityOptions o = options(32, 3);
@@ -135,7 +130,7 @@ TEST(Perplexity, SavedLogitsAgainstTheSameModelGiveZeroKl) {
 
 TEST(Perplexity, KlAgainstAnotherModelIsTheKnownDivergence) {
   const std::string t = "abcdefghijklmnopqrstuvwxyz";
-  const std::string path = temp_path("other.tslp");
+  const std::string path = unique_temp_path("ppl_other.tslp");
   FakeModel sharp(oracle(t, 5.0f));
   FakeModel flat(uniform);
   ThreadPool pool(2);
@@ -158,7 +153,7 @@ TEST(Perplexity, KlAgainstAnotherModelIsTheKnownDivergence) {
 }
 
 TEST(Perplexity, AMismatchedBaselineIsRejected) {
-  const std::string path = temp_path("mismatch.tslp");
+  const std::string path = unique_temp_path("ppl_mismatch.tslp");
   FakeModel model(uniform);
   ThreadPool pool(1);
   PerplexityOptions o = options(16, 2);

@@ -1,7 +1,6 @@
 #include "eval/saved_logits.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -9,15 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "../temp_file.h"
+
 #include "core/error.h"
 
 namespace tessera {
 namespace {
-
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("tessera_eval_" + std::to_string(::getpid()) + "_" + name))
-      .string();
-}
 
 // Two windows of 6 tokens: 2 scored rows each (positions 3 and 4).
 const SavedLogitsHeader kHeader{5, 6, 2};
@@ -35,7 +31,7 @@ void write_file(const std::string& path, int rows) {
 }
 
 TEST(SavedLogits, RoundTripsHeaderTokensAndFp16Rows) {
-  const std::string path = temp_path("roundtrip.tslp");
+  const std::string path = unique_temp_path("eval_roundtrip.tslp");
   write_file(path, 4);
   EXPECT_EQ(std::filesystem::file_size(path), 20u + 12 * 4 + 4 * 5 * 2);
   SavedLogitsReader r(path);
@@ -56,13 +52,13 @@ TEST(SavedLogits, RoundTripsHeaderTokensAndFp16Rows) {
 }
 
 TEST(SavedLogits, TheWriterChecksItsRowCount) {
-  const std::string path = temp_path("short.tslp");
+  const std::string path = unique_temp_path("eval_short.tslp");
   EXPECT_THROW(write_file(path, 3), Error);
   std::filesystem::remove(path);
 }
 
 TEST(SavedLogits, TruncatedOrForeignFilesAreFormatErrors) {
-  const std::string path = temp_path("bad.tslp");
+  const std::string path = unique_temp_path("eval_bad.tslp");
   write_file(path, 4);
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 2);
   EXPECT_THROW(SavedLogitsReader{path}, FormatError);

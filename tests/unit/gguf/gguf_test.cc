@@ -6,15 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "../temp_file.h"
 #include "core/error.h"
 #include "gguf/gguf_file.h"
 
 namespace tessera {
 namespace {
-
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("tessera_gguf_test_" + name)).string();
-}
 
 std::vector<uint8_t> read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -40,7 +37,7 @@ std::string valid_file() {
   w.add_tensor("weight", {32, 2}, GgmlType::F32, data.data(), data.size() * sizeof(float));
   std::vector<uint8_t> q8(34, 1);
   w.add_tensor("q", {32}, GgmlType::Q8_0, q8.data(), q8.size());
-  const std::string path = temp_path("valid.gguf");
+  const std::string path = unique_temp_path("gguf_valid.gguf");
   w.write(path);
   return path;
 }
@@ -94,7 +91,7 @@ TEST(Gguf, GetterErrorsNameTheKey) {
 
 TEST(Gguf, EveryTruncationIsAnErrorNotACrash) {
   const auto bytes = read_all(valid_file());
-  const std::string path = temp_path("truncated.gguf");
+  const std::string path = unique_temp_path("gguf_truncated.gguf");
   // The file ends with the 34-byte Q8_0 tensor padded to 64 bytes; cutting
   // only that padding leaves a complete file.
   const size_t complete = bytes.size() - 30;
@@ -106,7 +103,7 @@ TEST(Gguf, EveryTruncationIsAnErrorNotACrash) {
 
 TEST(Gguf, CorruptHeadersGiveSpecificErrors) {
   const auto good = read_all(valid_file());
-  const std::string path = temp_path("corrupt.gguf");
+  const std::string path = unique_temp_path("gguf_corrupt.gguf");
   auto patch = [&](size_t offset, const void* v, size_t n) {
     auto b = good;
     std::memcpy(b.data() + offset, v, n);
@@ -124,7 +121,7 @@ TEST(Gguf, CorruptHeadersGiveSpecificErrors) {
 }
 
 TEST(Gguf, TensorProblemsAreReported) {
-  const std::string path = temp_path("tensor.gguf");
+  const std::string path = unique_temp_path("gguf_tensor.gguf");
   auto bytes = read_all(valid_file());
   // Find the tensor info of "weight": name, n_dims, dims, type, offset.
   const std::string name = "weight";

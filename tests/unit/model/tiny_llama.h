@@ -14,6 +14,7 @@
 #include "gguf/ggml_type.h"
 #include "quant/quantize.h"
 #include "../kernels/test_weights.h"
+#include "../temp_file.h"
 
 namespace tessera::tiny {
 
@@ -111,9 +112,9 @@ inline std::string write_tiny_llama(const std::string& arch, int n_ctx = 128, Gg
     if (extra) extra(w, l);
   }
   const std::string name = !file.empty() ? file
-                                         : "tessera_tiny_" + arch + "_" + std::to_string(n_ctx) + "_" +
+                                         : "tiny_" + arch + "_" + std::to_string(n_ctx) + "_" +
                                                type_name(matrix_type) + ".gguf";
-  const std::string path = (std::filesystem::temp_directory_path() / name).string();
+  const std::string path = unique_temp_path(name);
   w.write(path);
   return path;
 }

@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "../temp_file.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "gguf/gguf_file.h"
@@ -257,7 +258,7 @@ TEST(QuantSpecChecks, ImpossibleRequestsAreRejected) {
 TEST(QuantRoundTrip, WrittenReadAndDequantizedEqualsTheInMemoryResult) {
   const Matrix m = synthetic(8, 256, 7, 37, 6.0f);
   ThreadPool pool(2);
-  const auto path = std::filesystem::temp_directory_path() / "tessera_quant_round_trip.gguf";
+  const auto path = unique_temp_path("quant_round_trip.gguf");
   std::vector<QuantizedMatrix> written;
   GgufWriter writer;
   for (GgmlType type : kGridTypes) {
@@ -266,9 +267,9 @@ TEST(QuantRoundTrip, WrittenReadAndDequantizedEqualsTheInMemoryResult) {
     writer.add_tensor(std::string("w.") + type_name(type), {m.cols, m.rows}, type, written.back().data.data(),
                       written.back().data.size());
   }
-  writer.write(path.string());
+  writer.write(path);
   {
-    const GgufFile file(path.string());
+    const GgufFile file(path);
     for (size_t i = 0; i < written.size(); ++i) {
       const GgufTensorInfo& t = file.tensor(std::string("w.") + type_name(kGridTypes[i]));
       EXPECT_EQ(t.type, kGridTypes[i]);
