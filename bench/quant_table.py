@@ -49,6 +49,13 @@ ROWS["mse-Q4_K_M"] = ("tessera", ["--method", "mse", "--type", "Q4_K_M"])
 for method in ("mse", "awq", "dabc"):
     label = "mse-imatrix-Q4_K_M" if method == "mse" else f"{method}-Q4_K_M"
     ROWS[label] = ("tessera", ["--method", method, "--type", "Q4_K_M", "--calib", "{calib}"])
+# QuaRot-style rotation (quantize --rotate 128): the layer matrices stored as
+# W H, their inputs rotated by the engine; for the W4A4 rows (ROW+A4g32).
+for method, label in (("mse", "mse-imatrix"), ("gptq", "gptq"), ("awq", "awq")):
+    ROWS[f"rot-{label}-Q4_0"] = ("tessera", ["--method", method, "--type", "Q4_0", "--rotate", "128",
+                                             "--calib", "{calib}"])
+ROWS["rot-F16"] = ("tessera", ["--method", "none", "--type", "F16", "--rotate", "128"])
+ROWS["rot-mse-Q4_0"] = ("tessera", ["--method", "mse", "--type", "Q4_0", "--rotate", "128"])
 for avg in ("4.5", "3.5"):
     for order in ("alpha-low", "alpha-high", "uniform"):
         ROWS[f"alphaq-mse-{avg}-{order}"] = ("tessera", ["--method", "mse", "--avg-bits", avg, "--alloc", order])

@@ -31,6 +31,7 @@ struct QuantizeCliOptions {
   std::string alloc = "alpha-high";  // the ablation's winner (docs/quantization.md)
   std::string calib;
   int64_t calib_windows = 4;
+  int64_t rotate = 0;  // 0: no rotation
 };
 
 GgmlType parse_type(const std::string& name, const char* flag) {
@@ -145,6 +146,7 @@ void run_quantize(const QuantizeCliOptions& o) {
     m.order = parse_allocation_order(o.alloc);
     m.asym = o.asym;
   }
+  m.rotation_block = o.rotate;
   // Calibration statistics: the text runs through the source model itself.
   CalibrationStats calibration;
   if (!o.calib.empty()) {
@@ -197,6 +199,10 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--calib", o->calib,
                   "calibration text (never the evaluation text): activation statistics for gptq, awq, mse, dabc");
   cmd->add_option("--calib-windows", o->calib_windows, "windows of 512 calibration tokens (default 4)");
+  cmd->add_option("--rotate", o->rotate,
+                  "store every layer matrix Hadamard-rotated in blocks of B inputs (a power of two dividing every "
+                  "layer matrix's rows; the engine rotates the inputs to match): spreads loud activation channels "
+                  "for 4-bit activations (QuaRot); tessera-only files");
   cmd->add_flag("--json", o->json, "print the report as JSON");
   cmd->callback([o] { run_quantize(*o); });
 }

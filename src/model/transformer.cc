@@ -13,6 +13,7 @@
 #include "model/attention.h"
 #include "model/hparams_loader.h"
 #include "quant/dequantize.h"
+#include "quant/hadamard.h"
 
 namespace tessera {
 
@@ -46,15 +47,24 @@ void Model::set_activation_quant(const ActivationQuant&) { raise("this model has
 void Model::set_op_profile(OpProfile*) { raise("this model does not time its operations"); }
 
 const float* Transformer::layer_input(const float* x, int64_t n_tokens, int64_t cols, ThreadPool& pool) {
-  if (!act_quant_.enabled()) return x;
+  if (!act_quant_.enabled() && rotation_block_ == 0) return x;
   grow(act_scratch_, static_cast<size_t>(n_tokens * cols));
   float* out = act_scratch_.data();
   const ActivationQuant q = act_quant_;
-  if (q.group != 0 && cols % q.group != 0) {
+  const int64_t block = rotation_block_;
+  // Checked here, not only in fake_quantize_activations: an exception must not
+  // leave a pool worker.
+  if (q.enabled() && q.group != 0 && cols % q.group != 0) {
     raise<InvalidArgument>("activation group {} does not divide a matrix input of {} values", q.group, cols);
   }
   pool.parallel_for(n_tokens, 1, [&](int64_t begin, int64_t end) {
-    fake_quantize_activations(x + begin * cols, out + begin * cols, end - begin, cols, q);
+    const float* from = x + begin * cols;
+    if (block != 0) {
+      std::memcpy(out + begin * cols, from, static_cast<size_t>((end - begin) * cols) * sizeof(float));
+      for (int64_t t = begin; t < end; ++t) hadamard_rotate(out + t * cols, cols, block);
+      from = out + begin * cols;
+    }
+    if (q.enabled()) fake_quantize_activations(from, out + begin * cols, end - begin, cols, q);
   });
   return out;
 }
@@ -68,6 +78,17 @@ Transformer::Transformer(std::unique_ptr<GgufFile> file)
     // would map the released neighbours back (see copy_vectors).
     if (repack_enabled()) copy_vectors(w_, hp_, vectors_);
     packed_ = pack_weights(w_, pool);
+  }
+  if (const auto block = file_->get_u64_opt("tessera.rotation.block_size")) {
+    rotation_block_ = static_cast<int64_t>(*block);
+    for (const LayerWeights& l : w_.layers) {
+      for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+        if (m->cols > 0 && !is_rotation_block(rotation_block_, m->cols)) {
+          raise<FormatError>("{}: tessera.rotation.block_size {} is not a power of two dividing the layer "
+                             "matrices' rows of {} inputs", file_->path(), rotation_block_, m->cols);
+        }
+      }
+    }
   }
   tokenizer_ = Tokenizer::from_gguf(*file_);
   if (tokenizer_->n_vocab() != hp_.n_vocab) {

@@ -28,8 +28,10 @@ class Transformer final : public Model {
   void set_op_profile(OpProfile* profile) override { profile_ = profile; }
 
  private:
-  // The input a layer matrix reads: x itself, or x on the activation grid
-  // (act_quant_) in act_scratch_. The output head keeps its float input, as
+  // The input a layer matrix reads: x itself, or in act_scratch_ x rotated
+  // (a file written with --rotate stores every layer matrix as W H, so its
+  // input must be H x; quant/hadamard.h) and/or rounded to the activation
+  // grid (act_quant_). The output head keeps its float, unrotated input, as
   // the W8A8 / W4A4 literature does.
   const float* layer_input(const float* x, int64_t n_tokens, int64_t cols, ThreadPool& pool);
   // matmul() behind the observer hook (and the activation grid for layer matrices).
@@ -78,6 +80,7 @@ class Transformer final : public Model {
   OpProfile* profile_ = nullptr;
   SumOrder order_ = SumOrder::kLlamaCpp;  // of the batch being run (Batch::invariant)
   ActivationQuant act_quant_;             // off unless set_activation_quant()
+  int64_t rotation_block_ = 0;            // tessera.rotation.block_size; 0 = the file is not rotated
 
   // Activations, grown to the largest batch seen and reused (no allocation in
   // the steady-state decode loop).

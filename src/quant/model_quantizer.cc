@@ -5,9 +5,11 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <memory>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "quant/hadamard.h"
 #include "quant/dequantize.h"
 #include "quant/grid.h"
 #include "quant/spectrum.h"
@@ -208,6 +210,72 @@ QuantStats scaled_stats(const QuantStats& stats, const std::vector<float>& s) {
   return out;  // no Hessian: the methods that rescale inputs do not read one
 }
 
+// Statistics of the input H diag(1/s) x that a rotated (and, with s, awq-
+// scaled) matrix reads, from those of x. The calibration pass keeps E[x x^T],
+// whose rotation gives the exact importance diag(H S Σ S H) and the GPTQ
+// Hessian; without it the importance is the block average of the scaled one
+// (exact for a diagonal Σ). Consecutive readers of one input (q/k/v,
+// gate/up) share the rotated Hessian, so a GPTQ factor is computed once.
+class RotatedStats {
+ public:
+  explicit RotatedStats(int64_t block) : block_(block) {}
+
+  QuantStats of(const QuantStats& stats, const std::vector<float>* s, ThreadPool& pool) {
+    const int64_t n = static_cast<int64_t>(!stats.importance.empty() ? stats.importance.size() : stats.mean.size());
+    auto inv = [&](int64_t j) { return s != nullptr ? 1.0f / (*s)[j] : 1.0f; };
+    QuantStats out;
+    if (!stats.mean.empty()) {
+      out.mean.resize(stats.mean.size());
+      for (int64_t j = 0; j < n; ++j) out.mean[j] = stats.mean[j] * inv(j);
+      hadamard_rotate(out.mean.data(), n, block_);
+    }
+    if (stats.hessian && stats.hessian->size() == static_cast<size_t>(n * n)) {
+      if (stats.hessian != source_ || (s != nullptr ? *s : std::vector<float>{}) != scale_) {
+        source_ = stats.hessian;
+        scale_ = s != nullptr ? *s : std::vector<float>{};
+        rotated_ = rotate_both_sides(*stats.hessian, n, inv, pool);
+      }
+      out.hessian = rotated_;
+      out.importance.resize(static_cast<size_t>(n));
+      for (int64_t j = 0; j < n; ++j) out.importance[j] = (*rotated_)[j * n + j];
+    } else if (!stats.importance.empty()) {
+      out.importance.resize(static_cast<size_t>(n));
+      for (int64_t b = 0; b < n; b += block_) {
+        double sum = 0.0;
+        for (int64_t j = b; j < b + block_; ++j) sum += stats.importance[j] * inv(j) * inv(j);
+        for (int64_t j = b; j < b + block_; ++j) out.importance[j] = static_cast<float>(sum / block_);
+      }
+    }
+    return out;
+  }
+
+ private:
+  // H D Σ D H for symmetric Σ (n x n): rotate the rows of D Σ D (giving
+  // D Σ D H), transpose (H D Σ D), rotate the rows again.
+  template <typename Inv>
+  std::shared_ptr<const std::vector<float>> rotate_both_sides(const std::vector<float>& h, int64_t n, Inv inv,
+                                                              ThreadPool& pool) const {
+    std::vector<float> a(static_cast<size_t>(n * n)), t(static_cast<size_t>(n * n));
+    pool.parallel_for(n, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        for (int64_t j = 0; j < n; ++j) a[i * n + j] = h[i * n + j] * inv(i) * inv(j);
+        hadamard_rotate(a.data() + i * n, n, block_);
+      }
+    });
+    pool.parallel_for(n, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        for (int64_t j = 0; j < n; ++j) t[i * n + j] = a[j * n + i];
+        hadamard_rotate(t.data() + i * n, n, block_);
+      }
+    });
+    return std::make_shared<const std::vector<float>>(std::move(t));
+  }
+
+  int64_t block_;
+  std::shared_ptr<const std::vector<float>> source_, rotated_;
+  std::vector<float> scale_;
+};
+
 }  // namespace
 
 std::optional<QuantSpec> fallback_spec(const QuantSpec& spec, int64_t cols) {
@@ -285,6 +353,21 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
                              "type fits", t.name, type_name(wanted.type), wanted.group, t.shape[0]);
     }
   }
+  const int64_t block = options.rotation_block;
+  if (block != 0) {
+    if (src.get_u64_opt("tessera.rotation.block_size")) {
+      raise<InvalidArgument>("{}: the model is already rotated (tessera.rotation.block_size); quantize it without "
+                             "--rotate, or rotate the original model", in);
+    }
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const GgufTensorInfo& t = src.tensors()[i];
+      if (specs[i] && !is_embedding_or_output(t.name) && !is_rotation_block(block, t.shape[0])) {
+        raise<InvalidArgument>("--rotate {}: must be a power of two (2 or more) dividing every layer matrix's rows; "
+                               "tensor '{}' has rows of {}", block, t.name, t.shape[0]);
+      }
+    }
+  }
+  RotatedStats rotated_stats(block != 0 ? block : 2);
   InputScales input_scales;
   if (method->scales_inputs() && options.stats != nullptr) {
     input_scales = choose_input_scales(src, *method, specs, *options.stats, pool);
@@ -303,6 +386,7 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
   writer.set_string("tessera.quantize.method", std::string(method->name()));
   writer.set_u32("tessera.quantize.bits", static_cast<uint32_t>(options.spec.bits));
   writer.set_u32("tessera.quantize.group", static_cast<uint32_t>(options.spec.group));
+  if (block != 0) writer.set_u32("tessera.rotation.block_size", static_cast<uint32_t>(block));
 
   ModelQuantReport report;
   std::vector<float> w;
@@ -345,12 +429,24 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
         if (it != options.stats->end()) stats = &it->second;
       }
       QuantStats rescaled;
+      const bool rotate = block != 0 && !is_embedding_or_output(t.name);
       if (s != nullptr) {  // awq: W diag(s), for the input x / s
         for (int64_t r = 0; r < rows; ++r) {
           for (int64_t j = 0; j < cols; ++j) w[r * cols + j] *= (*s)[j];
         }
-        rescaled = scaled_stats(stats != nullptr ? *stats : QuantStats{}, *s);
-        stats = &rescaled;
+        if (!rotate) {
+          rescaled = scaled_stats(stats != nullptr ? *stats : QuantStats{}, *s);
+          stats = &rescaled;
+        }
+      }
+      if (rotate) {  // W diag(s) H, for the input H diag(1/s) x
+        pool.parallel_for(rows, 16, [&](int64_t begin, int64_t end) {
+          for (int64_t r = begin; r < end; ++r) hadamard_rotate(w.data() + r * cols, cols, block);
+        });
+        if (stats != nullptr) {
+          rescaled = rotated_stats.of(*stats, s, pool);
+          stats = &rescaled;
+        }
       }
       if (s_rows != nullptr) {  // awq: rows of a matrix whose output its reader sees divided by s
         for (int64_t r = 0; r < rows; ++r) {
@@ -374,6 +470,14 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
       pool.parallel_for(rows, 64, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) dequantize_row(q.type, q.data.data() + r * qrb, back.data() + r * cols, cols);
       });
+      if (rotate) {  // back to the unrotated basis (H is its own inverse), where the unscaling applies
+        pool.parallel_for(rows, 16, [&](int64_t begin, int64_t end) {
+          for (int64_t r = begin; r < end; ++r) {
+            hadamard_rotate(w.data() + r * cols, cols, block);
+            hadamard_rotate(back.data() + r * cols, cols, block);
+          }
+        });
+      }
       double err = 0, norm = 0;
       for (int64_t k = 0; k < n; ++k) {
         // Rescaled matrices are compared in the model's own scale (w / s, rows times s).

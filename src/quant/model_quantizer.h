@@ -31,6 +31,12 @@ struct ModelQuantOptions {
   // Default: the direction docs/quantization.md's ablation found best on Gemma 3 270M.
   AllocationOrder order = AllocationOrder::AlphaHighMore;
   bool asym = false;
+  // QuaRot-style incoherence processing: when nonzero (a power of two), every
+  // layer matrix is stored as W H with H the block-diagonal normalized
+  // Hadamard matrix of this block size (quant/hadamard.h), and the file says
+  // so in tessera.rotation.block_size; the engine rotates each layer matrix's
+  // input to match. Not for the embedding / output head.
+  int64_t rotation_block = 0;
   // Calibration statistics by tensor name (eval/calibration.h); a method that
   // needs them quantizes tensors without any (the embeddings) with mse.
   const std::map<std::string, QuantStats>* stats = nullptr;

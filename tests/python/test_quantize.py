@@ -100,6 +100,8 @@ def test_none_f16_is_the_float_baseline(f32_model, tmp_path):
     (["--method", "none"], "--method none needs --type"),
     (["--type", "Q9_9"], "unknown type"),
     (["--threads", "0"], "must be positive"),
+    (["--rotate", "48"], "--rotate 48: must be a power of two"),
+    (["--rotate", "4096"], "dividing every layer matrix's rows"),
 ])
 def test_bad_options_are_refused_and_leave_no_file(f32_model, tmp_path, args, message):
     out = tmp_path / "out.gguf"
@@ -195,6 +197,26 @@ def test_gptq_with_calibration_runs_in_llamacpp_and_tracks_the_float_model(f32_m
     assert err["gptq"] < err["rtn"]
     ll = reference.logits(llm, tokens)
     assert np.abs(ll - tessera_io.logits(out["gptq"], tokens, tmp_path)).max() <= 3e-2 * np.abs(ll).max()
+
+
+def test_rotated_gptq_uses_the_rotated_hessian(f32_model, tmp_path):
+    # With --rotate the calibration statistics are rotated with the weights
+    # (H E[xx^T] H): gptq's error feedback then still beats rtn on the same
+    # rotated matrices. A Hessian left in the unrotated basis would not.
+    calib = calibration_text(tmp_path / "calib.txt")
+    out = {}
+    for method in ("rtn", "gptq"):
+        out[method] = tmp_path / f"rot-{method}.gguf"
+        quantize(f32_model, out[method], "--method", method, "--type", "Q4_0", "--rotate", "32",
+                 "--calib", calib, "--calib-windows", "2")
+    out["gptq-unrotated"] = tmp_path / "gptq.gguf"
+    quantize(f32_model, out["gptq-unrotated"], "--method", "gptq", "--type", "Q4_0", "--calib", calib, "--calib-windows", "2")
+    text = " ".join(f"w{int(i)}" for i in np.random.default_rng(99).integers(0, 200, size=80))
+    tokens = reference.load(f32_model, n_ctx=128).tokenize(text.encode(), add_bos=True)[:96]
+    ref = tessera_io.logits(f32_model, tokens, tmp_path)
+    err = {m: float(((tessera_io.logits(p, tokens, tmp_path) - ref) ** 2).mean()) for m, p in out.items()}
+    print(f"\nrotated files, mean squared logit error vs F32: {err}")
+    assert err["gptq"] < err["rtn"]
 
 
 def test_bad_calibration_input(f32_model, tmp_path):
