@@ -84,18 +84,20 @@ ROW_SETS = {
 # "ROW+A16": float activations (TESSERA_MATMUL=float: weights dequantized to
 # float tiles), where the normal rows quantize activations to the kernels'
 # 8-bit blocks of 32 (Q8_0) or 256 (Q8_K).
-ACT_ROW = re.compile(r"^(?P<base>.+)\+A(?:(?P<bits>[2-8])(?P<group>g[0-9]+|tok)|(?P<float>16))$")
+# A "cNN" suffix clips the grid at NN % of each group's largest |x| (--act-clip).
+ACT_ROW = re.compile(r"^(?P<base>.+)\+A(?:(?P<bits>[2-8])(?P<group>g[0-9]+|tok)(?:c(?P<clip>[0-9]{2}))?|(?P<float>16))$")
 
 
 def split_activation(label):
-    """(model row, (bits, group) or ("16", None) or None) of a row label."""
+    """(model row, (bits, group, clip) or ("16", None, None) or None) of a row label."""
     m = ACT_ROW.match(label)
     if not m:
         return label, None
     if m["float"]:
-        return m["base"], ("16", None)
+        return m["base"], ("16", None, None)
     group = "token" if m["group"] == "tok" else m["group"][1:]
-    return m["base"], (m["bits"], group)
+    clip = f"0.{m['clip']}" if m["clip"] else None
+    return m["base"], (m["bits"], group, clip)
 
 
 def expand_rows(spec):
@@ -155,10 +157,11 @@ def measure(args, model, baseline_logits=None, save_logits=None, activations=Non
     cmd += ["--kl", baseline_logits] if baseline_logits else []
     cmd += ["--save-logits", save_logits] if save_logits else []
     env = None
-    if activations == ("16", None):
+    if activations == ("16", None, None):
         env = dict(os.environ, TESSERA_MATMUL="float")
     elif activations:
         cmd += ["--act-bits", activations[0], "--act-group", activations[1]]
+        cmd += ["--act-clip", activations[2]] if activations[2] else []
     r = json.loads(run(cmd, env=env))
     # Activation grids are a quality model (a rounding in front of the same
     # kernels), not a speed path: their rows have no speed figures.
@@ -170,7 +173,7 @@ def measure(args, model, baseline_logits=None, save_logits=None, activations=Non
     out = {"perplexity": r["perplexity"], "perplexity_error": r["perplexity_error"],
            "file_bytes": pathlib.Path(model).stat().st_size, "bpw": bpw, "layer_bpw": layer_bpw,
            "layer_types": layer_types,
-           "activations": "float (A16)" if activations == ("16", None) else r.get("activations", "off"),
+           "activations": "float (A16)" if activations == ("16", None, None) else r.get("activations", "off"),
            "prefill_tok_s": speed["prefill_tok_s"], "decode_tok_s": speed["decode_tok_s"]}
     if baseline_logits:
         out.update(kl_mean=r["kl_mean"], kl_p99=r["kl_p99"], top1=r["top1_agreement"])

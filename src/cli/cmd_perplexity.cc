@@ -25,6 +25,7 @@ struct PerplexityCliOptions {
   bool json = false;
   int act_bits = 0;
   std::string act_group = "32";
+  double act_clip = 1.0;
 };
 
 std::string read_text(const std::string& path) {
@@ -38,7 +39,7 @@ std::string read_text(const std::string& path) {
 void run_perplexity(const PerplexityCliOptions& o) {
   if (o.threads <= 0) raise<InvalidArgument>("-t/--threads must be positive, got {}", o.threads);
   o.options.validate();
-  const ActivationQuant act = make_activation_quant(o.act_bits, o.act_group);
+  const ActivationQuant act = make_activation_quant(o.act_bits, o.act_group, o.act_clip);
   const std::string text = read_text(o.file);
   const std::string model_path = resolve_model_path(o.model);
   auto model = Model::load(model_path);
@@ -112,6 +113,9 @@ void register_perplexity(CLI::App& app) {
                   "round every layer matrix's input to a symmetric grid of this many bits, 2-8 (W8A8 / W4A4 "
                   "quality; default 0: off)");
   cmd->add_option("--act-group", o->act_group, "with --act-bits: inputs per scale, or 'token' (default 32)");
+  cmd->add_option("--act-clip", o->act_clip,
+                  "with --act-bits: the grid spans this fraction of each group's largest |x|, in (0, 1] (default 1; "
+                  "QuaRot uses 0.9)");
   cmd->add_flag("--json", o->json, "print one JSON object with every figure");
   cmd->callback([o] { run_perplexity(*o); });
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -10,13 +11,21 @@ namespace tessera {
 
 std::string ActivationQuant::describe() const {
   if (!enabled()) return "off";
-  return "A" + std::to_string(bits) + (group == 0 ? " per-token" : " g" + std::to_string(group));
+  std::string s = "A" + std::to_string(bits) + (group == 0 ? " per-token" : " g" + std::to_string(group));
+  if (clip < 1.0f) {
+    char c[32];
+    std::snprintf(c, sizeof c, " clip %.2f", clip);
+    s += c;
+  }
+  return s;
 }
 
-ActivationQuant make_activation_quant(int bits, const std::string& group) {
+ActivationQuant make_activation_quant(int bits, const std::string& group, double clip) {
   if (bits != 0 && (bits < 2 || bits > 8)) raise<InvalidArgument>("--act-bits must be 2 to 8 (or 0: off), got {}", bits);
+  if (!(clip > 0.0 && clip <= 1.0)) raise<InvalidArgument>("--act-clip must be in (0, 1], got {}", clip);
   ActivationQuant q;
   q.bits = bits;
+  q.clip = static_cast<float>(clip);
   if (group == "token") {
     q.group = 0;
   } else {
@@ -43,7 +52,7 @@ void fake_quantize_activations(const float* x, float* out, int64_t n_tokens, int
   for (int64_t i = 0; i < n_tokens * cols; i += group) {
     float amax = 0.0f;
     for (int64_t j = 0; j < group; ++j) amax = std::max(amax, std::fabs(x[i + j]));
-    const float d = amax / qmax;
+    const float d = q.clip * amax / qmax;
     const float inv = d > 0.0f ? 1.0f / d : 0.0f;
     for (int64_t j = 0; j < group; ++j) {
       const float code = std::clamp(std::nearbyint(x[i + j] * inv), -qmax, qmax);

@@ -20,13 +20,17 @@ namespace tessera {
 struct ActivationQuant {
   int bits = 0;    // 0: off (the kernels' own 8-bit blocks only); else 2..8
   int group = 32;  // inputs per scale; 0 = one scale per token
+  // The grid spans clip x the group's largest |x| (QuaRot clips activations
+  // at 0.9): a tighter grid for the many at the cost of clamping the few.
+  float clip = 1.0f;
   bool enabled() const { return bits != 0; }
-  std::string describe() const;  // "off", "A4 g32", "A8 per-token"
+  std::string describe() const;  // "off", "A4 g32", "A8 per-token", "A4 g32 clip 0.90"
 };
 
 // Validates (InvalidArgument naming the flag): bits 0 or 2..8; group 0 or a
-// positive number. Group must divide the row length, checked per matmul.
-ActivationQuant make_activation_quant(int bits, const std::string& group);
+// positive number; 0 < clip <= 1. Group must divide the row length, checked
+// per matmul.
+ActivationQuant make_activation_quant(int bits, const std::string& group, double clip = 1.0);
 
 // out = x rounded to the grid, row by row (n_tokens rows of cols). out may be x.
 // Throws InvalidArgument when the group does not divide cols.

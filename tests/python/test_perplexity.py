@@ -93,6 +93,7 @@ def test_bad_options_are_rejected(default_model, wiki_test_path, tmp_path):
     assert "--batch" in error("-f", wiki_test_path, "--batch", "0")
     assert "--threads" in error("-f", wiki_test_path, "-t", "0")
     assert "--act-bits must be 2 to 8" in error("-f", wiki_test_path, "--act-bits", "9")
+    assert "--act-clip must be in (0, 1]" in error("-f", wiki_test_path, "--act-bits", "4", "--act-clip", "1.5")
     assert "--act-group must be a positive number" in error("-f", wiki_test_path, "--act-bits", "4", "--act-group", "0")
     # Gemma 3 270M's inputs are 640 and 2048 wide: 384 divides neither.
     assert "does not divide a matrix input of 640" in error("-f", wiki_test_path, "--ctx", "64", "--chunks", "1",
