@@ -65,6 +65,16 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
   std::vector<float> logits(static_cast<size_t>(n_vocab));
   Batch batch;
   std::vector<double> pp, tg;
+  // n_gen single-token steps of one sequence, from an empty cache.
+  auto decode_from_empty = [&] {
+    kv->release(0);
+    kv->reserve(0, o.n_gen);
+    for (int i = 0; i < o.n_gen; ++i) {
+      batch.clear();
+      batch.add(token(rng), i, 0, true);
+      model.forward(batch, *kv, logits.data(), pool);
+    }
+  };
 
   // One untimed warm-up step pages the weights in and sizes the buffers.
   kv->release(0);
@@ -85,14 +95,8 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
     }
     if (o.n_gen > 0) {
       if (progress) progress("decode", rep);
-      kv->release(0);
-      kv->reserve(0, o.n_gen);
       const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < o.n_gen; ++i) {
-        batch.clear();
-        batch.add(token(rng), i, 0, true);
-        model.forward(batch, *kv, logits.data(), pool);
-      }
+      decode_from_empty();
       tg.push_back(o.n_gen / elapsed(t0));
     }
   }
@@ -100,15 +104,15 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
   if (o.profile && o.n_gen > 0) {
     if (progress) progress("profiled decode", 0);
     OpProfile profile;
-    model.set_op_profile(&profile);
-    kv->release(0);
-    kv->reserve(0, o.n_gen);
-    for (int i = 0; i < o.n_gen; ++i) {
-      batch.clear();
-      batch.add(token(rng), i, 0, true);
-      model.forward(batch, *kv, logits.data(), pool);
+    {
+      // The model must not keep a pointer to this profile if a step throws.
+      struct Attached {
+        Model& m;
+        ~Attached() { m.set_op_profile(nullptr); }
+      } attached{model};
+      model.set_op_profile(&profile);
+      decode_from_empty();
     }
-    model.set_op_profile(nullptr);
     r.decode_profile = profile.entries();
     r.profiled_tokens = o.n_gen;
     r.profiled_seconds = profile.forward_seconds();
