@@ -71,6 +71,19 @@ class Server:
             raise RuntimeError(f"{path}: {resp.status} {data}")
         return data
 
+    def metrics(self):
+        """/metrics as {"name{labels}": value}."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, value = line.rsplit(" ", 1)
+                out[key] = float(value)
+        return out
+
     def stream(self, body):
         """Streams one completion; returns (start, [chunk arrival times], usage)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
@@ -152,6 +165,7 @@ def run_arrivals(server, args, seed):
         results[i] = server.stream({"prompt": streams[i], "max_tokens": args.arrival_gen, "temperature": 0})
 
     threads = [threading.Thread(target=decode, args=(i,)) for i in range(7)]
+    before = server.metrics()
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -176,7 +190,21 @@ def run_arrivals(server, args, seed):
                 quiet.append(b - a)
             elif a >= t_arrivals and b <= t_end_arrivals:
                 busy.append(b - a)
-    return {"streams": 7, "arrivals": len(arrivals), "arrival_prompt_tokens": args.arrival_prompt,
+    # The engine's own step times over the whole scenario (/metrics): what a
+    # decode-only step of the streams costs against a step that also carries
+    # a prefill chunk, and how large those chunks were.
+    after = server.metrics()
+
+    def delta(key):
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    def mean_ms(kind):
+        n = delta(f'tessera_engine_step_seconds_count{{kind="{kind}"}}')
+        return 1e3 * delta(f'tessera_engine_step_seconds_sum{{kind="{kind}"}}') / n if n else float("nan")
+
+    mixed_steps = delta('tessera_engine_step_seconds_count{kind="mixed"}')
+    engine = {"step_ms_decode": mean_ms("decode"), "step_ms_mixed": mean_ms("mixed"), "mixed_steps": mixed_steps}
+    return {**engine, "streams": 7, "arrivals": len(arrivals), "arrival_prompt_tokens": args.arrival_prompt,
             "gaps_before": len(quiet), "gaps_during": len(busy),
             "tpot_p50_ms_before": 1e3 * percentile(quiet, 50), "tpot_p99_ms_before": 1e3 * percentile(quiet, 99),
             "tpot_p50_ms_during": 1e3 * percentile(busy, 50), "tpot_p99_ms_during": 1e3 * percentile(busy, 99),
@@ -230,7 +258,9 @@ def main():
                 report["runs"].append({"policy": policy, "scenario": "arrivals", **r})
                 print(f"\n[{policy}] arrivals: {r['arrivals']} x {r['arrival_prompt_tokens']}-token prompts among 7 "
                       f"streams: inter-token p50/p99 {r['tpot_p50_ms_before']:.1f}/{r['tpot_p99_ms_before']:.1f} ms "
-                      f"before, {r['tpot_p50_ms_during']:.1f}/{r['tpot_p99_ms_during']:.1f} ms during", flush=True)
+                      f"before, {r['tpot_p50_ms_during']:.1f}/{r['tpot_p99_ms_during']:.1f} ms during; engine steps: "
+                      f"decode-only {r['step_ms_decode']:.1f} ms, with a prefill chunk {r['step_ms_mixed']:.1f} ms "
+                      f"({r['mixed_steps']:.0f} steps)", flush=True)
         finally:
             server.stop()
     if args.json:

@@ -20,16 +20,22 @@ void sample(std::string& out, const char* name, double value, const std::string&
                  labels.empty() ? labels : labels + "}", number(value));
 }
 
-void histogram(std::string& out, const char* name, const char* help, const serving::Histogram& h) {
-  family(out, name, "histogram", help);
+// One series of a histogram family; `labels` (may be empty) go before "le".
+void histogram_series(std::string& out, const char* name, const serving::Histogram& h, const std::string& labels) {
   const std::string bucket = std::string(name) + "_bucket";
+  const std::string prefix = labels.empty() ? "" : labels + ",";
   for (size_t i = 0; i < h.upper_bounds_s.size() && i < h.cumulative_counts.size(); ++i) {
     sample(out, bucket.c_str(), static_cast<double>(h.cumulative_counts[i]),
-           fmt::format("le=\"{}\"", number(h.upper_bounds_s[i])));
+           fmt::format("{}le=\"{}\"", prefix, number(h.upper_bounds_s[i])));
   }
-  sample(out, bucket.c_str(), static_cast<double>(h.count), "le=\"+Inf\"");
-  sample(out, (std::string(name) + "_sum").c_str(), h.sum_s);
-  sample(out, (std::string(name) + "_count").c_str(), static_cast<double>(h.count));
+  sample(out, bucket.c_str(), static_cast<double>(h.count), prefix + "le=\"+Inf\"");
+  sample(out, (std::string(name) + "_sum").c_str(), h.sum_s, labels);
+  sample(out, (std::string(name) + "_count").c_str(), static_cast<double>(h.count), labels);
+}
+
+void histogram(std::string& out, const char* name, const char* help, const serving::Histogram& h) {
+  family(out, name, "histogram", help);
+  histogram_series(out, name, h, {});
 }
 
 }  // namespace
@@ -82,6 +88,15 @@ std::string metrics_text(const serving::MetricsSnapshot& m, const std::map<int, 
   histogram(out, "tessera_time_per_output_token_seconds", "Time between consecutive generated tokens.",
             m.time_per_output_token);
   histogram(out, "tessera_queue_time_seconds", "Time from arrival to the first scheduled step.", m.queue_time);
+
+  family(out, "tessera_engine_step_seconds", "histogram",
+         "Forward-pass time of engine steps by content: decode tokens only, decode and prefill (mixed), prefill only.");
+  histogram_series(out, "tessera_engine_step_seconds", m.step_seconds_decode, "kind=\"decode\"");
+  histogram_series(out, "tessera_engine_step_seconds", m.step_seconds_mixed, "kind=\"mixed\"");
+  histogram_series(out, "tessera_engine_step_seconds", m.step_seconds_prefill, "kind=\"prefill\"");
+  family(out, "tessera_engine_step_tokens_total", "counter", "Tokens run by engine steps, by kind.");
+  sample(out, "tessera_engine_step_tokens_total", static_cast<double>(m.step_decode_tokens_total), "kind=\"decode\"");
+  sample(out, "tessera_engine_step_tokens_total", static_cast<double>(m.step_prefill_tokens_total), "kind=\"prefill\"");
   return out;
 }
 

@@ -30,6 +30,10 @@ MetricsRecorder::MetricsRecorder() {
   histogram_init(m_.time_to_first_token, latency);
   histogram_init(m_.time_per_output_token, per_token);
   histogram_init(m_.queue_time, latency);
+  const std::vector<double> step = {0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5, 5};
+  histogram_init(m_.step_seconds_decode, step);
+  histogram_init(m_.step_seconds_mixed, step);
+  histogram_init(m_.step_seconds_prefill, step);
 }
 
 }  // namespace tessera::serving

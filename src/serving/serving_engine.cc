@@ -277,7 +277,15 @@ bool ServingEngine::Impl::step() {
   policy->on_step(batch.size(), n_decode, seconds);
   publish_blocks();
   process_logits();
-  metrics.update([&](MetricsSnapshot& m) { ++m.steps_total; });
+  const auto n_prefill = static_cast<uint64_t>(batch.size() - n_decode);
+  metrics.update([&](MetricsSnapshot& m) {
+    ++m.steps_total;
+    m.step_decode_tokens_total += static_cast<uint64_t>(n_decode);
+    m.step_prefill_tokens_total += n_prefill;
+    histogram_observe(n_prefill == 0 ? m.step_seconds_decode
+                                     : n_decode == 0 ? m.step_seconds_prefill : m.step_seconds_mixed,
+                      seconds);
+  });
   return true;
 }
 

@@ -108,6 +108,12 @@ struct MetricsSnapshot {
   Histogram time_per_output_token;
   Histogram queue_time;
   uint64_t steps_total = 0;
+  // Forward-pass time of the engine's steps by what they carried: decode
+  // tokens only, decode tokens and prefill chunks (what a latency-controlled
+  // policy sizes), prefill only. The token counters split the same steps.
+  Histogram step_seconds_decode, step_seconds_mixed, step_seconds_prefill;
+  uint64_t step_decode_tokens_total = 0;
+  uint64_t step_prefill_tokens_total = 0;
 };
 
 class ServingEngine {

@@ -58,6 +58,15 @@ def test_32_concurrent_streams_complete_and_free_their_blocks(small_server):
     m = small_server.wait_idle()
     assert m['tessera_kv_blocks{state="used"}'] == 0
     assert m['tessera_requests_running'] == 0
+    # Every step is counted under one kind, and the 32 streams decoding
+    # together made steps of several decode tokens (the one-at-a-time checks
+    # after them add single-token steps).
+    kinds = ("decode", "mixed", "prefill")
+    steps = sum(m[f'tessera_engine_step_seconds_count{{kind="{k}"}}'] for k in kinds)
+    assert steps == m["tessera_engine_steps_total"]
+    decode_steps = m['tessera_engine_step_seconds_count{kind="decode"}'] + m['tessera_engine_step_seconds_count{kind="mixed"}']
+    assert m['tessera_engine_step_tokens_total{kind="decode"}'] > 1.2 * decode_steps > 0
+    assert m['tessera_engine_step_tokens_total{kind="prefill"}'] > 0
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ TEST(MetricsText, CountersGaugesAndHistograms) {
   m.prefix_cache_queries = 4;
   m.prefix_cache_hits = 1;
   m.time_to_first_token = {{0.1, 1.0}, {2, 3}, 4, 5.5};
+  m.step_seconds_mixed = {{0.05, 1.0}, {1, 2}, 2, 0.25};
+  m.step_prefill_tokens_total = 17;
   const std::string text = metrics_text(m, {{200, 7}, {400, 2}});
   for (const char* line : {
            "tessera_requests_total{status=\"stop\"} 3\n",
@@ -31,6 +33,12 @@ TEST(MetricsText, CountersGaugesAndHistograms) {
            "tessera_time_to_first_token_seconds_bucket{le=\"+Inf\"} 4\n",
            "tessera_time_to_first_token_seconds_sum 5.5\n",
            "tessera_time_to_first_token_seconds_count 4\n",
+           "# TYPE tessera_engine_step_seconds histogram\n",
+           "tessera_engine_step_seconds_bucket{kind=\"mixed\",le=\"0.05\"} 1\n",
+           "tessera_engine_step_seconds_bucket{kind=\"mixed\",le=\"+Inf\"} 2\n",
+           "tessera_engine_step_seconds_sum{kind=\"mixed\"} 0.25\n",
+           "tessera_engine_step_seconds_count{kind=\"decode\"} 0\n",
+           "tessera_engine_step_tokens_total{kind=\"prefill\"} 17\n",
        }) {
     EXPECT_NE(text.find(line), std::string::npos) << "missing: " << line;
   }
