@@ -8,8 +8,9 @@ Starts the server once per scheduling policy and runs two scenarios against it:
             per request so the prefix cache does not help) and --gen-tokens tokens
             to generate. Reports total generated tokens/s over the phase, and
             time to first token (TTFT) and time per output token (TPOT) p50/p99.
-  arrivals  7 streams decode --arrival-gen tokens each; halfway through, prompts of
-            --arrival-prompt tokens start arriving every --arrival-every seconds.
+  arrivals  7 streams decode --arrival-gen tokens each; --arrival-delay seconds after
+            all of them are decoding, prompts of --arrival-prompt tokens start
+            arriving every --arrival-every seconds.
             Reports the 7 streams' inter-token gaps p50/p99 before and during the
             arrivals: a latency-controlled policy keeps the second close to the
             first, unchunked FCFS shows the spike.
@@ -84,8 +85,9 @@ class Server:
                 out[key] = float(value)
         return out
 
-    def stream(self, body):
-        """Streams one completion; returns (start, [chunk arrival times], usage)."""
+    def stream(self, body, on_first_token=None):
+        """Streams one completion; returns (start, [chunk arrival times], usage).
+        on_first_token() is called when the first text chunk arrives."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
         start = time.perf_counter()
         conn.request("POST", "/v1/completions",
@@ -103,6 +105,8 @@ class Server:
                 usage = event["usage"]
             if event.get("choices") and event["choices"][0].get("text"):
                 times.append(time.perf_counter())
+                if len(times) == 1 and on_first_token:
+                    on_first_token()
         conn.close()
         return start, times, usage
 
@@ -160,16 +164,30 @@ def run_arrivals(server, args, seed):
     streams = random_prompts(server, 7, 32, seed)
     arrivals = random_prompts(server, args.arrival_count, args.arrival_prompt, seed + 1)
     results = [None] * 7
+    # The baseline is the streams' steady decoding with no arrivals: gaps are
+    # counted from the moment the last stream got its first token (before it,
+    # the streams' own prompts are still being prefilled among the decodes).
+    started, lock, ready = [0], threading.Lock(), threading.Event()
+
+    def first_token():
+        with lock:
+            started[0] += 1
+            if started[0] == 7:
+                ready.set()
 
     def decode(i):
-        results[i] = server.stream({"prompt": streams[i], "max_tokens": args.arrival_gen, "temperature": 0})
+        results[i] = server.stream({"prompt": streams[i], "max_tokens": args.arrival_gen, "temperature": 0},
+                                   on_first_token=first_token)
 
     threads = [threading.Thread(target=decode, args=(i,)) for i in range(7)]
-    before = server.metrics()
     t0 = time.perf_counter()
     for t in threads:
         t.start()
-    # Let the streams reach steady decoding for a while, then send the arrivals.
+    if not ready.wait(timeout=600):
+        raise RuntimeError("the 7 streams did not all start within 600 s")
+    t_ready = time.perf_counter()
+    before = server.metrics()
+    # Steady decoding for a while, then the arrivals.
     time.sleep(args.arrival_delay)
     t_arrivals = time.perf_counter()
     arrival_threads = []
@@ -186,13 +204,13 @@ def run_arrivals(server, args, seed):
     quiet, busy = [], []
     for _, times, _ in results:
         for a, b in zip(times, times[1:]):
-            if b <= t_arrivals:
+            if a >= t_ready and b <= t_arrivals:
                 quiet.append(b - a)
             elif a >= t_arrivals and b <= t_end_arrivals:
                 busy.append(b - a)
-    # The engine's own step times over the whole scenario (/metrics): what a
-    # decode-only step of the streams costs against a step that also carries
-    # a prefill chunk, and how large those chunks were.
+    # The engine's own step times from the streams' steady state on
+    # (/metrics): what a decode-only step of the streams costs against a step
+    # that also carries a prefill chunk.
     after = server.metrics()
 
     def delta(key):
