@@ -19,17 +19,6 @@
 namespace tessera {
 namespace {
 
-std::vector<float> run(Model& m, ThreadPool& pool) {
-  const std::vector<int32_t> tokens = {1, 10, 20, 30, 40, 50, 60, 70};
-  auto kv = m.make_kv_cache(16);
-  EXPECT_TRUE(kv->reserve(0, static_cast<int64_t>(tokens.size())));
-  Batch b;
-  for (size_t i = 0; i < tokens.size(); ++i) b.add(tokens[i], static_cast<int32_t>(i), 0, true);
-  std::vector<float> logits(tokens.size() * tiny::kVocab);
-  m.forward(b, *kv, logits.data(), pool);
-  return logits;
-}
-
 double rms_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double d = 0;
   for (size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]);
@@ -82,7 +71,7 @@ TEST(RotationModel, AnUnquantizedRotatedModelComputesTheSameLogits) {
   ThreadPool pool(2);
   auto plain = Model::load(plain_path);
   auto rotated = Model::load(rotated_path);
-  const auto a = run(*plain, pool), b = run(*rotated, pool);
+  const auto a = tiny::logits_of_fixed_prompt(*plain, pool), b = tiny::logits_of_fixed_prompt(*rotated, pool);
   // Only float rounding differs (the kernels' 8-bit activation blocks see other values).
   EXPECT_LT(rms_diff(a, b), 2e-2 * max_abs(a));
   EXPECT_GT(rms_diff(a, b), 0.0);  // the rotation did happen
@@ -102,7 +91,7 @@ std::vector<float> first_input(Model& m, const ActivationQuant& q, ThreadPool& p
   FirstInput seen;
   m.set_activation_quant(q);
   m.set_matmul_observer(&seen);
-  run(m, pool);
+  tiny::logits_of_fixed_prompt(m, pool);
   m.set_matmul_observer(nullptr);
   return seen.x;
 }

@@ -10,7 +10,9 @@
 
 #include <stdexcept>
 
+#include "core/thread_pool.h"
 #include "gguf/gguf_file.h"
+#include "model/model.h"
 #include "gguf/ggml_type.h"
 #include "quant/quantize.h"
 #include "../kernels/test_weights.h"
@@ -117,6 +119,19 @@ inline std::string write_tiny_llama(const std::string& arch, int n_ctx = 128, Gg
   const std::string path = unique_temp_path(name);
   w.write(path);
   return path;
+}
+
+// Logits of every position of a fixed 8-token prompt, one forward pass from an
+// empty cache: the common probe of tests that compare two models or settings.
+inline std::vector<float> logits_of_fixed_prompt(Model& m, ThreadPool& pool) {
+  const std::vector<int32_t> tokens = {1, 10, 20, 30, 40, 50, 60, 70};
+  auto kv = m.make_kv_cache(16);
+  if (!kv->reserve(0, static_cast<int64_t>(tokens.size()))) throw std::runtime_error("tiny model: no KV space");
+  Batch b;
+  for (size_t i = 0; i < tokens.size(); ++i) b.add(tokens[i], static_cast<int32_t>(i), 0, true);
+  std::vector<float> logits(tokens.size() * static_cast<size_t>(m.hparams().n_vocab));
+  m.forward(b, *kv, logits.data(), pool);
+  return logits;
 }
 
 }  // namespace tessera::tiny
