@@ -9,9 +9,9 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "quant/hadamard.h"
 #include "quant/dequantize.h"
 #include "quant/grid.h"
+#include "quant/hadamard.h"
 #include "quant/spectrum.h"
 
 namespace tessera {
@@ -354,8 +354,19 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
     }
   }
   const int64_t block = options.rotation_block;
+  const bool source_rotated = src.get_u64_opt("tessera.rotation.block_size").has_value();
+  if (source_rotated && method->scales_inputs()) {
+    // Its folds scale a norm's or a producer's output, which the engine
+    // rotates before the readers see it: diag(1/s) would not commute with H.
+    raise<InvalidArgument>("{}: method {} cannot re-quantize a rotated model (tessera.rotation.block_size); "
+                           "quantize the original model with --rotate instead", in, method->name());
+  }
   if (block != 0) {
-    if (src.get_u64_opt("tessera.rotation.block_size")) {
+    if (!is_rotation_block(block, block)) {
+      raise<InvalidArgument>("--rotate {}: must be a power of two (2 or more) dividing every layer matrix's rows",
+                             block);
+    }
+    if (source_rotated) {
       raise<InvalidArgument>("{}: the model is already rotated (tessera.rotation.block_size); quantize it without "
                              "--rotate, or rotate the original model", in);
     }

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <vector>
 
 #include "core/error.h"
@@ -132,6 +133,18 @@ TEST(RotationModel, ImpossibleRotationsAreClearErrors) {
   }
   const std::string rotated_path = rotate(plain_path, "twice.gguf", 32);
   EXPECT_THROW(rotate(rotated_path, "twice_again.gguf", 32), InvalidArgument);
+  // awq folds its scales into what feeds the rotation: refused on a rotated source.
+  ModelQuantOptions awq;
+  awq.method = "awq";
+  awq.spec = QuantSpec{GgmlType::Q8_0, 8, 32, true};
+  const std::map<std::string, QuantStats> no_stats;
+  awq.stats = &no_stats;
+  try {
+    quantize_model(rotated_path, unique_temp_path("rotated_awq.gguf"), awq, {});
+    ADD_FAILURE() << "awq re-quantized a rotated model";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot re-quantize a rotated model"), std::string::npos) << e.what();
+  }
 }
 
 TEST(RotationModel, AFileWithAnImpossibleBlockIsAFormatError) {
