@@ -62,6 +62,7 @@ void run_info(const InfoOptions& o) {
     j["tokenizer"] = {{"model", f.get_string_opt("tokenizer.ggml.model").value_or("")}, {"n_vocab", n_vocab}};
     j["n_parameters"] = params;
     for (const auto& [name, s] : by_type) j["tensor_types"][name] = {{"count", s.count}, {"bytes", s.bytes}};
+    j["rotation_block"] = f.get_u64_opt("tessera.rotation.block_size").value_or(0);  // 0: not rotated
     if (o.metadata) {
       for (const auto& [k, v] : f.metadata()) j["metadata"][k] = v.to_display_string();
     }
@@ -87,6 +88,11 @@ void run_info(const InfoOptions& o) {
   std::printf("\ntensors       %zu, %.1f MiB\n", f.tensors().size(), total / 1048576.0);
   for (const auto& [name, s] : by_type) {
     std::printf("  %-6s %5lld tensors  %9.1f MiB\n", name.c_str(), static_cast<long long>(s.count), s.bytes / 1048576.0);
+  }
+  if (auto block = f.get_u64_opt("tessera.rotation.block_size")) {
+    // Worth a line of its own: the weights only mean the model with their inputs rotated.
+    std::printf("rotation      Hadamard, blocks of %llu inputs (tessera-only file: llama.cpp would run it wrong)\n",
+                static_cast<unsigned long long>(*block));
   }
   if (o.metadata) {
     std::printf("metadata\n");

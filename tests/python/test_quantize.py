@@ -217,6 +217,10 @@ def test_rotated_gptq_uses_the_rotated_hessian(f32_model, tmp_path):
     err = {m: float(((tessera_io.logits(p, tokens, tmp_path) - ref) ** 2).mean()) for m, p in out.items()}
     print(f"\nrotated files, mean squared logit error vs F32: {err}")
     assert err["gptq"] < err["rtn"]
+    info = run_tessera("info", out["gptq"])
+    assert "rotation      Hadamard, blocks of 32 inputs" in info.stdout
+    assert json.loads(run_tessera("info", out["gptq"], "--json").stdout)["rotation_block"] == 32
+    assert json.loads(run_tessera("info", f32_model, "--json").stdout)["rotation_block"] == 0
 
 
 def test_bad_calibration_input(f32_model, tmp_path):
