@@ -238,12 +238,12 @@ void unpack_legacy_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) 
       auto& q = *reinterpret_cast<BlockQ8_0*>(dst);
       for (int c = 0; c < 32; ++c) q.qs[c] = static_cast<int8_t>(u[c] - 128);
     } else {
-      uint8_t* qs = dst + (kType == GgmlType::Q5_0 ? 6 : 2);
+      uint8_t* qs = kType == GgmlType::Q5_0 ? reinterpret_cast<BlockQ5_0*>(dst)->qs : reinterpret_cast<BlockQ4_0*>(dst)->qs;
       for (int c = 0; c < 16; ++c) qs[c] = static_cast<uint8_t>((u[c] & 0x0F) | ((u[c + 16] & 0x0F) << 4));
       if constexpr (kType == GgmlType::Q5_0) {
         uint32_t qh = 0;
         for (int c = 0; c < 32; ++c) qh |= static_cast<uint32_t>((u[c] >> 4) & 1) << c;
-        std::memcpy(dst + 2, &qh, 4);
+        std::memcpy(reinterpret_cast<BlockQ5_0*>(dst)->qh, &qh, 4);
       }
     }
   }
