@@ -59,6 +59,9 @@ std::string metrics_text(const serving::MetricsSnapshot& m, const std::map<int, 
   sample(out, "tessera_generation_tokens_total", static_cast<double>(m.generated_tokens_total));
   family(out, "tessera_preemptions_total", "counter", "Sequences preempted for lack of KV blocks (recomputed later).");
   sample(out, "tessera_preemptions_total", static_cast<double>(m.preemptions_total));
+  family(out, "tessera_fairness_preemptions_total", "counter",
+         "Preemptions asked by the scheduling policy so a user with nothing running gets a slot.");
+  sample(out, "tessera_fairness_preemptions_total", static_cast<double>(m.fairness_preemptions_total));
   family(out, "tessera_engine_steps_total", "counter", "Forward passes run by the engine loop.");
   sample(out, "tessera_engine_steps_total", static_cast<double>(m.steps_total));
 

@@ -16,7 +16,13 @@
 //
 // Fairness: admission is round-robin over `user` keys. The waiting request
 // admitted next is the oldest of the user admitted least recently, so a burst
-// of one user's requests waits behind one request of every other user.
+// of one user's requests waits behind one request of every other user. And
+// when one user's burst already holds every sequence slot, a user with
+// nothing running does not wait for one of those to finish: the newest
+// sequence of the user holding the most slots (at least two, so no user is
+// ever left with none) is preempted and recomputed later, and the newcomer
+// takes its slot. Only a user with nothing running triggers it, so it cannot
+// ping-pong: the preempted user keeps a running sequence.
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
@@ -83,6 +89,26 @@ class FairPolicy : public SchedulePolicy {
     // history only restarts the rotation.
     if (last_admitted_.size() >= kMaxUsers) last_admitted_.clear();
     last_admitted_[*request.user] = ++admissions_;
+  }
+
+  int64_t fairness_victim(const std::vector<RunningRequest>& running,
+                          const std::vector<WaitingRequest>& waiting) override {
+    std::unordered_map<std::string, int64_t> slots;
+    for (const RunningRequest& r : running) ++slots[*r.user];
+    const bool unserved_waiting = std::any_of(waiting.begin(), waiting.end(), [&](const WaitingRequest& w) {
+      return slots.find(*w.user) == slots.end();
+    });
+    if (!unserved_waiting) return -1;
+    int64_t victim = -1;
+    for (size_t i = 0; i < running.size(); ++i) {
+      const int64_t held = slots[*running[i].user];
+      if (held < 2) continue;
+      const int64_t best = victim < 0 ? 0 : slots[*running[victim].user];
+      if (held > best || (held == best && running[i].admission > running[victim].admission)) {
+        victim = static_cast<int64_t>(i);
+      }
+    }
+    return victim;
   }
 
   void on_step(int64_t n_tokens, int64_t n_decode, double seconds) override {

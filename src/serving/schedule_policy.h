@@ -1,8 +1,9 @@
 // SchedulePolicy: the seam that decides, each engine step, how many prefill
 // tokens join the decode tokens of the running sequences and which waiting
-// request is admitted next. The engine keeps the mechanics (KV blocks,
-// preemption of the newest sequence, admission order of preempted requests);
-// a policy only chooses amounts and order.
+// request is admitted next, and may name a running sequence to give up its
+// slot for fairness. The engine keeps the mechanics (KV blocks, preemption of
+// the newest sequence when blocks run out, admission order of preempted
+// requests); a policy only chooses amounts, order and the fairness victim.
 //
 // A new policy is one file implementing this interface plus one line in
 // make_schedule_policy().
@@ -24,6 +25,12 @@ struct WaitingRequest {
   int64_t prefill_tokens = 0;    // tokens it must prefill
 };
 
+// What a policy sees of a running request.
+struct RunningRequest {
+  uint64_t admission = 0;  // admission order (larger = admitted later)
+  const std::string* user = nullptr;
+};
+
 class SchedulePolicy {
  public:
   virtual ~SchedulePolicy() = default;
@@ -36,6 +43,14 @@ class SchedulePolicy {
   virtual size_t pick_next(const std::vector<WaitingRequest>& waiting) = 0;
   // The request picked last was admitted (fairness bookkeeping).
   virtual void on_admit(const WaitingRequest& request) {}
+  // Asked before a step when every sequence slot is taken and requests wait:
+  // the index into `running` of a sequence to preempt so that a waiting
+  // request can take its slot (it is re-queued behind the waiting ones and
+  // recomputed later), or -1 for none. Default: never.
+  virtual int64_t fairness_victim(const std::vector<RunningRequest>& running,
+                                  const std::vector<WaitingRequest>& waiting) {
+    return -1;
+  }
   // A step ran n_tokens tokens (n_decode of them decode tokens) in `seconds`.
   virtual void on_step(int64_t n_tokens, int64_t n_decode, double seconds) {}
 };

@@ -1,6 +1,8 @@
 // The engine loop: one thread owns the model, the KV cache and the thread
 // pool and runs steps until shut down. Each step
-//   1. drops cancelled requests (their blocks go back at once),
+//   1. drops cancelled requests (their blocks go back at once), and when
+//      every sequence slot is taken lets the policy preempt one for a
+//      waiting request (fairness; re-queued behind the waiting ones),
 //   2. gives every running sequence past its prompt one decode token,
 //      preempting the newest running sequence when the pool has no block,
 //   3. adds prefill chunks (running prompts first, then admitted requests)
@@ -49,7 +51,7 @@ struct Request {
   int64_t published = 0;               // leading blocks of block_keys known to the prefix cache
   int64_t cached_tokens = 0;           // prompt tokens reused at first admission
   bool ever_admitted = false;
-  bool preempted = false;              // re-queued after preemption: admitted before new requests
+  bool preempted = false;              // re-queued after preemption (recomputes its generated tokens)
   Clock::time_point submitted;
   Clock::time_point last_token;
   bool has_token = false;
@@ -72,6 +74,7 @@ struct ServingEngine::Impl {
   void schedule();
   bool admit(Request& r);
   void preempt_newest();
+  void preempt_for_fairness();
   void add_prefill(Request& r, int64_t& budget);
   void process_logits();
   void publish_blocks();
@@ -98,7 +101,8 @@ struct ServingEngine::Impl {
   bool stopping = false;
 
   // Engine thread only.
-  std::deque<std::unique_ptr<Request>> waiting;    // oldest first (preempted ones at the front)
+  std::deque<std::unique_ptr<Request>> waiting;    // oldest first; KV-preempted ones at the front,
+                                                   // fairness-preempted ones at the back
   std::vector<std::unique_ptr<Request>> running;   // admission order
   uint64_t admissions = 0;
   Batch batch;
@@ -305,6 +309,7 @@ void ServingEngine::Impl::schedule() {
   in_batch.clear();
   logit_rows.clear();
   n_decode = 0;
+  preempt_for_fairness();
 
   // Decode tokens, oldest first. A victim of preemption is always the newest
   // running sequence, i.e. one not yet visited (or the current one).
@@ -381,6 +386,29 @@ bool ServingEngine::Impl::admit(Request& r) {
   }
   r.preempted = false;
   return true;
+}
+
+void ServingEngine::Impl::preempt_for_fairness() {
+  if (static_cast<int>(running.size()) < config.max_seqs || waiting.empty()) return;
+  std::vector<RunningRequest> running_view;
+  running_view.reserve(running.size());
+  for (const auto& r : running) running_view.push_back({r->admission, &r->user});
+  std::vector<WaitingRequest> waiting_view;
+  waiting_view.reserve(waiting.size());
+  for (const auto& w : waiting) waiting_view.push_back({w->arrival, &w->user, w->seq->n_context()});
+  const int64_t v = policy->fairness_victim(running_view, waiting_view);
+  if (v < 0 || v >= static_cast<int64_t>(running.size())) return;
+  std::unique_ptr<Request> victim = std::move(running[static_cast<size_t>(v)]);
+  running.erase(running.begin() + v);
+  kv->release(victim->seq->id());
+  victim->seq->preempt();
+  victim->preempted = true;
+  metrics.update([](MetricsSnapshot& m) {
+    ++m.preemptions_total;
+    ++m.fairness_preemptions_total;
+  });
+  // Behind the requests it yields to; admitted again by the policy's order.
+  waiting.push_back(std::move(victim));
 }
 
 void ServingEngine::Impl::preempt_newest() {

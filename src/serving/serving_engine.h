@@ -96,6 +96,7 @@ struct MetricsSnapshot {
   uint64_t prompt_tokens_total = 0;
   uint64_t generated_tokens_total = 0;
   uint64_t preemptions_total = 0;
+  uint64_t fairness_preemptions_total = 0;  // of those, asked by the policy (a user with nothing running waited)
   int64_t running = 0;
   int64_t waiting = 0;
   int64_t kv_blocks_total = 0;

@@ -102,6 +102,29 @@ TEST(FairPolicy, AdmitsRoundRobinOverUsers) {
   EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "c", "a", "b", "a"}));
 }
 
+TEST(FairPolicy, FairnessVictimIsTheNewestOfTheUserHoldingMostSlots) {
+  ServingConfig c;
+  c.policy = "fair";
+  auto fair = make_schedule_policy(c);
+  const std::string a = "a", b = "b", x = "x";
+  auto running = [](std::vector<std::pair<uint64_t, const std::string*>> v) {
+    std::vector<RunningRequest> out;
+    for (const auto& [admission, user] : v) out.push_back({admission, user});
+    return out;
+  };
+  const std::vector<WaitingRequest> x_waits = {{9, &x, 10}};
+  // a holds three slots, b one: a's newest (admission 7) yields to x.
+  EXPECT_EQ(fair->fairness_victim(running({{1, &a}, {2, &b}, {7, &a}, {4, &a}}), x_waits), 2);
+  // Nobody holds two slots: nobody is preempted.
+  EXPECT_EQ(fair->fairness_victim(running({{1, &a}, {2, &b}}), x_waits), -1);
+  // The waiting user already runs something: no preemption.
+  const std::vector<WaitingRequest> a_waits = {{9, &a, 10}};
+  EXPECT_EQ(fair->fairness_victim(running({{1, &a}, {2, &a}}), a_waits), -1);
+  // fcfs never preempts for fairness.
+  c.policy = "fcfs";
+  EXPECT_EQ(make_schedule_policy(c)->fairness_victim(running({{1, &a}, {2, &a}}), x_waits), -1);
+}
+
 TEST(SchedulePolicy, UnknownNamesListTheKnownOnes) {
   ServingConfig c;
   c.policy = "sjf";

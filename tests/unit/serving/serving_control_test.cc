@@ -285,5 +285,63 @@ TEST(ServingControl, FairPolicyInterleavesUsers) {
   EXPECT_EQ(admission_order("fair"), (std::vector<int32_t>{0, 1, 5, 2, 6, 3, 4}));
 }
 
+// One user's two long requests hold both sequence slots; a second user's
+// short request arrives while they decode (the model holds its 6th logits row
+// until it is queued, so the state is the same whatever the thread timing).
+struct SlotRun {
+  int64_t b_last_batch = -1;       // index of the last batch with b's sequence
+  int64_t a_first_finish = -1;     // index of the last batch of the first a to finish
+  uint64_t fairness_preemptions = 0;
+  std::string a1_text, a2_text;
+};
+
+SlotRun newcomer_against_a_burst(const std::string& policy) {
+  std::promise<void> reached, open;
+  std::shared_future<void> gate = open.get_future().share();
+  std::atomic<int> rows{0};
+  FakeModel model([&](const std::vector<TokenId>& h, float* logits, int64_t n_vocab) {
+    if (++rows == 6) {
+      reached.set_value();
+      gate.wait();
+    }
+    alphabet(h, logits, n_vocab);
+  });
+  ServingConfig c = fake_config();
+  c.policy = policy;
+  c.max_seqs = 2;
+  ServingEngine engine(model, c);
+  auto a1 = engine.submit(request("from a", 40, "a"));  // sequence id 0
+  auto a2 = engine.submit(request("from a", 40, "a"));  // 1
+  reached.get_future().wait();
+  auto b = engine.submit(request("from b", 3, "b"));    // 2
+  open.set_value();
+  SlotRun run;
+  EXPECT_EQ(drain(*b).text.size(), 3u);
+  run.a1_text = drain(*a1).text;
+  run.a2_text = drain(*a2).text;
+  run.fairness_preemptions = engine.metrics().fairness_preemptions_total;
+  std::vector<int64_t> last(3, -1);
+  for (size_t i = 0; i < model.batches.size(); ++i) {
+    for (int32_t id : model.batches[i].seq_ids) last[static_cast<size_t>(id)] = static_cast<int64_t>(i);
+  }
+  run.b_last_batch = last[2];
+  run.a_first_finish = std::min(last[0], last[1]);
+  return run;
+}
+
+TEST(ServingControl, FairPolicyPreemptsABurstForAUserWithNothingRunning) {
+  const SlotRun fair = newcomer_against_a_burst("fair");
+  EXPECT_EQ(fair.fairness_preemptions, 1u);
+  EXPECT_LT(fair.b_last_batch, fair.a_first_finish) << "b finished while both of a's requests still ran";
+  // The preempted request was recomputed: both of a's outputs are whole and equal.
+  EXPECT_EQ(fair.a1_text.size(), 40u);
+  EXPECT_EQ(fair.a2_text, fair.a1_text);
+
+  const SlotRun fcfs = newcomer_against_a_burst("fcfs");
+  EXPECT_EQ(fcfs.fairness_preemptions, 0u);
+  EXPECT_GT(fcfs.b_last_batch, fcfs.a_first_finish) << "under fcfs b waits for a slot";
+  EXPECT_EQ(fcfs.a2_text, fcfs.a1_text);
+}
+
 }  // namespace
 }  // namespace tessera::serving
