@@ -18,6 +18,7 @@ TEST(MetricsText, CountersGaugesAndHistograms) {
   m.time_to_first_token = {{0.1, 1.0}, {2, 3}, 4, 5.5};
   m.step_seconds_mixed = {{0.05, 1.0}, {1, 2}, 2, 0.25};
   m.step_prefill_tokens_total = 17;
+  m.fairness_preemptions_total = 2;
   const std::string text = metrics_text(m, {{200, 7}, {400, 2}});
   for (const char* line : {
            "tessera_requests_total{status=\"stop\"} 3\n",
@@ -39,6 +40,7 @@ TEST(MetricsText, CountersGaugesAndHistograms) {
            "tessera_engine_step_seconds_sum{kind=\"mixed\"} 0.25\n",
            "tessera_engine_step_seconds_count{kind=\"decode\"} 0\n",
            "tessera_engine_step_tokens_total{kind=\"prefill\"} 17\n",
+           "tessera_fairness_preemptions_total 2\n",
        }) {
     EXPECT_NE(text.find(line), std::string::npos) << "missing: " << line;
   }
