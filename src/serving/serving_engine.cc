@@ -75,6 +75,9 @@ struct ServingEngine::Impl {
   bool admit(Request& r);
   void preempt_newest();
   void preempt_for_fairness();
+  // Frees a preempted request's blocks and queues it for recomputation: at the
+  // front (out of blocks) or at the back (yielding its slot for fairness).
+  void requeue_preempted(std::unique_ptr<Request> victim, bool for_fairness);
   void add_prefill(Request& r, int64_t& budget);
   void process_logits();
   void publish_blocks();
@@ -400,27 +403,31 @@ void ServingEngine::Impl::preempt_for_fairness() {
   if (v < 0 || v >= static_cast<int64_t>(running.size())) return;
   std::unique_ptr<Request> victim = std::move(running[static_cast<size_t>(v)]);
   running.erase(running.begin() + v);
-  kv->release(victim->seq->id());
-  victim->seq->preempt();
-  victim->preempted = true;
-  metrics.update([](MetricsSnapshot& m) {
-    ++m.preemptions_total;
-    ++m.fairness_preemptions_total;
-  });
   // Behind the requests it yields to; admitted again by the policy's order.
-  waiting.push_back(std::move(victim));
+  requeue_preempted(std::move(victim), /*for_fairness=*/true);
 }
 
 void ServingEngine::Impl::preempt_newest() {
   std::unique_ptr<Request> victim = std::move(running.back());
   running.pop_back();
+  // Newest admitted goes back first in line: preempted requests are
+  // readmitted in the order they were running, before any new request.
+  requeue_preempted(std::move(victim), /*for_fairness=*/false);
+}
+
+void ServingEngine::Impl::requeue_preempted(std::unique_ptr<Request> victim, bool for_fairness) {
   kv->release(victim->seq->id());
   victim->seq->preempt();
   victim->preempted = true;
-  metrics.update([](MetricsSnapshot& m) { ++m.preemptions_total; });
-  // Newest admitted goes back first in line: preempted requests are
-  // readmitted in the order they were running, before any new request.
-  waiting.push_front(std::move(victim));
+  metrics.update([&](MetricsSnapshot& m) {
+    ++m.preemptions_total;
+    if (for_fairness) ++m.fairness_preemptions_total;
+  });
+  if (for_fairness) {
+    waiting.push_back(std::move(victim));
+  } else {
+    waiting.push_front(std::move(victim));
+  }
 }
 
 void ServingEngine::Impl::add_prefill(Request& r, int64_t& budget) {
