@@ -37,6 +37,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "python"))
+from prometheus_text import parse_metrics  # noqa: E402
 
 
 def percentile(values, q):
@@ -78,12 +80,7 @@ class Server:
         conn.request("GET", "/metrics")
         text = conn.getresponse().read().decode()
         conn.close()
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                key, value = line.rsplit(" ", 1)
-                out[key] = float(value)
-        return out
+        return parse_metrics(text)
 
     def stream(self, body, on_first_token=None):
         """Streams one completion; returns (start, [chunk arrival times], usage).

@@ -378,7 +378,7 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
       }
     }
   }
-  RotatedStats rotated_stats(block != 0 ? block : 2);
+  RotatedStats rotated_stats(block);  // used only when block != 0
   InputScales input_scales;
   if (method->scales_inputs() && options.stats != nullptr) {
     input_scales = choose_input_scales(src, *method, specs, *options.stats, pool);

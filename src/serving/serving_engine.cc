@@ -75,6 +75,7 @@ struct ServingEngine::Impl {
   bool admit(Request& r);
   void preempt_newest();
   void preempt_for_fairness();
+  std::vector<WaitingRequest> waiting_view() const;  // what the policy sees of `waiting`
   // Frees a preempted request's blocks and queues it for recomputation: at the
   // front (out of blocks) or at the back (yielding its slot for fairness).
   void requeue_preempted(std::unique_ptr<Request> victim, bool for_fairness);
@@ -342,8 +343,7 @@ void ServingEngine::Impl::schedule() {
     size_t pick = 0;
     std::vector<WaitingRequest> view;
     if (!waiting.front()->preempted) {
-      view.reserve(waiting.size());
-      for (auto& w : waiting) view.push_back({w->arrival, &w->user, w->seq->n_context()});
+      view = waiting_view();
       pick = std::min(policy->pick_next(view), waiting.size() - 1);
     }
     Request& r = *waiting[pick];
@@ -391,15 +391,19 @@ bool ServingEngine::Impl::admit(Request& r) {
   return true;
 }
 
+std::vector<WaitingRequest> ServingEngine::Impl::waiting_view() const {
+  std::vector<WaitingRequest> view;
+  view.reserve(waiting.size());
+  for (const auto& w : waiting) view.push_back({w->arrival, &w->user, w->seq->n_context()});
+  return view;
+}
+
 void ServingEngine::Impl::preempt_for_fairness() {
   if (static_cast<int>(running.size()) < config.max_seqs || waiting.empty()) return;
   std::vector<RunningRequest> running_view;
   running_view.reserve(running.size());
   for (const auto& r : running) running_view.push_back({r->admission, &r->user});
-  std::vector<WaitingRequest> waiting_view;
-  waiting_view.reserve(waiting.size());
-  for (const auto& w : waiting) waiting_view.push_back({w->arrival, &w->user, w->seq->n_context()});
-  const int64_t v = policy->fairness_victim(running_view, waiting_view);
+  const int64_t v = policy->fairness_victim(running_view, waiting_view());
   if (v < 0 || v >= static_cast<int64_t>(running.size())) return;
   std::unique_ptr<Request> victim = std::move(running[static_cast<size_t>(v)]);
   running.erase(running.begin() + v);

@@ -13,6 +13,7 @@ import time
 import urllib.parse
 
 from conftest import tessera_binary
+from prometheus_text import parse_metrics
 
 START_TIMEOUT_S = 120
 
@@ -108,12 +109,7 @@ class Server:
         """Parses /metrics into {"name{labels}": value}."""
         status, text = self.request("GET", "/metrics")
         assert status == 200, text
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                key, value = line.rsplit(" ", 1)
-                out[key] = float(value)
-        return out
+        return parse_metrics(text)
 
     def wait_for(self, condition, timeout=60):
         """Waits until condition(metrics) holds; returns the metrics then."""
