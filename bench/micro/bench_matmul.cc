@@ -1,4 +1,5 @@
-// Matmul micro-benchmarks: GEMV (n_tokens = 1, the decode shape) and GEMM
+// Matmul micro-benchmarks: GEMV (n_tokens = 1, the decode shape), GEMM8
+// (n_tokens = 8, a serving step decoding 8 sequences together) and GEMM
 // (n_tokens = 64, the prefill shape) at 2048 x 2048 for each weight type and
 // each instruction-set level this CPU runs. bytes_per_second is the weight
 // bytes read per second, so the GEMV numbers compare directly with the
@@ -27,9 +28,9 @@ namespace {
 
 constexpr int64_t kRows = 2048;
 constexpr int64_t kCols = 2048;
-// "GemvDram": a matrix well beyond the last-level cache (32768 x 2048, 37 to
+// "...Dram": a matrix well beyond the last-level cache (32768 x 2048, 37 to
 // 71 MB for the 4- and 8-bit types), so the weights stream from memory as in
-// a real decode step.
+// a real decode step (Gemm8Dram: a serving step decoding 8 sequences).
 constexpr int64_t kDramRows = 32768;
 
 int bench_threads() {
@@ -75,11 +76,17 @@ const int kRegistered = [] {
   const GgmlType types[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
                             GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
                             GgmlType::F16,  GgmlType::BF16, GgmlType::F32};
-  for (const std::string shape : {"Gemv", "Gemm64", "GemvDram"}) {
-    const int64_t n_tokens = shape == "Gemm64" ? 64 : 1;
-    const int64_t rows = shape == "GemvDram" ? kDramRows : kRows;
+  struct Shape {
+    const char* name;
+    int64_t n_tokens;
+    int64_t rows;
+  };
+  for (const Shape& shape : {Shape{"Gemv", 1, kRows}, Shape{"Gemm8", 8, kRows}, Shape{"Gemm64", 64, kRows},
+                             Shape{"GemvDram", 1, kDramRows}, Shape{"Gemm8Dram", 8, kDramRows}}) {
+    const int64_t n_tokens = shape.n_tokens;
+    const int64_t rows = shape.rows;
     for (GgmlType t : types) {
-      if (shape == "GemvDram" && t != GgmlType::Q8_0 && t != GgmlType::Q4_K && t != GgmlType::Q6_K &&
+      if (rows == kDramRows && t != GgmlType::Q8_0 && t != GgmlType::Q4_K && t != GgmlType::Q6_K &&
           t != GgmlType::Q5_0 && t != GgmlType::Q4_0) {
         continue;
       }
@@ -87,14 +94,14 @@ const int kRegistered = [] {
         if (isa > cpu_features().level) continue;
         // Scalar GEMMs take seconds per iteration and tell nothing new.
         if (isa == IsaLevel::kScalar && (n_tokens > 1 || rows > kRows)) continue;
-        const std::string name = shape + "/" + type_name(t) + "/" + isa_level_name(isa);
+        const std::string name = std::string(shape.name) + "/" + type_name(t) + "/" + isa_level_name(isa);
         benchmark::RegisterBenchmark(name.c_str(),
                                      [=](benchmark::State& s) { run_matmul(s, t, isa, n_tokens, rows, false); })
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }
       if (find_packed_kernel(t) != nullptr) {
-        const std::string name = shape + "/" + type_name(t) + "/packed";
+        const std::string name = std::string(shape.name) + "/" + type_name(t) + "/packed";
         benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
           run_matmul(s, t, cpu_features().level, n_tokens, rows, true);
         })->Unit(benchmark::kMicrosecond)->UseRealTime();

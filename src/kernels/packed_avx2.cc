@@ -53,29 +53,6 @@ inline void unpack_nibbles8(const uint8_t* nib, int half, __m256i w[8]) {
   for (int k = 0; k < 4; ++k) split_nibbles(load256(nib + 64 * k + 32 * half), w[2 * k], w[2 * k + 1]);
 }
 
-// Σ over 32 columns of u·x as int16 pairs, u < 16: a maddubs pair is at most
-// 2·15·128 = 3840 in magnitude, eight of them 30720 < 2^15.
-inline __m256i dot32_u4_pairs(const __m256i w[8], const int8_t* x) {
-  __m256i s0 = _mm256_maddubs_epi16(w[0], broadcast4(x));
-  __m256i s1 = _mm256_maddubs_epi16(w[1], broadcast4(x + 4));
-  for (int g = 2; g < 8; g += 2) {
-    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w[g], broadcast4(x + 4 * g)));
-    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w[g + 1], broadcast4(x + 4 * g + 4)));
-  }
-  return _mm256_add_epi16(s0, s1);
-}
-
-// The int32 Σ u·x over a legacy block's 32 columns, per row of the half.
-struct Q4_0Format {
-  static constexpr int64_t kBlock = kQ4_0Block;
-  static constexpr int kOffset = kOffsetQ4_0;
-  struct Weights {
-    __m256i w[8];
-  };
-  static void unpack(const uint8_t* blk, int half, Weights& w) { unpack_nibbles8(blk + kLegacyQuants, half, w.w); }
-  static __m256i dot(const Weights& w, const int8_t* x) { return _mm256_madd_epi16(dot32_u4_pairs(w.w, x), ones16()); }
-};
-
 struct Q5_0Format {
   static constexpr int64_t kBlock = kQ5_0Block;
   static constexpr int kOffset = kOffsetQ5_0;
@@ -198,41 +175,128 @@ void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
   });
 }
 
+// Shared-broadcast tiles (Q4_0, Q4_K): both halves of a group in one pass
+// over its blocks, so each activation broadcast feeds the weights of all 16
+// rows. Half-outer tiles (legacy_tile, q6k_tile) broadcast every activation
+// once per half, and on Zen 3 a broadcast takes a vector-pipe slot like the
+// arithmetic: a quarter of that loop's slots (llvm-mca -mcpu=znver3 on the
+// Q4_0 4-token loop: 36 of 137). The float accumulators live in memory (L1);
+// the registers hold both halves' int16 pair sums and one 8-column slice of
+// weights. Measured, one thread, 2048 x 2048 Q4_0: GEMV 79 -> 62 us, 8 tokens
+// 452 -> 357 us, 64 tokens 3.57 -> 2.83 ms (docs/performance.md).
+
+// s[t][h] = Σ u·x over the 32 columns of a 4-bit slice (nib[4][64], Q4_0's
+// layout) as int16 pairs, half h's rows, token t's activations xq[t]. u < 16:
+// a maddubs pair is at most 2·15·128 = 3840 in magnitude, eight of them
+// 30720 < 2^15.
 template <int NT>
-void q4k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
-              int n_rows) {
+inline void dot32_u4_pairs_both_halves(const uint8_t* nib, const int8_t* const (&xq)[NT], __m256i (&s)[NT][2]) {
+  for (int k = 0; k < 4; ++k) {
+    __m256i lo[2], hi[2];
+    for (int h = 0; h < 2; ++h) split_nibbles(load256(nib + 64 * k + 32 * h), lo[h], hi[h]);
+    for (int t = 0; t < NT; ++t) {
+      const __m256i xa = broadcast4(xq[t] + 8 * k), xb = broadcast4(xq[t] + 8 * k + 4);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xa), _mm256_maddubs_epi16(hi[h], xb));
+        s[t][h] = k == 0 ? p : _mm256_add_epi16(s[t][h], p);
+        // Keeps the sum in a register here: without it GCC computes every
+        // product of the slice first and spills them, which costs more than
+        // the broadcasts saved.
+        __asm__("" : "+x"(s[t][h]));
+      }
+    }
+  }
+}
+
+// acc (16 rows, in memory) = fma(float(isum[h]), d[h]·dx, acc) for both halves.
+inline void fma_both_halves(const __m256i (&isum)[2], const __m256 (&d)[2], float dx, float* acc) {
+  const __m256 vdx = _mm256_set1_ps(dx);
+  for (int h = 0; h < 2; ++h) {
+    _mm256_store_ps(acc + 8 * h, _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h]), _mm256_mul_ps(d[h], vdx),
+                                                 _mm256_load_ps(acc + 8 * h)));
+  }
+}
+
+template <int NT>
+void write_rows(const float (&acc)[NT][16], float* y, int64_t y_stride, int n_rows) {
+  for (int t = 0; t < NT; ++t) {
+    for (int i = 0; i < n_rows; ++i) y[t * y_stride + i] = acc[t][i];
+  }
+}
+
+template <int NT>
+void q4_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+                      int64_t y_stride, int n_rows) {
+  LegacyRow x[NT];
+  for (int t = 0; t < NT; ++t) x[t] = legacy_row(xp + t * xp_stride, cols);
+  alignas(32) float acc[NT][16] = {};
+  const uint8_t* blk = group;
+  for (int64_t b = 0; b < cols / 32; ++b, blk += kQ4_0Block) {
+    if constexpr (NT == 1) prefetch_block(blk, kQ4_0Block);
+    const int8_t* xq[NT];
+    for (int t = 0; t < NT; ++t) xq[t] = x[t].q + 32 * b;
+    __m256i s[NT][2];
+    dot32_u4_pairs_both_halves<NT>(blk + kLegacyQuants, xq, s);
+    const __m256 dw[2] = {load_f16x8(blk), load_f16x8(blk + 16)};
+    for (int t = 0; t < NT; ++t) {
+      const __m256i offset = _mm256_set1_epi32(-kOffsetQ4_0 * x[t].sum[b]);
+      const __m256i isum[2] = {_mm256_add_epi32(_mm256_madd_epi16(s[t][0], ones16()), offset),
+                               _mm256_add_epi32(_mm256_madd_epi16(s[t][1], ones16()), offset)};
+      fma_both_halves(isum, dw, x[t].d[b], acc[t]);
+    }
+  }
+  write_rows<NT>(acc, y, y_stride, n_rows);
+}
+
+template <int NT>
+void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+                     int64_t y_stride, int n_rows) {
   KRow x[NT];
   for (int t = 0; t < NT; ++t) x[t] = k_row(xp + t * xp_stride, cols);
-  for_each_half_block<NT>(group, cols / 256, kQ4_KBlock, y, y_stride, n_rows,
-                          [&](int half, int64_t sb, const uint8_t* blk, __m256* acc) {
-    __m256i isum[NT], msum[NT];
-    for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm256_setzero_si256();
+  alignas(32) float acc[NT][16] = {};
+  const uint8_t* blk = group;
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
+    if constexpr (NT == 1) prefetch_block(blk, kQ4_KBlock);
+    // Per-token int32 sums of both halves, in memory like acc.
+    alignas(32) int32_t isum[NT][16] = {};
     for (int j = 0; j < 8; ++j) {
-      __m256i w[8];
-      unpack_nibbles8(blk + kQ4_KQuants + 256 * j, half, w);
-      const __m256i scale = pair_of(
-          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j + 8 * half))));
-      // |pair sum| <= 30720 (dot32_u4_pairs), times a 6-bit scale: exact in int32.
-      for (int t = 0; t < NT; ++t) {
-        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(dot32_u4_pairs(w, x[t].q + 256 * sb + 32 * j), scale));
+      const int8_t* xq[NT];
+      for (int t = 0; t < NT; ++t) xq[t] = x[t].q + 256 * sb + 32 * j;
+      __m256i s[NT][2];
+      dot32_u4_pairs_both_halves<NT>(blk + kQ4_KQuants + 256 * j, xq, s);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i scale = pair_of(_mm256_cvtepu8_epi32(
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j + 8 * h))));
+        // |pair sum| <= 30720, times a 6-bit scale: exact in int32.
+        for (int t = 0; t < NT; ++t) {
+          __m256i* sum = reinterpret_cast<__m256i*>(isum[t] + 8 * h);
+          _mm256_store_si256(sum, _mm256_add_epi32(_mm256_load_si256(sum), _mm256_madd_epi16(s[t][h], scale)));
+        }
       }
     }
-    for (int p = 0; p < 4; ++p) {
-      const __m256i mins = _mm256_cvtepu8_epi16(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KMins + 32 * p + 16 * half)));
-      for (int t = 0; t < NT; ++t) {
-        msum[t] = _mm256_add_epi32(msum[t],
-                                   _mm256_madd_epi16(mins, _mm256_set1_epi32(load_i32(x[t].sum32 + 8 * sb + 2 * p))));
-      }
-    }
-    const __m256 d = load_f16x8(blk + 16 * half);
-    const __m256 dmin = load_f16x8(blk + kQ4_KDmin + 16 * half);
+    const __m256 d[2] = {load_f16x8(blk), load_f16x8(blk + 16)};
+    const __m256 dmin[2] = {load_f16x8(blk + kQ4_KDmin), load_f16x8(blk + kQ4_KDmin + 16)};
     for (int t = 0; t < NT; ++t) {
+      __m256i msum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+      for (int p = 0; p < 4; ++p) {
+        const __m256i x_pair = _mm256_set1_epi32(load_i32(x[t].sum32 + 8 * sb + 2 * p));
+        for (int h = 0; h < 2; ++h) {
+          const __m256i mins = _mm256_cvtepu8_epi16(
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KMins + 32 * p + 16 * h)));
+          msum[h] = _mm256_add_epi32(msum[h], _mm256_madd_epi16(mins, x_pair));
+        }
+      }
       const __m256 dx = _mm256_set1_ps(x[t].d[sb]);
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), acc[t]);
-      acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[t]), _mm256_mul_ps(dmin, dx), acc[t]);
+      for (int h = 0; h < 2; ++h) {
+        __m256 a = _mm256_load_ps(acc[t] + 8 * h);
+        a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(isum[t] + 8 * h))),
+                            _mm256_mul_ps(d[h], dx), a);
+        a = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[h]), _mm256_mul_ps(dmin[h], dx), a);
+        _mm256_store_ps(acc[t] + 8 * h, a);
+      }
     }
-  });
+  }
+  write_rows<NT>(acc, y, y_stride, n_rows);
 }
 
 template <int NT>
@@ -287,16 +351,29 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
   });
 }
 
-// Tokens in tiles of four, then the remainder.
-template <template <int> class Tile>
+// Tokens in tiles of kTile, then the remainder. Wider tiles share each
+// unpacked weight register among more tokens but spill more: measured per
+// type (Gemm8 and Gemm64 micro-benchmarks, one thread). Half-outer tiles: four
+// for Q5_0 and Q8_0, six for Q6_K, whose 6-bit weights take 3 more operations
+// per lane to rebuild (Gemm64/Q6_K: 4.0 ms with tiles of four, 3.5 ms with
+// six). Shared-broadcast tiles (Q4_0, Q4_K) hold both halves' sums: three
+// (Q4_K Gemm64: 2.80 ms with two, 2.58 with three, 2.79 with four).
+template <template <int> class Tile, int kTile>
 void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens, float* y,
                  int64_t y_stride, int n_rows) {
+  static_assert(kTile >= 1 && kTile <= 6);
   int64_t t = 0;
-  for (; t + 4 <= n_tokens; t += 4) Tile<4>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows);
+  for (; t + kTile <= n_tokens; t += kTile) {
+    Tile<kTile>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows);
+  }
+  const uint8_t* x = xp + t * xp_stride;
+  float* yt = y + t * y_stride;
   switch (n_tokens - t) {
-    case 3: Tile<3>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows); break;
-    case 2: Tile<2>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows); break;
-    case 1: Tile<1>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows); break;
+    case 5: if constexpr (kTile > 5) Tile<5>::run(group, cols, x, xp_stride, yt, y_stride, n_rows); break;
+    case 4: if constexpr (kTile > 4) Tile<4>::run(group, cols, x, xp_stride, yt, y_stride, n_rows); break;
+    case 3: if constexpr (kTile > 3) Tile<3>::run(group, cols, x, xp_stride, yt, y_stride, n_rows); break;
+    case 2: if constexpr (kTile > 2) Tile<2>::run(group, cols, x, xp_stride, yt, y_stride, n_rows); break;
+    case 1: if constexpr (kTile > 1) Tile<1>::run(group, cols, x, xp_stride, yt, y_stride, n_rows); break;
     default: break;
   }
 }
@@ -311,9 +388,15 @@ struct LegacyTile {
   };
 };
 template <int NT>
+struct Q4_0SharedTile {
+  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
+    q4_0_tile_shared<NT>(g, c, xp, xs, y, ys, rows);
+  }
+};
+template <int NT>
 struct Q4KTile {
   static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
-    q4k_tile<NT>(g, c, xp, xs, y, ys, rows);
+    q4k_tile_shared<NT>(g, c, xp, xs, y, ys, rows);
   }
 };
 template <int NT>
@@ -327,23 +410,23 @@ struct Q6KTile {
 
 void packed_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q4_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q4_0SharedTile, 3>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q5_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q5_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q5_0Format>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q8_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q8_0Format>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q4KTile>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q4KTile, 3>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q6KTile>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q6KTile, 6>(g, c, xp, xs, n, y, ys, rows);
 }
 
 }  // namespace tessera::avx2

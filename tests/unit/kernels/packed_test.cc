@@ -108,7 +108,7 @@ TEST(Packed, SimdKernelsEqualScalarReferenceBitForBit) {
       for (int64_t rows : {16, 45}) {
         for (int64_t cols : {256, 768}) {
           Case c = make_case(type, rows, cols, rng, pool);
-          for (int64_t n_tokens : {1, 2, 3, 4, 9}) {
+          for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 11}) {  // every tile width and remainder
             const auto x = random_floats(n_tokens * cols, rng);
             EXPECT_TRUE(same_bits(run_kernel(*simd, c, x, n_tokens),
                                   run_kernel(*find_packed_kernel_scalar(type), c, x, n_tokens)))
