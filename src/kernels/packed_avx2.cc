@@ -30,12 +30,25 @@ inline __m256 load_f16x8(const uint8_t* p) {
 }
 inline __m256i ones16() { return _mm256_set1_epi16(1); }
 
-// As in packed_avx512.cc: one token's decode streams each weight once, and
-// prefetching 1 KiB ahead keeps more line requests in flight.
-constexpr int64_t kPrefetchAhead = 1024;
-inline void prefetch_block(const uint8_t* block, int64_t bytes) {
-  for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchAhead + o), _MM_HINT_T0);
+// One token's decode streams each weight once; software prefetches this far
+// ahead of the block being multiplied keep more line requests in flight than
+// the hardware prefetcher alone. 1-2 KiB measured best on the 2026-12-02 Zen 3
+// VMs; 2 KiB on the 2026-12-03 one (whole-model decode, 2 threads, against 1
+// KiB for the legacy blocks and 4 or 8 KiB for the K blocks; docs/performance.md).
+constexpr int64_t kPrefetchAhead = 2048;
+
+// Prefetches slice i of n of a block's cache lines, kPrefetchAhead bytes
+// ahead. A K super-block (2368 or 3360 bytes) prefetched in one burst of 37 or
+// 53 lines at its start stalls the loads behind it; one slice per sub-block
+// spreads them over the block (tinyllama Q4_K_M decode, 2 threads: 40.1 ->
+// 46.5 tok/s with the distance above).
+inline void prefetch_slice(const uint8_t* block, int64_t block_bytes, int i, int n) {
+  const int64_t lines = (block_bytes + 63) / 64;
+  for (int64_t l = lines * i / n; l < lines * (i + 1) / n; ++l) {
+    _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchAhead + 64 * l), _MM_HINT_T0);
+  }
 }
+inline void prefetch_block(const uint8_t* block, int64_t bytes) { prefetch_slice(block, bytes, 0, 1); }
 
 // (a & 0x0F) and ((a >> 4) & 0x0F).
 inline void split_nibbles(__m256i a, __m256i& lo, __m256i& hi) {
@@ -125,7 +138,9 @@ struct Q8_0Format {
 // over all blocks: only NT accumulators stay live (the weights of a half and
 // 2·NT accumulators would not fit in 16 registers), and the second pass reads
 // the group from cache.
-template <int NT, typename Step>
+// kStepPrefetches: the step prefetches its own block in slices (K types);
+// otherwise a one-token walk prefetches each (small, legacy) block whole.
+template <int NT, bool kStepPrefetches = false, typename Step>
 void for_each_half_block(const uint8_t* group, int64_t n_blocks, int64_t block_bytes, float* y, int64_t y_stride,
                          int n_rows, Step step) {
   alignas(32) float out[NT][16];
@@ -133,7 +148,7 @@ void for_each_half_block(const uint8_t* group, int64_t n_blocks, int64_t block_b
     __m256 acc[2][1] = {{_mm256_setzero_ps()}, {_mm256_setzero_ps()}};
     const uint8_t* blk = group;
     for (int64_t b = 0; b < n_blocks; ++b, blk += block_bytes) {
-      prefetch_block(blk, block_bytes);
+      if constexpr (!kStepPrefetches) prefetch_block(blk, block_bytes);
       step(0, b, blk, acc[0]);
       step(1, b, blk, acc[1]);
     }
@@ -256,12 +271,12 @@ void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
   alignas(32) float acc[NT][16] = {};
   const uint8_t* blk = group;
   for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
-    if constexpr (NT == 1) prefetch_block(blk, kQ4_KBlock);
     // Per-token int32 sums of both halves, in memory like acc.
     alignas(32) int32_t isum[NT][16] = {};
     for (int j = 0; j < 8; ++j) {
       const int8_t* xq[NT];
       for (int t = 0; t < NT; ++t) xq[t] = x[t].q + 256 * sb + 32 * j;
+      if constexpr (NT == 1) prefetch_slice(blk, kQ4_KBlock, j, 8);
       __m256i s[NT][2];
       dot32_u4_pairs_both_halves<NT>(blk + kQ4_KQuants + 256 * j, xq, s);
       for (int h = 0; h < 2; ++h) {
@@ -305,11 +320,14 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
   KRow x[NT];
   for (int t = 0; t < NT; ++t) x[t] = k_row(xp + t * xp_stride, cols);
   const __m256i bits45 = _mm256_set1_epi8(0x30);
-  for_each_half_block<NT>(group, cols / 256, kQ6_KBlock, y, y_stride, n_rows,
-                          [&](int half, int64_t sb, const uint8_t* blk, __m256* acc) {
+  for_each_half_block<NT, true>(group, cols / 256, kQ6_KBlock, y, y_stride, n_rows,
+                                [&](int half, int64_t sb, const uint8_t* blk, __m256* acc) {
     __m256i isum[NT], corr[NT];
     for (int t = 0; t < NT; ++t) isum[t] = corr[t] = _mm256_setzero_si256();
     for (int p = 0; p < 8; ++p) {
+      if constexpr (NT == 1) {
+        if (half == 0) prefetch_slice(blk, kQ6_KBlock, p, 8);
+      }
       // Rows' scales of sub-blocks 2p, 2p+1 as int16 pairs, and each alone as (s, s).
       const __m256i pair =
           _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ6_KScales + 32 * p + 16 * half)));
