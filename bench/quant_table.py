@@ -41,6 +41,10 @@ for method in ("dabc", "mdqfo", "awq"):
     ROWS[f"{method}-3bit-in-Q4_0"] = ("tessera", ["--method", method, "--type", "Q4_0", "--bits", "3",
                                                   "--calib", "{calib}"])
 ROWS["dabc-Q4_0-nocalib"] = ("tessera", ["--method", "dabc", "--type", "Q4_0"])
+# dabc's calibrated grids and masks without its output bias (quantize --no-bias).
+for method in ("dabc", "mdqfo"):
+    ROWS[f"{method}-nobias-Q4_0"] = ("tessera", ["--method", method, "--type", "Q4_0", "--calib", "{calib}",
+                                                 "--no-bias"])
 ROWS["gptq-3bit-in-Q4_0"] = ("tessera", ["--method", "gptq", "--type", "Q4_0", "--bits", "3", "--calib", "{calib}"])
 ROWS["mse-imatrix-Q4_K"] = ("tessera", ["--method", "mse", "--type", "Q4_K", "--calib", "{calib}"])
 # llama.cpp's Q4_K_M recipe (Q6_K for the output and some attn_v / ffn_down),
@@ -71,7 +75,8 @@ for ftype in ANCHORS:
 # Named row sets for --rows: "table" is the set docs/quantization.md shows.
 ROW_SETS = {
     "anchors": [f"llama-{f}" for f in ANCHORS],
-    "table": ["rtn-Q4_0", "mse-Q4_0", "mse-imatrix-Q4_0", "dabc-Q4_0", "mdqfo-Q4_0", "gptq-Q4_0", "awq-Q4_0",
+    "table": ["rtn-Q4_0", "mse-Q4_0", "mse-imatrix-Q4_0", "dabc-Q4_0", "dabc-nobias-Q4_0", "mdqfo-Q4_0",
+              "mdqfo-nobias-Q4_0", "gptq-Q4_0", "awq-Q4_0",
               "mse-Q4_K", "mse-imatrix-Q4_K", "awq-Q4_K", "mse-Q4_K_M", "mse-imatrix-Q4_K_M", "awq-Q4_K_M",
               "dabc-Q4_K_M", "alphaq-mse-3.5-alpha-high", "alphaq-mse-3.5-alpha-low",
               "alphaq-mse-3.5-uniform"] + [f"llama-{f}" for f in ANCHORS],

@@ -19,6 +19,11 @@ Starts the server once per scheduling policy and runs two scenarios against it:
   build/venv/bin/python bench/serve_load.py --short                    # CI smoke
   build/venv/bin/python bench/serve_load.py --json out.json ...        # raw figures
 
+With --llama-server PATH (llama.cpp's own server, built by bench/build_llama_server.sh
+from the llama.cpp that llama-cpp-python vendors), the clients scenario also runs
+against it (--llama-slots parallel slots, continuous batching, same threads and model)
+and every figure is printed as a ratio tessera / llama.cpp from the same run.
+
 Timings are client-side (what an API user sees), measured on chunk arrival.
 TPOT of a request = (last chunk - first chunk) / (completion tokens - 1).
 """
@@ -29,6 +34,7 @@ import os
 import pathlib
 import random
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -112,6 +118,36 @@ class Server:
         self.proc.wait(timeout=60)
 
 
+class LlamaServer(Server):
+    """llama.cpp's llama-server on the same model and threads: the reference.
+    It speaks the same /tokenize and streaming /v1/completions (usage with
+    stream_options.include_usage), so the clients scenario runs unchanged."""
+
+    def __init__(self, binary, model, threads, slots, ctx_per_slot):
+        with socket.socket() as s:  # a free port: llama-server does not report one it picked
+            s.bind(("127.0.0.1", 0))
+            self.host, self.port = "127.0.0.1", s.getsockname()[1]
+        cmd = [str(binary), "-m", str(model), "--host", self.host, "--port", str(self.port), "-t", str(threads),
+               "-tb", str(threads), "-np", str(slots), "-c", str(ctx_per_slot * slots), "--no-webui"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"llama-server exited with {self.proc.returncode}: {' '.join(cmd)}")
+            try:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
+                conn.request("GET", "/health")
+                ok = conn.getresponse().status == 200
+                conn.close()
+                if ok:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise SystemExit("llama-server did not become healthy within 300 s")
+
+
 def random_prompts(server, n, tokens, seed):
     """n distinct prompts of exactly `tokens` token ids (random words, tokenized by the server)."""
     rng = random.Random(seed)
@@ -129,7 +165,7 @@ def random_prompts(server, n, tokens, seed):
     return prompts
 
 
-def run_clients(server, n_clients, prompt_tokens, gen_tokens, per_client, seed):
+def run_clients(server, n_clients, prompt_tokens, gen_tokens, per_client, seed, extra_fields=None):
     prompts = random_prompts(server, n_clients * per_client, prompt_tokens, seed)
     ttft, tpot, generated = [], [], 0
     lock = threading.Lock()
@@ -138,7 +174,7 @@ def run_clients(server, n_clients, prompt_tokens, gen_tokens, per_client, seed):
         nonlocal generated
         for r in range(per_client):
             start, times, usage = server.stream({"prompt": prompts[c * per_client + r], "max_tokens": gen_tokens,
-                                                 "temperature": 0})
+                                                 "temperature": 0, **(extra_fields or {})})
             with lock:
                 generated += usage["completion_tokens"]
                 if times:
@@ -226,6 +262,20 @@ def run_arrivals(server, args, seed):
             "seconds": time.perf_counter() - t0}
 
 
+def print_ratios(runs):
+    """tessera / llama.cpp for every clients figure of the same run."""
+    ref = {r["clients"]: r for r in runs if r["policy"] == "llama.cpp" and r["scenario"] == "clients"}
+    print("\ntessera / llama.cpp, same run (gen tok/s: higher is better; TTFT, TPOT: lower is better)")
+    print("| policy | clients | gen tok/s ratio | TTFT p50 ratio | TPOT p50 ratio |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for r in runs:
+        base = ref.get(r.get("clients"))
+        if r["policy"] == "llama.cpp" or r["scenario"] != "clients" or base is None:
+            continue
+        print(f"| {r['policy']} | {r['clients']} | {r['gen_tok_s'] / base['gen_tok_s']:.2f} | "
+              f"{r['ttft_p50_ms'] / base['ttft_p50_ms']:.2f} | {r['tpot_p50_ms'] / base['tpot_p50_ms']:.2f} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-m", "--model", help="GGUF model (default: the server's default model)")
@@ -247,6 +297,8 @@ def main():
     ap.add_argument("--extra", default="", help="more `tessera serve` flags, space-separated")
     ap.add_argument("--short", action="store_true", help="CI smoke: tiny sizes, clients 1 and 4")
     ap.add_argument("--json", help="write all figures to this file")
+    ap.add_argument("--llama-server", help="llama.cpp's llama-server binary: run the clients scenario against it too")
+    ap.add_argument("--llama-slots", type=int, default=16, help="llama-server parallel slots (-np)")
     args = ap.parse_args()
     if args.short:
         args.clients, args.prompt_tokens, args.gen_tokens, args.per_client = "1,4", 16, 8, 1
@@ -254,20 +306,25 @@ def main():
         args.arrival_every, args.arrival_delay, args.ctx_size = 0.05, 0.1, 256
 
     report = {"command": " ".join(sys.argv), "runs": []}
+
+    def clients_table(server, label, extra_fields=None):
+        print(f"\n[{label}] clients  prompt={args.prompt_tokens} gen={args.gen_tokens}")
+        print("| clients | gen tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+        for n in map(int, args.clients.split(",")):
+            r = run_clients(server, n, args.prompt_tokens, args.gen_tokens, args.per_client, seed=n,
+                            extra_fields=extra_fields)
+            report["runs"].append({"policy": label, "scenario": "clients", **r})
+            print(f"| {n} | {r['gen_tok_s']:.1f} | {r['ttft_p50_ms']:.0f} | {r['ttft_p99_ms']:.0f} | "
+                  f"{r['tpot_p50_ms']:.1f} | {r['tpot_p99_ms']:.1f} |", flush=True)
+
     for policy in args.policies.split(","):
         server = Server(args.binary, args.model,
                         ["--policy", policy, "-t", str(args.threads), "--max-seqs", str(args.max_seqs),
                          "--ctx-size", str(args.ctx_size), *args.extra.split()])
         try:
             if args.scenario in ("clients", "all"):
-                print(f"\n[{policy}] clients  prompt={args.prompt_tokens} gen={args.gen_tokens}")
-                print("| clients | gen tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms |")
-                print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-                for n in map(int, args.clients.split(",")):
-                    r = run_clients(server, n, args.prompt_tokens, args.gen_tokens, args.per_client, seed=n)
-                    report["runs"].append({"policy": policy, "scenario": "clients", **r})
-                    print(f"| {n} | {r['gen_tok_s']:.1f} | {r['ttft_p50_ms']:.0f} | {r['ttft_p99_ms']:.0f} | "
-                          f"{r['tpot_p50_ms']:.1f} | {r['tpot_p99_ms']:.1f} |", flush=True)
+                clients_table(server, policy)
             if args.scenario in ("arrivals", "all"):
                 r = run_arrivals(server, args, seed=99)
                 report["runs"].append({"policy": policy, "scenario": "arrivals", **r})
@@ -278,6 +335,17 @@ def main():
                       f"({r['mixed_steps']:.0f} steps)", flush=True)
         finally:
             server.stop()
+
+    if args.llama_server and args.scenario in ("clients", "all"):
+        model = args.model or (REPO / "build" / "default-model.txt").read_text().strip()
+        server = LlamaServer(args.llama_server, model, args.threads, args.llama_slots, args.ctx_size)
+        try:
+            # ignore_eos: llama.cpp generates the requested length, as tessera does
+            # on these prompts (usage counts what each really generated either way).
+            clients_table(server, "llama.cpp", extra_fields={"ignore_eos": True})
+        finally:
+            server.stop()
+        print_ratios(report["runs"])
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
 

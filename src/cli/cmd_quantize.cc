@@ -32,6 +32,7 @@ struct QuantizeCliOptions {
   std::string calib;
   int64_t calib_windows = 4;
   int64_t rotate = 0;  // 0: no rotation
+  bool no_bias = false;  // dabc / mdqfo: no output bias from the calibration mean
 };
 
 GgmlType parse_type(const std::string& name, const char* flag) {
@@ -110,6 +111,12 @@ void run_quantize(const QuantizeCliOptions& o) {
   m.method = o.method;
   m.threads = o.threads;
   if (o.threads <= 0) raise<InvalidArgument>("-t/--threads must be positive, got {}", o.threads);
+  if (o.no_bias) {
+    if (o.method != "dabc" && o.method != "mdqfo") {
+      raise<InvalidArgument>("--no-bias applies to dabc and mdqfo (the methods that write an output bias), not {}", o.method);
+    }
+    if (o.calib.empty()) raise<InvalidArgument>("--no-bias: dabc writes a bias only with --calib, so there is none to leave out");
+  }
   if (float_method) {
     if (o.type.empty()) raise<InvalidArgument>("--method none needs --type F16, BF16 or F32");
     if (o.bits != 0 || o.group != 0 || o.asym) raise<InvalidArgument>("--method none takes no --bits, --group or --asym");
@@ -163,6 +170,11 @@ void run_quantize(const QuantizeCliOptions& o) {
       if (!calib_bar) calib_bar.emplace(total, "calibration windows");
       calib_bar->update(done, "input statistics");
     });
+    if (o.no_bias) {
+      // dabc's bias is the quantization error times the mean input; without
+      // the mean it keeps its grids and masks and writes no bias.
+      for (auto& [name, stats] : calibration.by_tensor) stats.mean.clear();
+    }
     m.stats = &calibration.by_tensor;
   }
   std::optional<ProgressBar> bar;
@@ -203,6 +215,9 @@ void register_quantize(CLI::App& app) {
                   "store every layer matrix Hadamard-rotated in blocks of B inputs (a power of two dividing every "
                   "layer matrix's rows; the engine rotates the inputs to match): spreads loud activation channels "
                   "for 4-bit activations (QuaRot); tessera-only files");
+  cmd->add_flag("--no-bias", o->no_bias,
+                "dabc / mdqfo with --calib: keep the calibrated grids and outlier masks but write no output bias "
+                "(measured better on the default model: docs/quantization.md)");
   cmd->add_flag("--json", o->json, "print the report as JSON");
   cmd->callback([o] { run_quantize(*o); });
 }

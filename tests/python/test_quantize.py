@@ -102,6 +102,8 @@ def test_none_f16_is_the_float_baseline(f32_model, tmp_path):
     (["--threads", "0"], "must be positive"),
     (["--rotate", "48"], "--rotate 48: must be a power of two"),
     (["--rotate", "4096"], "dividing every layer matrix's rows"),
+    (["--method", "rtn", "--no-bias"], "--no-bias applies to dabc and mdqfo"),
+    (["--method", "dabc", "--no-bias"], "dabc writes a bias only with --calib"),
 ])
 def test_bad_options_are_refused_and_leave_no_file(f32_model, tmp_path, args, message):
     out = tmp_path / "out.gguf"
@@ -292,6 +294,14 @@ def test_dabc_writes_biases_that_tessera_adds(f32_model, tmp_path):
     proc = run_tessera("quantize", out["dabc"], tmp_path / "again.gguf", check=False)
     assert proc.returncode != 0 and "quantization bias" in proc.stderr
     assert not (tmp_path / "again.gguf").exists()
+    # --no-bias: the same calibrated grids and masks, byte for byte, and no bias.
+    nobias = tmp_path / "dabc-nobias.gguf"
+    quantize(f32_model, nobias, "--method", "dabc", "--type", "Q4_0", "--calib", calib, "--calib-windows", "2",
+             "--no-bias")
+    with_bias = {t.name: t for t in gguf.GGUFReader(str(out["dabc"])).tensors}
+    without = {t.name: t for t in gguf.GGUFReader(str(nobias)).tensors}
+    assert set(without) == {n for n in with_bias if not n.endswith(".qbias")}
+    assert all(np.array_equal(without[n].data, with_bias[n].data) for n in without)
 
 
 def test_awq_folds_its_scales_into_the_norms_and_llamacpp_runs_it(f32_model, tmp_path):
