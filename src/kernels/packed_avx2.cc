@@ -140,7 +140,7 @@ struct Q8_0Format {
 // the group from cache.
 // kStepPrefetches: the step prefetches its own block in slices (K types);
 // otherwise a one-token walk prefetches each (small, legacy) block whole.
-template <int NT, bool kStepPrefetches = false, typename Step>
+template <int NT, bool kStream, bool kStepPrefetches = false, typename Step>
 void for_each_half_block(const uint8_t* group, int64_t n_blocks, int64_t block_bytes, float* y, int64_t y_stride,
                          int n_rows, Step step) {
   alignas(32) float out[NT][16];
@@ -148,7 +148,7 @@ void for_each_half_block(const uint8_t* group, int64_t n_blocks, int64_t block_b
     __m256 acc[2][1] = {{_mm256_setzero_ps()}, {_mm256_setzero_ps()}};
     const uint8_t* blk = group;
     for (int64_t b = 0; b < n_blocks; ++b, blk += block_bytes) {
-      if constexpr (!kStepPrefetches) prefetch_block(blk, block_bytes);
+      if constexpr (kStream && !kStepPrefetches) prefetch_block(blk, block_bytes);
       step(0, b, blk, acc[0]);
       step(1, b, blk, acc[1]);
     }
@@ -159,7 +159,12 @@ void for_each_half_block(const uint8_t* group, int64_t n_blocks, int64_t block_b
       __m256 acc[NT];
       for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
       const uint8_t* blk = group;
-      for (int64_t b = 0; b < n_blocks; ++b, blk += block_bytes) step(half, b, blk, acc);
+      for (int64_t b = 0; b < n_blocks; ++b, blk += block_bytes) {
+        if constexpr (kStream && !kStepPrefetches) {
+          if (half == 0) prefetch_block(blk, block_bytes);
+        }
+        step(half, b, blk, acc);
+      }
       for (int t = 0; t < NT; ++t) _mm256_store_ps(out[t] + 8 * half, acc[t]);
     }
   }
@@ -168,12 +173,12 @@ void for_each_half_block(const uint8_t* group, int64_t n_blocks, int64_t block_b
   }
 }
 
-template <typename Format, int NT>
+template <typename Format, int NT, bool kStream>
 void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
                  int64_t y_stride, int n_rows) {
   LegacyRow x[NT];
   for (int t = 0; t < NT; ++t) x[t] = legacy_row(xp + t * xp_stride, cols);
-  for_each_half_block<NT>(group, cols / 32, Format::kBlock, y, y_stride, n_rows,
+  for_each_half_block<NT, kStream>(group, cols / 32, Format::kBlock, y, y_stride, n_rows,
                           [&](int half, int64_t b, const uint8_t* blk, __m256* acc) {
     typename Format::Weights w;
     Format::unpack(blk, half, w);
@@ -239,7 +244,7 @@ void write_rows(const float (&acc)[NT][16], float* y, int64_t y_stride, int n_ro
   }
 }
 
-template <int NT>
+template <int NT, bool kStream>
 void q4_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
                       int64_t y_stride, int n_rows) {
   LegacyRow x[NT];
@@ -247,7 +252,7 @@ void q4_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
   alignas(32) float acc[NT][16] = {};
   const uint8_t* blk = group;
   for (int64_t b = 0; b < cols / 32; ++b, blk += kQ4_0Block) {
-    if constexpr (NT == 1) prefetch_block(blk, kQ4_0Block);
+    if constexpr (kStream) prefetch_block(blk, kQ4_0Block);
     const int8_t* xq[NT];
     for (int t = 0; t < NT; ++t) xq[t] = x[t].q + 32 * b;
     __m256i s[NT][2];
@@ -263,7 +268,7 @@ void q4_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
   write_rows<NT>(acc, y, y_stride, n_rows);
 }
 
-template <int NT>
+template <int NT, bool kStream>
 void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
                      int64_t y_stride, int n_rows) {
   KRow x[NT];
@@ -276,7 +281,7 @@ void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
     for (int j = 0; j < 8; ++j) {
       const int8_t* xq[NT];
       for (int t = 0; t < NT; ++t) xq[t] = x[t].q + 256 * sb + 32 * j;
-      if constexpr (NT == 1) prefetch_slice(blk, kQ4_KBlock, j, 8);
+      if constexpr (kStream) prefetch_slice(blk, kQ4_KBlock, j, 8);
       __m256i s[NT][2];
       dot32_u4_pairs_both_halves<NT>(blk + kQ4_KQuants + 256 * j, xq, s);
       for (int h = 0; h < 2; ++h) {
@@ -314,18 +319,18 @@ void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
   write_rows<NT>(acc, y, y_stride, n_rows);
 }
 
-template <int NT>
+template <int NT, bool kStream>
 void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
               int n_rows) {
   KRow x[NT];
   for (int t = 0; t < NT; ++t) x[t] = k_row(xp + t * xp_stride, cols);
   const __m256i bits45 = _mm256_set1_epi8(0x30);
-  for_each_half_block<NT, true>(group, cols / 256, kQ6_KBlock, y, y_stride, n_rows,
+  for_each_half_block<NT, kStream, true>(group, cols / 256, kQ6_KBlock, y, y_stride, n_rows,
                                 [&](int half, int64_t sb, const uint8_t* blk, __m256* acc) {
     __m256i isum[NT], corr[NT];
     for (int t = 0; t < NT; ++t) isum[t] = corr[t] = _mm256_setzero_si256();
     for (int p = 0; p < 8; ++p) {
-      if constexpr (NT == 1) {
+      if constexpr (kStream) {
         if (half == 0) prefetch_slice(blk, kQ6_KBlock, p, 8);
       }
       // Rows' scales of sub-blocks 2p, 2p+1 as int16 pairs, and each alone as (s, s).
@@ -376,23 +381,42 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
 // per lane to rebuild (Gemm64/Q6_K: 4.0 ms with tiles of four, 3.5 ms with
 // six). Shared-broadcast tiles (Q4_0, Q4_K) hold both halves' sums: three
 // (Q4_K Gemm64: 2.80 ms with two, 2.58 with three, 2.79 with four).
+// The last n < kTile tokens in one tile of n.
+template <template <int> class Tile, int kTile, bool kStream>
+void remainder_tile(const uint8_t* group, int64_t cols, const uint8_t* x, int64_t xp_stride, int64_t n, float* y,
+                    int64_t y_stride, int n_rows) {
+  switch (n) {
+    case 5: if constexpr (kTile > 5) Tile<5>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    case 4: if constexpr (kTile > 4) Tile<4>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    case 3: if constexpr (kTile > 3) Tile<3>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    case 2: if constexpr (kTile > 2) Tile<2>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    case 1: if constexpr (kTile > 1) Tile<1>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    default: break;
+  }
+}
+
 template <template <int> class Tile, int kTile>
 void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens, float* y,
                  int64_t y_stride, int n_rows) {
   static_assert(kTile >= 1 && kTile <= 6);
+  // Only the first tile reads the group from memory: it prefetches ahead
+  // (into the next group at its end; kStream). Later tiles find the group in
+  // cache, where prefetches would only cost issue slots (Q4_K prefill -5 %).
   int64_t t = 0;
-  for (; t + kTile <= n_tokens; t += kTile) {
-    Tile<kTile>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows);
+  if (n_tokens >= kTile) {
+    Tile<kTile>::template run<true>(group, cols, xp, xp_stride, y, y_stride, n_rows);
+    t = kTile;
   }
-  const uint8_t* x = xp + t * xp_stride;
-  float* yt = y + t * y_stride;
-  switch (n_tokens - t) {
-    case 5: if constexpr (kTile > 5) Tile<5>::run(group, cols, x, xp_stride, yt, y_stride, n_rows); break;
-    case 4: if constexpr (kTile > 4) Tile<4>::run(group, cols, x, xp_stride, yt, y_stride, n_rows); break;
-    case 3: if constexpr (kTile > 3) Tile<3>::run(group, cols, x, xp_stride, yt, y_stride, n_rows); break;
-    case 2: if constexpr (kTile > 2) Tile<2>::run(group, cols, x, xp_stride, yt, y_stride, n_rows); break;
-    case 1: if constexpr (kTile > 1) Tile<1>::run(group, cols, x, xp_stride, yt, y_stride, n_rows); break;
-    default: break;
+  for (; t + kTile <= n_tokens; t += kTile) {
+    Tile<kTile>::template run<false>(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows);
+  }
+  const int64_t rest = n_tokens - t;
+  if (rest == 0) return;
+  if (t == 0) {
+    remainder_tile<Tile, kTile, true>(group, cols, xp, xp_stride, rest, y, y_stride, n_rows);
+  } else {
+    remainder_tile<Tile, kTile, false>(group, cols, xp + t * xp_stride, xp_stride, rest, y + t * y_stride, y_stride,
+                                       n_rows);
   }
 }
 
@@ -400,27 +424,31 @@ template <typename Format>
 struct LegacyTile {
   template <int NT>
   struct Of {
+    template <bool kStream>
     static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
-      legacy_tile<Format, NT>(g, c, xp, xs, y, ys, rows);
+      legacy_tile<Format, NT, kStream>(g, c, xp, xs, y, ys, rows);
     }
   };
 };
 template <int NT>
 struct Q4_0SharedTile {
+  template <bool kStream>
   static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
-    q4_0_tile_shared<NT>(g, c, xp, xs, y, ys, rows);
+    q4_0_tile_shared<NT, kStream>(g, c, xp, xs, y, ys, rows);
   }
 };
 template <int NT>
 struct Q4KTile {
+  template <bool kStream>
   static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
-    q4k_tile_shared<NT>(g, c, xp, xs, y, ys, rows);
+    q4k_tile_shared<NT, kStream>(g, c, xp, xs, y, ys, rows);
   }
 };
 template <int NT>
 struct Q6KTile {
+  template <bool kStream>
   static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
-    q6k_tile<NT>(g, c, xp, xs, y, ys, rows);
+    q6k_tile<NT, kStream>(g, c, xp, xs, y, ys, rows);
   }
 };
 
