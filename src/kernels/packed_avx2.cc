@@ -14,6 +14,8 @@
 // reference's; the float work is the reference's, lane for lane.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/packed.h"
 #include "kernels/packed_impl.h"
 
@@ -206,16 +208,18 @@ void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
 // 452 -> 357 us, 64 tokens 3.57 -> 2.83 ms (docs/performance.md).
 
 // s[t][h] = Σ u·x over the 32 columns of a 4-bit slice (nib[4][64], Q4_0's
-// layout) as int16 pairs, half h's rows, token t's activations xq[t]. u < 16:
+// layout) as int16 pairs, half h's rows, token t's activations q[t] + col. u < 16:
 // a maddubs pair is at most 2·15·128 = 3840 in magnitude, eight of them
 // 30720 < 2^15.
 template <int NT>
-inline void dot32_u4_pairs_both_halves(const uint8_t* nib, const int8_t* const (&xq)[NT], __m256i (&s)[NT][2]) {
+inline void dot32_u4_pairs_both_halves(const uint8_t* nib, const int8_t* const (&q)[NT], int64_t col,
+                                       __m256i (&s)[NT][2]) {
   for (int k = 0; k < 4; ++k) {
     __m256i lo[2], hi[2];
     for (int h = 0; h < 2; ++h) split_nibbles(load256(nib + 64 * k + 32 * h), lo[h], hi[h]);
     for (int t = 0; t < NT; ++t) {
-      const __m256i xa = broadcast4(xq[t] + 8 * k), xb = broadcast4(xq[t] + 8 * k + 4);
+      const int8_t* x = q[t] + col + 8 * k;
+      const __m256i xa = broadcast4(x), xb = broadcast4(x + 4);
       for (int h = 0; h < 2; ++h) {
         const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xa), _mm256_maddubs_epi16(hi[h], xb));
         s[t][h] = k == 0 ? p : _mm256_add_epi16(s[t][h], p);
@@ -248,15 +252,17 @@ template <int NT, bool kStream>
 void q4_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
                       int64_t y_stride, int n_rows) {
   LegacyRow x[NT];
-  for (int t = 0; t < NT; ++t) x[t] = legacy_row(xp + t * xp_stride, cols);
+  const int8_t* q[NT];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = legacy_row(xp + t * xp_stride, cols);
+    q[t] = x[t].q;
+  }
   alignas(32) float acc[NT][16] = {};
   const uint8_t* blk = group;
   for (int64_t b = 0; b < cols / 32; ++b, blk += kQ4_0Block) {
     if constexpr (kStream) prefetch_block(blk, kQ4_0Block);
-    const int8_t* xq[NT];
-    for (int t = 0; t < NT; ++t) xq[t] = x[t].q + 32 * b;
     __m256i s[NT][2];
-    dot32_u4_pairs_both_halves<NT>(blk + kLegacyQuants, xq, s);
+    dot32_u4_pairs_both_halves<NT>(blk + kLegacyQuants, q, 32 * b, s);
     const __m256 dw[2] = {load_f16x8(blk), load_f16x8(blk + 16)};
     for (int t = 0; t < NT; ++t) {
       const __m256i offset = _mm256_set1_epi32(-kOffsetQ4_0 * x[t].sum[b]);
@@ -272,18 +278,20 @@ template <int NT, bool kStream>
 void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
                      int64_t y_stride, int n_rows) {
   KRow x[NT];
-  for (int t = 0; t < NT; ++t) x[t] = k_row(xp + t * xp_stride, cols);
+  const int8_t* q[NT];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = k_row(xp + t * xp_stride, cols);
+    q[t] = x[t].q;
+  }
   alignas(32) float acc[NT][16] = {};
   const uint8_t* blk = group;
   for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
     // Per-token int32 sums of both halves, in memory like acc.
     alignas(32) int32_t isum[NT][16] = {};
     for (int j = 0; j < 8; ++j) {
-      const int8_t* xq[NT];
-      for (int t = 0; t < NT; ++t) xq[t] = x[t].q + 256 * sb + 32 * j;
       if constexpr (kStream) prefetch_slice(blk, kQ4_KBlock, j, 8);
       __m256i s[NT][2];
-      dot32_u4_pairs_both_halves<NT>(blk + kQ4_KQuants + 256 * j, xq, s);
+      dot32_u4_pairs_both_halves<NT>(blk + kQ4_KQuants + 256 * j, q, 256 * sb + 32 * j, s);
       for (int h = 0; h < 2; ++h) {
         const __m256i scale = pair_of(_mm256_cvtepu8_epi32(
             _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j + 8 * h))));
@@ -374,49 +382,40 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
   });
 }
 
-// Tokens in tiles of kTile, then the remainder. Wider tiles share each
+// One tile of n tokens, 1 <= n <= kTile.
+template <template <int> class Tile, int kTile, bool kStream>
+void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, int64_t xp_stride, float* y,
+             int64_t y_stride, int n_rows) {
+  switch (n) {
+    case 6: if constexpr (kTile >= 6) Tile<6>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    case 5: if constexpr (kTile >= 5) Tile<5>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    case 4: if constexpr (kTile >= 4) Tile<4>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    case 3: if constexpr (kTile >= 3) Tile<3>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    case 2: if constexpr (kTile >= 2) Tile<2>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    case 1: Tile<1>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    default: break;
+  }
+}
+
+// Tokens in tiles of kTile, the last one shorter. Wider tiles share each
 // unpacked weight register among more tokens but spill more: measured per
 // type (Gemm8 and Gemm64 micro-benchmarks, one thread). Half-outer tiles: four
 // for Q5_0 and Q8_0, six for Q6_K, whose 6-bit weights take 3 more operations
 // per lane to rebuild (Gemm64/Q6_K: 4.0 ms with tiles of four, 3.5 ms with
 // six). Shared-broadcast tiles (Q4_0, Q4_K) hold both halves' sums: three
 // (Q4_K Gemm64: 2.80 ms with two, 2.58 with three, 2.79 with four).
-// The last n < kTile tokens in one tile of n.
-template <template <int> class Tile, int kTile, bool kStream>
-void remainder_tile(const uint8_t* group, int64_t cols, const uint8_t* x, int64_t xp_stride, int64_t n, float* y,
-                    int64_t y_stride, int n_rows) {
-  switch (n) {
-    case 5: if constexpr (kTile > 5) Tile<5>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
-    case 4: if constexpr (kTile > 4) Tile<4>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
-    case 3: if constexpr (kTile > 3) Tile<3>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
-    case 2: if constexpr (kTile > 2) Tile<2>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
-    case 1: if constexpr (kTile > 1) Tile<1>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
-    default: break;
-  }
-}
-
+// Only the first tile reads the group from memory: it prefetches ahead (into
+// the next group at its end; kStream). Later tiles find the group in cache,
+// where prefetches would only cost issue slots (Q4_K prefill -5 %).
 template <template <int> class Tile, int kTile>
 void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens, float* y,
                  int64_t y_stride, int n_rows) {
   static_assert(kTile >= 1 && kTile <= 6);
-  // Only the first tile reads the group from memory: it prefetches ahead
-  // (into the next group at its end; kStream). Later tiles find the group in
-  // cache, where prefetches would only cost issue slots (Q4_K prefill -5 %).
-  int64_t t = 0;
-  if (n_tokens >= kTile) {
-    Tile<kTile>::template run<true>(group, cols, xp, xp_stride, y, y_stride, n_rows);
-    t = kTile;
-  }
-  for (; t + kTile <= n_tokens; t += kTile) {
-    Tile<kTile>::template run<false>(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, n_rows);
-  }
-  const int64_t rest = n_tokens - t;
-  if (rest == 0) return;
-  if (t == 0) {
-    remainder_tile<Tile, kTile, true>(group, cols, xp, xp_stride, rest, y, y_stride, n_rows);
-  } else {
-    remainder_tile<Tile, kTile, false>(group, cols, xp + t * xp_stride, xp_stride, rest, y + t * y_stride, y_stride,
-                                       n_rows);
+  if (n_tokens <= 0) return;
+  tile_of<Tile, kTile, true>(std::min<int64_t>(kTile, n_tokens), group, cols, xp, xp_stride, y, y_stride, n_rows);
+  for (int64_t t = kTile; t < n_tokens; t += kTile) {
+    tile_of<Tile, kTile, false>(std::min<int64_t>(kTile, n_tokens - t), group, cols, xp + t * xp_stride, xp_stride,
+                                y + t * y_stride, y_stride, n_rows);
   }
 }
 
