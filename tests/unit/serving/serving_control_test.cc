@@ -286,8 +286,9 @@ TEST(ServingControl, FairPolicyInterleavesUsers) {
 }
 
 // One user's two long requests hold both sequence slots; a second user's
-// short request arrives while they decode (the model holds its 6th logits row
-// until it is queued, so the state is the same whatever the thread timing).
+// short request arrives while they decode (the model holds its first logits
+// row until both of a's are queued and its 6th until b is, so the state is the
+// same whatever the thread timing).
 struct SlotRun {
   int64_t b_last_batch = -1;       // index of the last batch with b's sequence
   int64_t a_first_finish = -1;     // index of the last batch of the first a to finish
@@ -296,11 +297,17 @@ struct SlotRun {
 };
 
 SlotRun newcomer_against_a_burst(const std::string& policy) {
-  std::promise<void> reached, open;
+  std::promise<void> both_submitted, reached, open;
+  std::shared_future<void> a2_queued = both_submitted.get_future().share();
   std::shared_future<void> gate = open.get_future().share();
   std::atomic<int> rows{0};
   FakeModel model([&](const std::vector<TokenId>& h, float* logits, int64_t n_vocab) {
-    if (++rows == 6) {
+    const int row = ++rows;
+    // The engine may start a1 before a2 is submitted; holding its first row
+    // until then puts both in the running set well before the 6th row
+    // (otherwise a2 could still wait there, and b would just take the free slot).
+    if (row == 1) a2_queued.wait();
+    if (row == 6) {
       reached.set_value();
       gate.wait();
     }
@@ -312,6 +319,7 @@ SlotRun newcomer_against_a_burst(const std::string& policy) {
   ServingEngine engine(model, c);
   auto a1 = engine.submit(request("from a", 40, "a"));  // sequence id 0
   auto a2 = engine.submit(request("from a", 40, "a"));  // 1
+  both_submitted.set_value();
   reached.get_future().wait();
   auto b = engine.submit(request("from b", 3, "b"));    // 2
   open.set_value();
