@@ -68,7 +68,7 @@ class Transformer final : public Model {
   void run_forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool);
   void check_batch(const Batch& batch, const KvCache& kv) const;
   void attention_block(int il, const Batch& batch, KvCache& kv, ThreadPool& pool);
-  void ffn_block(int il, int64_t n_tokens, ThreadPool& pool);
+  void ffn_block(int il, const Batch& batch, ThreadPool& pool);
 
   std::unique_ptr<GgufFile> file_;
   HParams hp_;

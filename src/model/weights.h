@@ -12,8 +12,9 @@
 namespace tessera {
 
 // Output biases of quantized matrices (dabc's "<stem>.qbias", docs/formats.md):
-// added after the matmul, before anything else touches its output; null when
-// the file has none (then the forward pass is exactly the unbiased one).
+// added after the matmul, before anything else touches its output, at every
+// position but a sequence's first (the calibration mean they carry skips it);
+// null when the file has none (then the forward pass is exactly the unbiased one).
 struct QuantBiases {
   const float* q = nullptr;
   const float* k = nullptr;

@@ -17,7 +17,9 @@
 //   - with --calib (QuantStats::mean), the bias dW * mu over the whole row,
 //     on the weights as the file stores them, is written as the extra tensor
 //     "<stem>.qbias" (F32, one value per row; docs/formats.md) which tessera's
-//     forward pass adds after the matmul. The grid and mask are still chosen
+//     forward pass adds after the matmul at every position but a sequence's
+//     first, the positions the mean was taken over (added at the attention
+//     sink too, it cost more than it removed: docs/quantization.md). The grid and mask are still chosen
 //     on the uncompensated error sum_j E[x_j^2] dW_j^2 (the imatrix weighting):
 //     the bias is only right in expectation over the calibration text, so
 //     the grid does not lean on it. Then on calibration inputs

@@ -1,11 +1,15 @@
 // Quantization biases ("<stem>.qbias", written by dabc): the forward pass adds
-// each after its matmul. For q/k/v that is exactly what qwen2's attention
-// biases do, which gives an exact reference; for the other matrices the bias
-// must change the logits, an all-zero bias must not, and a bias of the wrong
-// length is refused at load time.
+// each after its matmul at every position but a sequence's first. For q/k/v
+// that is exactly what qwen2's attention biases do from the second position on,
+// which gives an exact reference; for the other matrices the bias must change
+// the logits after the first position and not at it, an all-zero bias must not
+// change them, and a bias of the wrong length is refused at load time.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -34,26 +38,61 @@ void add_vector(GgufWriter& w, const std::string& name, int64_t n, float value_s
   w.add_tensor(name, {n}, GgmlType::F32, v.data(), v.size() * sizeof(float));
 }
 
-std::vector<float> logits_of(const std::string& path) {
+const std::vector<int32_t> kTokens = {1, 10, 20, 30, 40, 50, 60, 70};
+
+std::unique_ptr<Model> load_and_remove(const std::string& path) {
   auto m = Model::load(path);
-  ThreadPool pool(2);
-  const std::vector<int32_t> tokens = {1, 10, 20, 30, 40, 50, 60, 70};
-  auto kv = m->make_kv_cache(16);
-  EXPECT_TRUE(kv->reserve(0, static_cast<int64_t>(tokens.size())));
-  Batch b;
-  for (size_t i = 0; i < tokens.size(); ++i) b.add(tokens[i], static_cast<int32_t>(i), 0, true);
-  std::vector<float> logits(tokens.size() * kVocab);
-  m->forward(b, *kv, logits.data(), pool);
   std::filesystem::remove(path);
+  return m;
+}
+
+// Logits of kTokens through one KV cache in two forwards: position 0 by
+// `first`, positions 1.. by `rest` (models of the same shape, so the cache
+// `first` fills is the one `rest` attends to).
+std::vector<float> two_step_logits(Model& first, Model& rest) {
+  ThreadPool pool(2);
+  auto kv = first.make_kv_cache(16);
+  EXPECT_TRUE(kv->reserve(0, static_cast<int64_t>(kTokens.size())));
+  std::vector<float> logits(kTokens.size() * kVocab);
+  Batch head;
+  head.add(kTokens[0], 0, 0, true);
+  first.forward(head, *kv, logits.data(), pool);
+  Batch tail;
+  for (size_t i = 1; i < kTokens.size(); ++i) tail.add(kTokens[i], static_cast<int32_t>(i), 0, true);
+  rest.forward(tail, *kv, logits.data() + kVocab, pool);
   return logits;
+}
+
+// Logits of kTokens in one forward.
+std::vector<float> one_step_logits(Model& m) {
+  ThreadPool pool(2);
+  auto kv = m.make_kv_cache(16);
+  EXPECT_TRUE(kv->reserve(0, static_cast<int64_t>(kTokens.size())));
+  Batch b;
+  for (size_t i = 0; i < kTokens.size(); ++i) b.add(kTokens[i], static_cast<int32_t>(i), 0, true);
+  std::vector<float> logits(kTokens.size() * kVocab);
+  m.forward(b, *kv, logits.data(), pool);
+  return logits;
+}
+
+std::vector<float> first_row(const std::vector<float>& logits) {
+  return {logits.begin(), logits.begin() + kVocab};
+}
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  float m = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
 }
 
 std::string blk(int l, const char* suffix) { return "blk." + std::to_string(l) + "." + suffix; }
 
-TEST(QuantBias, QkvBiasesAreQwen2AttentionBiases) {
+TEST(QuantBias, QkvBiasesAreQwen2AttentionBiasesFromTheSecondPosition) {
   // Same seeds: the qbias of one file is the attention bias of the other (whose
-  // own attention biases are zero, so the sums are exact).
-  const auto as_qbias = logits_of(write_model("qwen2", "tessera_qb_a.gguf", [](GgufWriter& w, int l) {
+  // own attention biases are zero, so the sums are exact). The qbias skips a
+  // sequence's first position, so the reference runs position 0 through the
+  // unbiased model and the rest through the biased one, over one KV cache.
+  auto as_qbias = load_and_remove(write_model("qwen2", "tessera_qb_a.gguf", [](GgufWriter& w, int l) {
     add_vector(w, blk(l, "attn_q.bias"), kHeads * kHeadDim, 0.0f, 1);
     add_vector(w, blk(l, "attn_k.bias"), kKvHeads * kHeadDim, 0.0f, 1);
     add_vector(w, blk(l, "attn_v.bias"), kKvHeads * kHeadDim, 0.0f, 1);
@@ -61,35 +100,43 @@ TEST(QuantBias, QkvBiasesAreQwen2AttentionBiases) {
     add_vector(w, blk(l, "attn_k.qbias"), kKvHeads * kHeadDim, 0.5f, 200 + l);
     add_vector(w, blk(l, "attn_v.qbias"), kKvHeads * kHeadDim, 0.5f, 300 + l);
   }));
-  const auto as_bias = logits_of(write_model("qwen2", "tessera_qb_b.gguf", [](GgufWriter& w, int l) {
+  auto as_bias = load_and_remove(write_model("qwen2", "tessera_qb_b.gguf", [](GgufWriter& w, int l) {
     add_vector(w, blk(l, "attn_q.bias"), kHeads * kHeadDim, 0.5f, 100 + l);
     add_vector(w, blk(l, "attn_k.bias"), kKvHeads * kHeadDim, 0.5f, 200 + l);
     add_vector(w, blk(l, "attn_v.bias"), kKvHeads * kHeadDim, 0.5f, 300 + l);
   }));
-  const auto plain = logits_of(write_model("qwen2", "tessera_qb_c.gguf", [](GgufWriter& w, int l) {
+  auto plain = load_and_remove(write_model("qwen2", "tessera_qb_c.gguf", [](GgufWriter& w, int l) {
     add_vector(w, blk(l, "attn_q.bias"), kHeads * kHeadDim, 0.0f, 1);
     add_vector(w, blk(l, "attn_k.bias"), kKvHeads * kHeadDim, 0.0f, 1);
     add_vector(w, blk(l, "attn_v.bias"), kKvHeads * kHeadDim, 0.0f, 1);
   }));
-  EXPECT_EQ(as_qbias, as_bias);
-  EXPECT_NE(as_qbias, plain);
+  const auto qbiased = two_step_logits(*as_qbias, *as_qbias);
+  EXPECT_EQ(qbiased, two_step_logits(*plain, *as_bias));
+  EXPECT_NE(qbiased, two_step_logits(*plain, *plain));
+  // Biased everywhere (position 0 too) is a different model: the rule is real.
+  EXPECT_NE(qbiased, two_step_logits(*as_bias, *as_bias));
+  // One forward over all positions applies the same per-position rule.
+  EXPECT_LT(max_abs_diff(one_step_logits(*as_qbias), qbiased), 1e-4f);
 }
 
-TEST(QuantBias, EveryOtherMatrixsBiasIsUsedAndZeroChangesNothing) {
-  const auto plain = logits_of(write_model("llama", "tessera_qb_d.gguf", [](GgufWriter&, int) {}));
+TEST(QuantBias, EveryOtherMatrixsBiasIsUsedAfterTheFirstPositionAndZeroChangesNothing) {
+  auto plain_model = load_and_remove(write_model("llama", "tessera_qb_d.gguf", [](GgufWriter&, int) {}));
+  const auto plain = one_step_logits(*plain_model);
   const struct {
     const char* suffix;
     int64_t n;
   } cases[] = {{"attn_output.qbias", kEmbd}, {"ffn_gate.qbias", kFf}, {"ffn_up.qbias", kFf}, {"ffn_down.qbias", kEmbd}};
   for (const auto& c : cases) {
-    const auto zero = logits_of(write_model("llama", "tessera_qb_e.gguf", [&](GgufWriter& w, int l) {
+    auto zero = load_and_remove(write_model("llama", "tessera_qb_e.gguf", [&](GgufWriter& w, int l) {
       add_vector(w, blk(l, c.suffix), c.n, 0.0f, 1);
     }));
-    EXPECT_EQ(zero, plain) << c.suffix;
-    const auto biased = logits_of(write_model("llama", "tessera_qb_f.gguf", [&](GgufWriter& w, int l) {
+    EXPECT_EQ(one_step_logits(*zero), plain) << c.suffix;
+    auto biased_model = load_and_remove(write_model("llama", "tessera_qb_f.gguf", [&](GgufWriter& w, int l) {
       add_vector(w, blk(l, c.suffix), c.n, 0.5f, 7 + l);
     }));
+    const auto biased = one_step_logits(*biased_model);
     EXPECT_NE(biased, plain) << c.suffix;
+    EXPECT_EQ(first_row(biased), first_row(plain)) << c.suffix << ": the first position takes no bias";
   }
 }
 
