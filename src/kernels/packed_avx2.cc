@@ -52,6 +52,30 @@ inline void prefetch_slice(const uint8_t* block, int64_t block_bytes, int i, int
 }
 inline void prefetch_block(const uint8_t* block, int64_t bytes) { prefetch_slice(block, bytes, 0, 1); }
 
+// Bytes a tile prefetches while it works: a share of the next group (see
+// gemm_tokens). Empty for a tile that streams its own group (kStream).
+struct PrefetchWindow {
+  const uint8_t* begin = nullptr;
+  int64_t bytes = 0;
+};
+
+// Issues a window's cache lines evenly over a tile's n_steps calls of step()
+// (an error accumulator, so the counts are exact without a division per step).
+class SpreadPrefetch {
+ public:
+  SpreadPrefetch(PrefetchWindow w, int64_t n_steps)
+      : line_(w.begin), lines_((w.bytes + 63) / 64), steps_(std::max<int64_t>(1, n_steps)) {}
+  void step() {
+    for (acc_ += lines_; acc_ >= steps_; acc_ -= steps_, line_ += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(line_), _MM_HINT_T0);
+    }
+  }
+
+ private:
+  const uint8_t* line_;
+  int64_t lines_, steps_, acc_ = 0;
+};
+
 // (a & 0x0F) and ((a >> 4) & 0x0F).
 inline void split_nibbles(__m256i a, __m256i& lo, __m256i& hi) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
@@ -144,13 +168,15 @@ struct Q8_0Format {
 // otherwise a one-token walk prefetches each (small, legacy) block whole.
 template <int NT, bool kStream, bool kStepPrefetches = false, typename Step>
 void for_each_half_block(const uint8_t* group, int64_t n_blocks, int64_t block_bytes, float* y, int64_t y_stride,
-                         int n_rows, Step step) {
+                         int n_rows, PrefetchWindow next, Step step) {
   alignas(32) float out[NT][16];
+  SpreadPrefetch next_lines(next, NT == 1 ? n_blocks : 2 * n_blocks);
   if constexpr (NT == 1) {
     __m256 acc[2][1] = {{_mm256_setzero_ps()}, {_mm256_setzero_ps()}};
     const uint8_t* blk = group;
     for (int64_t b = 0; b < n_blocks; ++b, blk += block_bytes) {
       if constexpr (kStream && !kStepPrefetches) prefetch_block(blk, block_bytes);
+      if constexpr (!kStream) next_lines.step();
       step(0, b, blk, acc[0]);
       step(1, b, blk, acc[1]);
     }
@@ -165,6 +191,7 @@ void for_each_half_block(const uint8_t* group, int64_t n_blocks, int64_t block_b
         if constexpr (kStream && !kStepPrefetches) {
           if (half == 0) prefetch_block(blk, block_bytes);
         }
+        if constexpr (!kStream) next_lines.step();
         step(half, b, blk, acc);
       }
       for (int t = 0; t < NT; ++t) _mm256_store_ps(out[t] + 8 * half, acc[t]);
@@ -177,10 +204,10 @@ void for_each_half_block(const uint8_t* group, int64_t n_blocks, int64_t block_b
 
 template <typename Format, int NT, bool kStream>
 void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
-                 int64_t y_stride, int n_rows) {
+                 int64_t y_stride, int n_rows, PrefetchWindow next) {
   LegacyRow x[NT];
   for (int t = 0; t < NT; ++t) x[t] = legacy_row(xp + t * xp_stride, cols);
-  for_each_half_block<NT, kStream>(group, cols / 32, Format::kBlock, y, y_stride, n_rows,
+  for_each_half_block<NT, kStream>(group, cols / 32, Format::kBlock, y, y_stride, n_rows, next,
                           [&](int half, int64_t b, const uint8_t* blk, __m256* acc) {
     typename Format::Weights w;
     Format::unpack(blk, half, w);
@@ -250,7 +277,7 @@ void write_rows(const float (&acc)[NT][16], float* y, int64_t y_stride, int n_ro
 
 template <int NT, bool kStream>
 void q4_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
-                      int64_t y_stride, int n_rows) {
+                      int64_t y_stride, int n_rows, PrefetchWindow next) {
   LegacyRow x[NT];
   const int8_t* q[NT];
   for (int t = 0; t < NT; ++t) {
@@ -258,9 +285,11 @@ void q4_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
     q[t] = x[t].q;
   }
   alignas(32) float acc[NT][16] = {};
+  SpreadPrefetch next_lines(next, cols / 32);
   const uint8_t* blk = group;
   for (int64_t b = 0; b < cols / 32; ++b, blk += kQ4_0Block) {
     if constexpr (kStream) prefetch_block(blk, kQ4_0Block);
+    else next_lines.step();
     __m256i s[NT][2];
     dot32_u4_pairs_both_halves<NT>(blk + kLegacyQuants, q, 32 * b, s);
     const __m256 dw[2] = {load_f16x8(blk), load_f16x8(blk + 16)};
@@ -276,7 +305,7 @@ void q4_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
 
 template <int NT, bool kStream>
 void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
-                     int64_t y_stride, int n_rows) {
+                     int64_t y_stride, int n_rows, PrefetchWindow next) {
   KRow x[NT];
   const int8_t* q[NT];
   for (int t = 0; t < NT; ++t) {
@@ -284,12 +313,14 @@ void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
     q[t] = x[t].q;
   }
   alignas(32) float acc[NT][16] = {};
+  SpreadPrefetch next_lines(next, cols / 256 * 8);
   const uint8_t* blk = group;
   for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
     // Per-token int32 sums of both halves, in memory like acc.
     alignas(32) int32_t isum[NT][16] = {};
     for (int j = 0; j < 8; ++j) {
       if constexpr (kStream) prefetch_slice(blk, kQ4_KBlock, j, 8);
+      else next_lines.step();
       __m256i s[NT][2];
       dot32_u4_pairs_both_halves<NT>(blk + kQ4_KQuants + 256 * j, q, 256 * sb + 32 * j, s);
       for (int h = 0; h < 2; ++h) {
@@ -329,11 +360,11 @@ void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
 
 template <int NT, bool kStream>
 void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
-              int n_rows) {
+              int n_rows, PrefetchWindow next) {
   KRow x[NT];
   for (int t = 0; t < NT; ++t) x[t] = k_row(xp + t * xp_stride, cols);
   const __m256i bits45 = _mm256_set1_epi8(0x30);
-  for_each_half_block<NT, kStream, true>(group, cols / 256, kQ6_KBlock, y, y_stride, n_rows,
+  for_each_half_block<NT, kStream, true>(group, cols / 256, kQ6_KBlock, y, y_stride, n_rows, next,
                                 [&](int half, int64_t sb, const uint8_t* blk, __m256* acc) {
     __m256i isum[NT], corr[NT];
     for (int t = 0; t < NT; ++t) isum[t] = corr[t] = _mm256_setzero_si256();
@@ -385,14 +416,14 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
 // One tile of n tokens, 1 <= n <= kTile.
 template <template <int> class Tile, int kTile, bool kStream>
 void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, int64_t xp_stride, float* y,
-             int64_t y_stride, int n_rows) {
+             int64_t y_stride, int n_rows, PrefetchWindow next) {
   switch (n) {
-    case 6: if constexpr (kTile >= 6) Tile<6>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
-    case 5: if constexpr (kTile >= 5) Tile<5>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
-    case 4: if constexpr (kTile >= 4) Tile<4>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
-    case 3: if constexpr (kTile >= 3) Tile<3>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
-    case 2: if constexpr (kTile >= 2) Tile<2>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
-    case 1: Tile<1>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows); break;
+    case 6: if constexpr (kTile >= 6) Tile<6>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
+    case 5: if constexpr (kTile >= 5) Tile<5>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
+    case 4: if constexpr (kTile >= 4) Tile<4>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
+    case 3: if constexpr (kTile >= 3) Tile<3>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
+    case 2: if constexpr (kTile >= 2) Tile<2>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
+    case 1: Tile<1>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
     default: break;
   }
 }
@@ -404,18 +435,32 @@ void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, in
 // per lane to rebuild (Gemm64/Q6_K: 4.0 ms with tiles of four, 3.5 ms with
 // six). Shared-broadcast tiles (Q4_0, Q4_K) hold both halves' sums: three
 // (Q4_K Gemm64: 2.80 ms with two, 2.58 with three, 2.79 with four).
-// Only the first tile reads the group from memory: it prefetches ahead (into
-// the next group at its end; kStream). Later tiles find the group in cache,
-// where prefetches would only cost issue slots (Q4_K prefill -5 %).
+//
+// Prefetch. One tile (decode, small batches) streams its group from memory
+// and prefetches ahead of itself (into the next group at its end; kStream).
+// Several tiles walk the group while it sits in cache, and each prefetches an
+// equal share of the next group meanwhile: the memory traffic spreads over
+// all of a group's compute instead of stalling its first tile (a serving step
+// of 8 sequences, 2 threads: the first tile cost 1.6x the others when it
+// streamed its own group; docs/performance.md). The first group a thread
+// takes is not prefetched; the last one's window runs past it (harmless).
 template <template <int> class Tile, int kTile>
 void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens, float* y,
                  int64_t y_stride, int n_rows) {
   static_assert(kTile >= 1 && kTile <= 6);
   if (n_tokens <= 0) return;
-  tile_of<Tile, kTile, true>(std::min<int64_t>(kTile, n_tokens), group, cols, xp, xp_stride, y, y_stride, n_rows);
-  for (int64_t t = kTile; t < n_tokens; t += kTile) {
+  if (n_tokens <= kTile) {
+    tile_of<Tile, kTile, true>(n_tokens, group, cols, xp, xp_stride, y, y_stride, n_rows, PrefetchWindow{});
+    return;
+  }
+  const int64_t group_bytes = Tile<1>::group_bytes(cols);
+  const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
+  for (int64_t i = 0; i < n_tiles; ++i) {
+    const int64_t t = i * kTile;
+    const int64_t share_begin = group_bytes * i / n_tiles, share_end = group_bytes * (i + 1) / n_tiles;
     tile_of<Tile, kTile, false>(std::min<int64_t>(kTile, n_tokens - t), group, cols, xp + t * xp_stride, xp_stride,
-                                y + t * y_stride, y_stride, n_rows);
+                                y + t * y_stride, y_stride, n_rows,
+                                PrefetchWindow{group + group_bytes + share_begin, share_end - share_begin});
   }
 }
 
@@ -423,31 +468,39 @@ template <typename Format>
 struct LegacyTile {
   template <int NT>
   struct Of {
+    static int64_t group_bytes(int64_t cols) { return cols / 32 * Format::kBlock; }
     template <bool kStream>
-    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
-      legacy_tile<Format, NT, kStream>(g, c, xp, xs, y, ys, rows);
+    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+                    PrefetchWindow next) {
+      legacy_tile<Format, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
     }
   };
 };
 template <int NT>
 struct Q4_0SharedTile {
+  static int64_t group_bytes(int64_t cols) { return cols / 32 * kQ4_0Block; }
   template <bool kStream>
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
-    q4_0_tile_shared<NT, kStream>(g, c, xp, xs, y, ys, rows);
+  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+                  PrefetchWindow next) {
+    q4_0_tile_shared<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
   }
 };
 template <int NT>
 struct Q4KTile {
+  static int64_t group_bytes(int64_t cols) { return cols / 256 * kQ4_KBlock; }
   template <bool kStream>
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
-    q4k_tile_shared<NT, kStream>(g, c, xp, xs, y, ys, rows);
+  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+                  PrefetchWindow next) {
+    q4k_tile_shared<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
   }
 };
 template <int NT>
 struct Q6KTile {
+  static int64_t group_bytes(int64_t cols) { return cols / 256 * kQ6_KBlock; }
   template <bool kStream>
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows) {
-    q6k_tile<NT, kStream>(g, c, xp, xs, y, ys, rows);
+  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+                  PrefetchWindow next) {
+    q6k_tile<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
   }
 };
 
