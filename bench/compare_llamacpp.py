@@ -26,10 +26,10 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
-from random_llama import LlamaShape, write_random_llama  # noqa: E402
+from random_llama import SHAPES, write_random_llama  # noqa: E402
 
-TINYLLAMA = LlamaShape(n_embd=2048, n_layer=22, n_head=32, n_head_kv=4, n_ff=5632, n_vocab=32000)
-SMALL = LlamaShape(n_embd=512, n_layer=4, n_head=8, n_head_kv=4, n_ff=1536, n_vocab=32000)
+TINYLLAMA = SHAPES["tinyllama"]
+SMALL = SHAPES["small"]
 
 
 def quantize(src: pathlib.Path, dst: pathlib.Path, ftype_name: str) -> None:

@@ -1,8 +1,21 @@
-"""Writes a Llama-architecture GGUF with random weights, for speed benchmarks.
+"""Writes a Llama-architecture GGUF with random weights, for speed benchmarks and the
+quantization table's Llama-architecture model.
 
-The weights are random (the figures measure speed, not quality); the vocabulary is a
-valid SentencePiece-style one (control tokens, 256 byte tokens, filler pieces) so that
-both tessera and llama.cpp load it.
+The weights are random; the vocabulary is a valid SentencePiece-style one (control
+tokens, 256 byte tokens, filler pieces) so that both tessera and llama.cpp load it.
+Plain (default): Gaussian weights, for speed figures. `outliers=True` gives the
+weights the two kinds of structure that quantization methods are about, so that a
+quantization table on this model measures more than rounding noise:
+  - heavy-tailed weights (Student-t, 4 degrees of freedom, at the same standard
+    deviation): a few large weights per row stretch a group's grid (rtn vs mse,
+    dabc's outlier masks);
+  - outlier input channels: 1 % of the layers' RMS-norm gains are 10x the rest, so
+    every q/k/v/gate/up matrix reads a few loud inputs (what imatrix weighting, awq and
+    gptq use calibration for);
+and scales the output projection up (3x) so the next-token distributions are peaked,
+as a trained model's are, rather than nearly uniform.
+
+    build/venv/bin/python bench/random_llama.py OUT.gguf [--shape small|tinyllama] [--outliers] [--seed S]
 """
 import dataclasses
 import pathlib
@@ -30,8 +43,17 @@ def spm_vocab(n_vocab: int):
     return tokens, scores, types
 
 
+SHAPES = {
+    "tinyllama": LlamaShape(n_embd=2048, n_layer=22, n_head=32, n_head_kv=4, n_ff=5632, n_vocab=32000),
+    "small": LlamaShape(n_embd=512, n_layer=4, n_head=8, n_head_kv=4, n_ff=1536, n_vocab=32000),
+    # The quantization table's Llama-architecture model: rows multiples of 256
+    # (K-quants fit every matrix), 8 layers, ~57 M weights.
+    "quant": LlamaShape(n_embd=512, n_layer=8, n_head=8, n_head_kv=4, n_ff=1536, n_vocab=32000),
+}
+
+
 def write_random_llama(path: pathlib.Path, shape: LlamaShape, seed: int = 0,
-                       dtype=np.float16) -> None:
+                       dtype=np.float16, outliers: bool = False) -> None:
     import gguf
 
     rng = np.random.default_rng(seed)
@@ -59,10 +81,19 @@ def write_random_llama(path: pathlib.Path, shape: LlamaShape, seed: int = 0,
     w.add_unk_token_id(0)
 
     def mat(rows, cols, std):
-        return (rng.standard_normal((rows, cols), dtype=np.float32) * std).astype(dtype)
+        if outliers:
+            # Student-t with 4 degrees of freedom has variance 2: divided by
+            # sqrt(2) it keeps the Gaussian's standard deviation, with fat tails.
+            z = rng.standard_t(4, size=(rows, cols)).astype(np.float32) / np.float32(np.sqrt(2.0))
+        else:
+            z = rng.standard_normal((rows, cols), dtype=np.float32)
+        return (z * std).astype(dtype)
 
-    def norm(n):
-        return (1.0 + 0.1 * rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
+    def norm(n, loud_channels=outliers):
+        g = (1.0 + 0.1 * rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
+        if loud_channels:
+            g[rng.choice(n, size=max(1, n // 100), replace=False)] *= 10.0
+        return g
 
     d, kv = shape.n_embd, shape.n_head_kv * head_dim
     w.add_tensor("token_embd.weight", mat(shape.n_vocab, d, 1.0))
@@ -77,10 +108,27 @@ def write_random_llama(path: pathlib.Path, shape: LlamaShape, seed: int = 0,
         w.add_tensor(p + "ffn_gate.weight", mat(shape.n_ff, d, d ** -0.5))
         w.add_tensor(p + "ffn_up.weight", mat(shape.n_ff, d, d ** -0.5))
         w.add_tensor(p + "ffn_down.weight", mat(d, shape.n_ff, shape.n_ff ** -0.5))
-    w.add_tensor("output_norm.weight", norm(d))
-    w.add_tensor("output.weight", mat(shape.n_vocab, d, d ** -0.5))
+    w.add_tensor("output_norm.weight", norm(d, loud_channels=False))
+    w.add_tensor("output.weight", mat(shape.n_vocab, d, (3.0 if outliers else 1.0) * d ** -0.5))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file(progress=False)
     w.close()
     tmp.rename(path)
+
+
+def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", type=pathlib.Path)
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="quant")
+    ap.add_argument("--outliers", action="store_true", help="heavy-tailed weights and outlier input channels")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    write_random_llama(args.out, SHAPES[args.shape], seed=args.seed, outliers=args.outliers)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -112,10 +112,17 @@ void run_quantize(const QuantizeCliOptions& o) {
   m.threads = o.threads;
   if (o.threads <= 0) raise<InvalidArgument>("-t/--threads must be positive, got {}", o.threads);
   if (o.no_bias) {
-    if (o.method != "dabc" && o.method != "mdqfo") {
-      raise<InvalidArgument>("--no-bias applies to dabc and mdqfo (the methods that write an output bias), not {}", o.method);
+    if (float_method || !make_quant_method(o.method)->writes_output_bias()) {
+      std::vector<std::string> with_bias;
+      for (const std::string& name : quant_method_names()) {
+        if (make_quant_method(name)->writes_output_bias()) with_bias.push_back(name);
+      }
+      raise<InvalidArgument>("--no-bias applies to {} (the methods that write an output bias), not {}",
+                             fmt::join(with_bias, " and "), o.method);
     }
-    if (o.calib.empty()) raise<InvalidArgument>("--no-bias: dabc writes a bias only with --calib, so there is none to leave out");
+    if (o.calib.empty()) {
+      raise<InvalidArgument>("--no-bias: {} writes a bias only with --calib, so there is none to leave out", o.method);
+    }
   }
   if (float_method) {
     if (o.type.empty()) raise<InvalidArgument>("--method none needs --type F16, BF16 or F32");
@@ -171,8 +178,8 @@ void run_quantize(const QuantizeCliOptions& o) {
       calib_bar->update(done, "input statistics");
     });
     if (o.no_bias) {
-      // dabc's bias is the quantization error times the mean input; without
-      // the mean it keeps its grids and masks and writes no bias.
+      // The bias is the quantization error times the mean input; without the
+      // mean the method keeps its grids and masks and writes no bias.
       for (auto& [name, stats] : calibration.by_tensor) stats.mean.clear();
     }
     m.stats = &calibration.by_tensor;

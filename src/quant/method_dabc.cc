@@ -108,6 +108,7 @@ class DabcMethod final : public QuantMethod {
     return joint_ ? "dabc with grid and outlier mask optimised together (alternating minimisation)"
                   : "outliers clamped off the inlier grid, their expected effect (with --calib) an output bias";
   }
+  bool writes_output_bias() const override { return true; }
   void check(const QuantSpec& spec) const override {
     check_grid_spec(spec, 0);
     if (spec.group > 512) raise<InvalidArgument>("{}: groups of at most 512 weights, got {}", name(), spec.group);

@@ -73,6 +73,9 @@ class QuantMethod {
   virtual void check(const QuantSpec& spec) const = 0;
   // True when quantize() needs QuantStats::hessian (calibration text).
   virtual bool needs_calibration() const { return false; }
+  // True when, given calibration means (QuantStats::mean), quantize() writes
+  // an output bias ("qbias" extra); `quantize --no-bias` clears the means.
+  virtual bool writes_output_bias() const { return false; }
   virtual QuantizedMatrix quantize(MatrixRef w, const QuantSpec& spec, const QuantStats& stats,
                                    ThreadPool& pool) const = 0;
   // Input-channel rescaling (awq). `readers` are the matrices that read one
