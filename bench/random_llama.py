@@ -12,8 +12,11 @@ quantization table on this model measures more than rounding noise:
   - outlier input channels: 1 % of the layers' RMS-norm gains are 10x the rest, so
     every q/k/v/gate/up matrix reads a few loud inputs (what imatrix weighting, awq and
     gptq use calibration for);
-and scales the output projection up (3x) so the next-token distributions are peaked,
-as a trained model's are, rather than nearly uniform.
+scales the matrices that write into the residual stream (attn_output, ffn_down) by
+1/sqrt(2 n_layer) as GPT-2's initialisation does, so that rounding errors are not
+amplified chaotically from layer to layer, and scales the output projection up (3x) so
+the next-token distributions are peaked, as a trained model's are, rather than nearly
+uniform.
 
     build/venv/bin/python bench/random_llama.py OUT.gguf [--shape small|tinyllama] [--outliers] [--seed S]
 """
@@ -96,6 +99,11 @@ def write_random_llama(path: pathlib.Path, shape: LlamaShape, seed: int = 0,
         return g
 
     d, kv = shape.n_embd, shape.n_head_kv * head_dim
+    # The matrices that write into the residual stream, scaled by 1/sqrt(2 L) as
+    # GPT-2 initialises them (structured variant only): at full scale a random
+    # deep stack is chaotic, and every rounding error is amplified layer by
+    # layer far beyond what a trained model does.
+    residual_scale = (2.0 * shape.n_layer) ** -0.5 if outliers else 1.0
     w.add_tensor("token_embd.weight", mat(shape.n_vocab, d, 1.0))
     for i in range(shape.n_layer):
         p = f"blk.{i}."
@@ -103,11 +111,11 @@ def write_random_llama(path: pathlib.Path, shape: LlamaShape, seed: int = 0,
         w.add_tensor(p + "attn_q.weight", mat(d, d, d ** -0.5))
         w.add_tensor(p + "attn_k.weight", mat(kv, d, d ** -0.5))
         w.add_tensor(p + "attn_v.weight", mat(kv, d, d ** -0.5))
-        w.add_tensor(p + "attn_output.weight", mat(d, d, d ** -0.5))
+        w.add_tensor(p + "attn_output.weight", mat(d, d, residual_scale * d ** -0.5))
         w.add_tensor(p + "ffn_norm.weight", norm(d))
         w.add_tensor(p + "ffn_gate.weight", mat(shape.n_ff, d, d ** -0.5))
         w.add_tensor(p + "ffn_up.weight", mat(shape.n_ff, d, d ** -0.5))
-        w.add_tensor(p + "ffn_down.weight", mat(d, shape.n_ff, shape.n_ff ** -0.5))
+        w.add_tensor(p + "ffn_down.weight", mat(d, shape.n_ff, residual_scale * shape.n_ff ** -0.5))
     w.add_tensor("output_norm.weight", norm(d, loud_channels=False))
     w.add_tensor("output.weight", mat(shape.n_vocab, d, (3.0 if outliers else 1.0) * d ** -0.5))
     w.write_header_to_file()
