@@ -60,6 +60,18 @@ for method, label in (("mse", "mse-imatrix"), ("gptq", "gptq"), ("awq", "awq")):
                                              "--calib", "{calib}"])
 ROWS["rot-F16"] = ("tessera", ["--method", "none", "--type", "F16", "--rotate", "128"])
 ROWS["rot-mse-Q4_0"] = ("tessera", ["--method", "mse", "--type", "Q4_0", "--rotate", "128"])
+# Per-channel weights (quantize --per-channel: one scale per output row, in
+# standard blocks with equal scales): the quality side of APEX4's granularity
+# question; "+A8tok" on top gives per-token 8-bit activations (W4A8 per channel /
+# per token, the integer-only GEMM's numerics).
+for label, method, calib in (("rtn", "rtn", False), ("mse", "mse", False), ("mse-imatrix", "mse", True),
+                             ("gptq", "gptq", True), ("awq", "awq", True)):
+    ROWS[f"{label}-Q4_0-perchannel"] = ("tessera", ["--method", method, "--type", "Q4_0", "--per-channel",
+                                                    *(["--calib", "{calib}"] if calib else [])])
+for method, label in (("mse", "mse-imatrix"), ("gptq", "gptq")):
+    ROWS[f"rot-{label}-Q4_0-perchannel"] = ("tessera", ["--method", method, "--type", "Q4_0", "--per-channel",
+                                                        "--rotate", "128", "--calib", "{calib}"])
+ROWS["mse-Q8_0-perchannel"] = ("tessera", ["--method", "mse", "--type", "Q8_0", "--per-channel"])
 for avg in ("4.5", "3.5"):
     for order in ("alpha-low", "alpha-high", "uniform"):
         ROWS[f"alphaq-mse-{avg}-{order}"] = ("tessera", ["--method", "mse", "--avg-bits", avg, "--alloc", order])

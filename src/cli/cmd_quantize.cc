@@ -24,6 +24,7 @@ struct QuantizeCliOptions {
   std::string embd_type;  // empty: Q8_0 for grid methods, --type for none
   int bits = 0;           // 0: the type's code bits
   int group = 0;          // 0: the type's block
+  bool per_channel = false;  // layer matrices: one scale per row
   bool asym = false;
   int threads = default_thread_count();
   bool json = false;
@@ -124,6 +125,13 @@ void run_quantize(const QuantizeCliOptions& o) {
       raise<InvalidArgument>("--no-bias: {} writes a bias only with --calib, so there is none to leave out", o.method);
     }
   }
+  if (o.per_channel) {
+    if (float_method) raise<InvalidArgument>("--per-channel needs a quantizing method");
+    if (o.group != 0) raise<InvalidArgument>("--per-channel is the group of a whole row: drop --group");
+    if (o.avg_bits != 0.0 || type_mix_from_name(o.type)) {
+      raise<InvalidArgument>("--per-channel takes one type for every layer matrix: not with --avg-bits or a mix");
+    }
+  }
   if (float_method) {
     if (o.type.empty()) raise<InvalidArgument>("--method none needs --type F16, BF16 or F32");
     if (o.bits != 0 || o.group != 0 || o.asym) raise<InvalidArgument>("--method none takes no --bits, --group or --asym");
@@ -161,6 +169,7 @@ void run_quantize(const QuantizeCliOptions& o) {
     m.asym = o.asym;
   }
   m.rotation_block = o.rotate;
+  m.per_channel = o.per_channel;
   // Calibration statistics: the text runs through the source model itself.
   CalibrationStats calibration;
   if (!o.calib.empty()) {
@@ -210,6 +219,9 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--bits", o->bits, "grid bits, 2-8 (default: the type's; without --type: 4)");
   cmd->add_option("--group", o->group, "weights sharing a scale: a multiple of the type's block (default: the block)");
   cmd->add_flag("--asym", o->asym, "scale and offset per group (Q4_1 / Q5_1 when picked by --bits)");
+  cmd->add_flag("--per-channel", o->per_channel,
+                "one scale per output row of every layer matrix (the group is the whole row), stored in the type's "
+                "blocks with equal scales: per-channel weights for integer kernels (docs/quantization.md)");
   cmd->add_option("--embd-type", o->embd_type, "type of token_embd / output.weight (default Q8_0; with Q4_K_M: the mix's)");
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
   cmd->add_option("--avg-bits", o->avg_bits,

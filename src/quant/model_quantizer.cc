@@ -344,6 +344,7 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
   for (size_t i = 0; i < specs.size(); ++i) {
     const GgufTensorInfo& t = src.tensors()[i];
     if (!is_quantizable_matrix(t)) continue;
+    if (options.per_channel && !is_embedding_or_output(t.name)) wanted_specs[i].group = t.shape[0];
     const QuantSpec& wanted =
         is_embedding_or_output(t.name) && options.embd_spec ? *options.embd_spec : wanted_specs[i];
     method->check(wanted);

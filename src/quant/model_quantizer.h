@@ -37,6 +37,10 @@ struct ModelQuantOptions {
   // so in tessera.rotation.block_size; the engine rotates each layer matrix's
   // input to match. Not for the embedding / output head.
   int64_t rotation_block = 0;
+  // Per-channel weights: every layer matrix (not the embeddings / output)
+  // gets one grid per output row, spec.group = the row length, written into
+  // the type's blocks with equal scales (a standard file).
+  bool per_channel = false;
   // Calibration statistics by tensor name (eval/calibration.h); a method that
   // needs them quantizes tensors without any (the embeddings) with mse.
   const std::map<std::string, QuantStats>* stats = nullptr;

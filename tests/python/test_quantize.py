@@ -30,7 +30,7 @@ def relative_rmse(a, b):
 @pytest.mark.parametrize("method,qtype,extra", [
     ("rtn", "Q4_0", []), ("mse", "Q4_1", []), ("mse", "Q5_0", []), ("rtn", "Q5_1", []),
     ("mse", "Q8_0", []), ("mse", "Q4_K", []), ("rtn", "Q6_K", []), ("mse", "Q6_K", []),
-    ("rtn", "Q4_0", ["--group", "128"]),
+    ("rtn", "Q4_0", ["--group", "128"]), ("mse", "Q4_0", ["--per-channel"]),
 ])
 def test_llamacpp_runs_the_output_with_tesseras_logits(f32_model, tmp_path, method, qtype, extra):
     out = tmp_path / f"{method}-{qtype}.gguf"
@@ -104,6 +104,9 @@ def test_none_f16_is_the_float_baseline(f32_model, tmp_path):
     (["--rotate", "4096"], "dividing every layer matrix's rows"),
     (["--method", "rtn", "--no-bias"], "--no-bias applies to dabc and mdqfo"),
     (["--method", "dabc", "--no-bias"], "dabc writes a bias only with --calib"),
+    (["--per-channel", "--group", "64"], "drop --group"),
+    (["--per-channel", "--type", "Q4_K_M"], "not with --avg-bits or a mix"),
+    (["--method", "none", "--type", "F16", "--per-channel"], "--per-channel needs a quantizing method"),
 ])
 def test_bad_options_are_refused_and_leave_no_file(f32_model, tmp_path, args, message):
     out = tmp_path / "out.gguf"
@@ -111,6 +114,32 @@ def test_bad_options_are_refused_and_leave_no_file(f32_model, tmp_path, args, me
     assert proc.returncode != 0
     assert message in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def block_scales(tensor, block_bytes):
+    """The fp16 scale at the start of every block of a legacy-type matrix, rows x blocks."""
+    raw = np.asarray(tensor.data, dtype=np.uint8)
+    rows = raw.shape[0]
+    return raw.reshape(rows, -1, block_bytes)[:, :, :2].copy().view(np.float16).reshape(rows, -1)
+
+
+@pytest.mark.parametrize("qtype,block_bytes", [("Q4_0", 18), ("Q8_0", 34)])
+def test_per_channel_rows_share_one_scale_in_standard_blocks(f32_model, tmp_path, qtype, block_bytes):
+    per_row, per_block = tmp_path / "row.gguf", tmp_path / "block.gguf"
+    row_report, _ = quantize(f32_model, per_row, "--method", "mse", "--type", qtype, "--per-channel")
+    block_report, _ = quantize(f32_model, per_block, "--method", "mse", "--type", qtype)
+    layer = [t for t in gguf.GGUFReader(str(per_row)).tensors if t.name.startswith("blk.") and len(t.shape) == 2]
+    assert layer and all(t.tensor_type.name == qtype for t in layer)
+    for t in layer:
+        d = block_scales(t, block_bytes)
+        assert d.shape[1] > 1 and np.all(d == d[:, :1]), t.name  # one scale per row
+    embd = next(t for t in gguf.GGUFReader(str(per_row)).tensors if t.name == "token_embd.weight")
+    d = block_scales(embd, 34)  # the embeddings keep their Q8_0 blocks' own scales
+    assert not np.all(d == d[:, :1])
+    # One scale for a whole row fits its weights worse than one per block.
+    err = lambda r: {t["name"]: t["rel_rmse"] for t in r["tensors"] if t["name"].startswith("blk.") and t["quantized"]}
+    row_err, block_err = err(row_report), err(block_report)
+    assert row_err and all(row_err[n] > block_err[n] for n in row_err)
 
 
 def test_bad_paths(f32_model, tmp_path):
