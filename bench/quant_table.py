@@ -68,7 +68,7 @@ for label, method, calib in (("rtn", "rtn", False), ("mse", "mse", False), ("mse
                              ("gptq", "gptq", True), ("awq", "awq", True)):
     ROWS[f"{label}-Q4_0-perchannel"] = ("tessera", ["--method", method, "--type", "Q4_0", "--per-channel",
                                                     *(["--calib", "{calib}"] if calib else [])])
-for method, label in (("mse", "mse-imatrix"), ("gptq", "gptq")):
+for method, label in (("mse", "mse-imatrix"), ("gptq", "gptq"), ("awq", "awq")):
     ROWS[f"rot-{label}-Q4_0-perchannel"] = ("tessera", ["--method", method, "--type", "Q4_0", "--per-channel",
                                                         "--rotate", "128", "--calib", "{calib}"])
 ROWS["mse-Q8_0-perchannel"] = ("tessera", ["--method", "mse", "--type", "Q8_0", "--per-channel"])
