@@ -7,6 +7,14 @@
 #include <chrono>
 #include <cstdio>
 
+// Eight independent ymm8 x ymm9 -> ymm0..7 instances of a 3-operand AVX2
+// instruction (an asm string), and the registers they write.
+#define EIGHT_INDEPENDENT(op)                                                                     \
+  op " %%ymm8,%%ymm9,%%ymm0\n " op " %%ymm8,%%ymm9,%%ymm1\n " op " %%ymm8,%%ymm9,%%ymm2\n "     \
+  op " %%ymm8,%%ymm9,%%ymm3\n " op " %%ymm8,%%ymm9,%%ymm4\n " op " %%ymm8,%%ymm9,%%ymm5\n "     \
+  op " %%ymm8,%%ymm9,%%ymm6\n " op " %%ymm8,%%ymm9,%%ymm7\n"
+#define EIGHT_CLOBBERS "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7"
+
 namespace {
 
 template <typename F>
@@ -29,20 +37,10 @@ int main() {
   std::printf("clock ~ %.2f GHz\n", 1.0 / ns_per_cycle);
   auto report = [&](const char* what, double ns) { std::printf("%-32s %.3f cycles\n", what, ns / ns_per_cycle); };
   report("vpmaddubsw", ns_per_op([](long m) {
-    for (long i = 0; i < m; ++i)
-      __asm__ volatile(
-          "vpmaddubsw %%ymm8,%%ymm9,%%ymm0\n vpmaddubsw %%ymm8,%%ymm9,%%ymm1\n vpmaddubsw %%ymm8,%%ymm9,%%ymm2\n"
-          "vpmaddubsw %%ymm8,%%ymm9,%%ymm3\n vpmaddubsw %%ymm8,%%ymm9,%%ymm4\n vpmaddubsw %%ymm8,%%ymm9,%%ymm5\n"
-          "vpmaddubsw %%ymm8,%%ymm9,%%ymm6\n vpmaddubsw %%ymm8,%%ymm9,%%ymm7\n" ::
-              : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7");
+    for (long i = 0; i < m; ++i) __asm__ volatile(EIGHT_INDEPENDENT("vpmaddubsw") ::: EIGHT_CLOBBERS);
   }, n, 8));
   report("vpaddw", ns_per_op([](long m) {
-    for (long i = 0; i < m; ++i)
-      __asm__ volatile(
-          "vpaddw %%ymm8,%%ymm9,%%ymm0\n vpaddw %%ymm8,%%ymm9,%%ymm1\n vpaddw %%ymm8,%%ymm9,%%ymm2\n"
-          "vpaddw %%ymm8,%%ymm9,%%ymm3\n vpaddw %%ymm8,%%ymm9,%%ymm4\n vpaddw %%ymm8,%%ymm9,%%ymm5\n"
-          "vpaddw %%ymm8,%%ymm9,%%ymm6\n vpaddw %%ymm8,%%ymm9,%%ymm7\n" ::
-              : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7");
+    for (long i = 0; i < m; ++i) __asm__ volatile(EIGHT_INDEPENDENT("vpaddw") ::: EIGHT_CLOBBERS);
   }, n, 8));
   static int mem[64];
   report("vpbroadcastd ymm, m32", ns_per_op([](long m) {
