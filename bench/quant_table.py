@@ -72,6 +72,14 @@ for method, label in (("mse", "mse-imatrix"), ("gptq", "gptq"), ("awq", "awq")):
     ROWS[f"rot-{label}-Q4_0-perchannel"] = ("tessera", ["--method", method, "--type", "Q4_0", "--per-channel",
                                                         "--rotate", "128", "--calib", "{calib}"])
 ROWS["mse-Q8_0-perchannel"] = ("tessera", ["--method", "mse", "--type", "Q8_0", "--per-channel"])
+ROWS["rot-mse-Q8_0-perchannel"] = ("tessera", ["--method", "mse", "--type", "Q8_0", "--per-channel",
+                                               "--rotate", "128"])
+# "-tok": the same files asking for per-token activation scales (quantize
+# --per-token-activations): tessera runs them on its row-scaled integer kernels,
+# so these rows measure that path's real quality and speed (W4A8 / W8A8).
+for label in ("mse-Q8_0", "rot-mse-Q8_0", "rot-mse-imatrix-Q4_0", "rot-gptq-Q4_0", "rot-awq-Q4_0"):
+    tool, args = ROWS[f"{label}-perchannel"]
+    ROWS[f"{label}-perchannel-tok"] = (tool, [*args, "--per-token-activations"])
 for avg in ("4.5", "3.5"):
     for order in ("alpha-low", "alpha-high", "uniform"):
         ROWS[f"alphaq-mse-{avg}-{order}"] = ("tessera", ["--method", "mse", "--avg-bits", avg, "--alloc", order])

@@ -5,7 +5,9 @@
 // bytes read per second, so the GEMV numbers compare directly with the
 // machine's memory bandwidth (decode is bandwidth-bound when they reach it).
 // ".../packed" runs the 16-row packed kernels (kernels/packed.h) the model
-// uses on AVX2 and AVX-512 CPUs (at the CPU's level); ".../avx512" etc. the row
+// uses on AVX2 and AVX-512 CPUs (at the CPU's level); ".../packed-row" the
+// row-scaled ones (one scale per weight row and per token, Q4_0 / Q8_0; the
+// matrix's blocks then carry their row's scale); ".../avx512" etc. the row
 // kernels of that level.
 //
 //   build/tessera_micro_bench --benchmark_filter='Gemv/Q4_K'
@@ -13,6 +15,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -45,19 +48,31 @@ struct Fixture {
   PackedMatrix packed;
 };
 
+enum class Kernels { kRow, kPacked, kPackedRowScaled };
+
 void run_matmul(benchmark::State& state, GgmlType type, IsaLevel isa, int64_t n_tokens, int64_t rows,
-                bool packed) {
+                Kernels kernels) {
   std::mt19937 rng(1);
   Fixture f;
   f.weights = testing::random_weights(type, rows, kCols, rng);
-  f.w = WeightMatrix{type, rows, kCols, f.weights.data(), row_bytes(type, kCols)};
+  const int64_t stride = row_bytes(type, kCols);
+  if (kernels == Kernels::kPackedRowScaled) {
+    // Every block takes its row's first scale (Q4_0 / Q8_0 blocks start with it).
+    const int64_t block = type_traits(type).block_bytes;
+    for (int64_t r = 0; r < rows; ++r) {
+      uint8_t* row = f.weights.data() + r * stride;
+      for (int64_t b = 1; b < kCols / 32; ++b) std::memcpy(row + b * block, row, 2);
+    }
+  }
+  f.w = WeightMatrix{type, rows, kCols, f.weights.data(), stride};
   std::normal_distribution<float> normal(0.0f, 1.0f);
   f.x.resize(static_cast<size_t>(n_tokens * kCols));
   for (auto& v : f.x) v = normal(rng);
   f.y.resize(static_cast<size_t>(n_tokens * rows));
   ThreadPool pool(bench_threads());
+  const bool packed = kernels != Kernels::kRow;
   if (packed) {
-    f.w.packed_kernel = find_packed_kernel(type);
+    f.w.packed_kernel = kernels == Kernels::kPacked ? find_packed_kernel(type) : find_row_scaled_kernel(type, isa);
     f.packed = pack_matrix(*f.w.packed_kernel, f.w, pool);
     f.w.packed = f.packed.data.get();
   }
@@ -69,7 +84,8 @@ void run_matmul(benchmark::State& state, GgmlType type, IsaLevel isa, int64_t n_
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(f.weights.size()));
   state.counters["tokens/s"] =
       benchmark::Counter(static_cast<double>(n_tokens), benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(packed ? "packed" : isa_level_name(isa)) + ", " + std::to_string(pool.size()) + " thread(s)");
+  const char* name = kernels == Kernels::kPacked ? "packed" : kernels == Kernels::kPackedRowScaled ? "packed-row" : isa_level_name(isa);
+  state.SetLabel(std::string(name) + ", " + std::to_string(pool.size()) + " thread(s)");
 }
 
 const int kRegistered = [] {
@@ -96,14 +112,20 @@ const int kRegistered = [] {
         if (isa == IsaLevel::kScalar && (n_tokens > 1 || rows > kRows)) continue;
         const std::string name = std::string(shape.name) + "/" + type_name(t) + "/" + isa_level_name(isa);
         benchmark::RegisterBenchmark(name.c_str(),
-                                     [=](benchmark::State& s) { run_matmul(s, t, isa, n_tokens, rows, false); })
+                                     [=](benchmark::State& s) { run_matmul(s, t, isa, n_tokens, rows, Kernels::kRow); })
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }
       if (find_packed_kernel(t) != nullptr) {
         const std::string name = std::string(shape.name) + "/" + type_name(t) + "/packed";
         benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
-          run_matmul(s, t, cpu_features().level, n_tokens, rows, true);
+          run_matmul(s, t, cpu_features().level, n_tokens, rows, Kernels::kPacked);
+        })->Unit(benchmark::kMicrosecond)->UseRealTime();
+      }
+      if (find_row_scaled_kernel(t, cpu_features().level) != nullptr) {
+        const std::string name = std::string(shape.name) + "/" + type_name(t) + "/packed-row";
+        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
+          run_matmul(s, t, cpu_features().level, n_tokens, rows, Kernels::kPackedRowScaled);
         })->Unit(benchmark::kMicrosecond)->UseRealTime();
       }
     }

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "gguf/gguf_file.h"
+#include "quant/model_quantizer.h"
 
 namespace tessera::cli {
 
@@ -63,6 +64,7 @@ void run_info(const InfoOptions& o) {
     j["n_parameters"] = params;
     for (const auto& [name, s] : by_type) j["tensor_types"][name] = {{"count", s.count}, {"bytes", s.bytes}};
     j["rotation_block"] = f.get_u64_opt("tessera.rotation.block_size").value_or(0);  // 0: not rotated
+    j["activation_scales"] = f.get_string_opt(kActivationScalesKey).value_or("block");
     if (o.metadata) {
       for (const auto& [k, v] : f.metadata()) j["metadata"][k] = v.to_display_string();
     }
@@ -93,6 +95,10 @@ void run_info(const InfoOptions& o) {
     // Worth a line of its own: the weights only mean the model with their inputs rotated.
     std::printf("rotation      Hadamard, blocks of %llu inputs (tessera-only file: llama.cpp would run it wrong)\n",
                 static_cast<unsigned long long>(*block));
+  }
+  if (auto scales = f.get_string_opt(kActivationScalesKey)) {
+    std::printf("activations   8-bit, one scale per %s, on the layer matrices with one scale per row (row-scaled "
+                "integer kernels; llama.cpp runs the file with its per-block activations)\n", scales->c_str());
   }
   if (o.metadata) {
     std::printf("metadata\n");

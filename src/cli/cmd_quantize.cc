@@ -25,6 +25,7 @@ struct QuantizeCliOptions {
   int bits = 0;           // 0: the type's code bits
   int group = 0;          // 0: the type's block
   bool per_channel = false;  // layer matrices: one scale per row
+  bool per_token = false;    // with per_channel: the file asks for per-token activation scales
   bool asym = false;
   int threads = default_thread_count();
   bool json = false;
@@ -132,6 +133,14 @@ void run_quantize(const QuantizeCliOptions& o) {
       raise<InvalidArgument>("--per-channel takes one type for every layer matrix: not with --avg-bits or a mix");
     }
   }
+  if (o.per_token) {
+    if (!o.per_channel) raise<InvalidArgument>("--per-token-activations needs --per-channel (one weight scale per row)");
+    const GgmlType t = o.type.empty() ? spec_for_bits(o.bits > 0 ? o.bits : 4, o.asym).type : parse_type(o.type, "--type");
+    if (t != GgmlType::Q4_0 && t != GgmlType::Q8_0) {
+      raise<InvalidArgument>("--per-token-activations: the row-scaled integer kernels take Q4_0 or Q8_0, not {}",
+                             type_name(t));
+    }
+  }
   if (float_method) {
     if (o.type.empty()) raise<InvalidArgument>("--method none needs --type F16, BF16 or F32");
     if (o.bits != 0 || o.group != 0 || o.asym) raise<InvalidArgument>("--method none takes no --bits, --group or --asym");
@@ -170,6 +179,7 @@ void run_quantize(const QuantizeCliOptions& o) {
   }
   m.rotation_block = o.rotate;
   m.per_channel = o.per_channel;
+  m.per_token_activations = o.per_token;
   // Calibration statistics: the text runs through the source model itself.
   CalibrationStats calibration;
   if (!o.calib.empty()) {
@@ -222,6 +232,10 @@ void register_quantize(CLI::App& app) {
   cmd->add_flag("--per-channel", o->per_channel,
                 "one scale per output row of every layer matrix (the group is the whole row), stored in the type's "
                 "blocks with equal scales: per-channel weights for integer kernels (docs/quantization.md)");
+  cmd->add_flag("--per-token-activations", o->per_token,
+                "with --per-channel (Q4_0 or Q8_0): the file asks for 8-bit activations with one scale per token, "
+                "and tessera runs its layer matrices on integer kernels that scale each row once (W4A8 / W8A8; "
+                "llama.cpp ignores the key)");
   cmd->add_option("--embd-type", o->embd_type, "type of token_embd / output.weight (default Q8_0; with Q4_K_M: the mix's)");
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
   cmd->add_option("--avg-bits", o->avg_bits,

@@ -289,7 +289,8 @@ void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x
   bool shared = k != nullptr && ws.size() <= kMaxSharedInput;
   for (const WeightMatrix* w : ws) {
     const VecDotKernel* kw = force_float ? nullptr : find_vec_dot(w->type);
-    shared = shared && kw != nullptr && w->cols == ws[0]->cols &&
+    // A packed matrix (whose kernel prepares its own activations) goes on its own.
+    shared = shared && kw != nullptr && !use_packed(*w, cpu_features().level) && w->cols == ws[0]->cols &&
              kw->quantize_activation == k->quantize_activation &&
              kw->activation_row_bytes == k->activation_row_bytes;
   }

@@ -32,6 +32,9 @@ void packed_gemm_q5_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
 void packed_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void row_scaled_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void row_scaled_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void prepare_token_row(const float* x, uint8_t* out, int64_t n);
 }  // namespace avx2
 
 namespace {
@@ -293,6 +296,75 @@ void unpack_q6k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
   }
 }
 
+// ---- row-scaled legacy groups (Q4_0, Q8_0 with one scale per row) ---------
+
+template <GgmlType kType>
+constexpr int64_t row_scaled_block_bytes() {
+  return kType == GgmlType::Q4_0 ? kQ4_0RowBlock : kQ8_0RowBlock;
+}
+
+template <GgmlType kType>
+int64_t row_scaled_group_bytes(int64_t cols) {
+  return kRowScaledHeader + cols / 32 * row_scaled_block_bytes<kType>();
+}
+
+// The layout of pack_legacy_group without the per-block scales; row i's
+// scale (the f16 d every one of its blocks carries: has_row_scales) goes to
+// the header as f32.
+template <GgmlType kType>
+void pack_row_scaled_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out) {
+  const int64_t src_block = type_traits(kType).block_bytes;
+  const int64_t dst_block = row_scaled_block_bytes<kType>();
+  std::memset(out, 0, static_cast<size_t>(row_scaled_group_bytes<kType>(cols)));
+  auto* d = reinterpret_cast<float*>(out);
+  for (int i = 0; i < n_rows; ++i) {
+    uint16_t h;
+    std::memcpy(&h, rows + i * row_stride, 2);
+    d[i] = half_to_float(h);
+  }
+  uint8_t u[kPackRows][32] = {};
+  const uint8_t* u_rows[kPackRows];
+  for (int i = 0; i < kPackRows; ++i) u_rows[i] = u[i];
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    uint8_t* dst = out + kRowScaledHeader + b * dst_block;
+    for (int i = 0; i < n_rows; ++i) legacy_block_quants(kType, rows + i * row_stride + b * src_block, u[i]);
+    if constexpr (kType == GgmlType::Q8_0) {
+      for (int g = 0; g < 8; ++g) {
+        for (int i = 0; i < n_rows; ++i) std::memcpy(dst + 64 * g + 4 * i, u[i] + 4 * g, 4);
+      }
+    } else {
+      put_nibbles(u_rows, n_rows, 0, 4, dst);
+    }
+  }
+}
+
+template <GgmlType kType>
+void unpack_row_scaled_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
+  float d;
+  std::memcpy(&d, group + 4 * i, 4);
+  const uint16_t h = float_to_half(d);  // exact: d was an f16
+  const int64_t src_block = row_scaled_block_bytes<kType>();
+  const int64_t dst_block = type_traits(kType).block_bytes;
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    const uint8_t* blk = group + kRowScaledHeader + b * src_block;
+    uint8_t* dst = out + b * dst_block;
+    std::memcpy(dst, &h, 2);
+    if constexpr (kType == GgmlType::Q8_0) {
+      auto& q = *reinterpret_cast<BlockQ8_0*>(dst);
+      for (int g = 0; g < 8; ++g) {
+        for (int m = 0; m < 4; ++m) q.qs[4 * g + m] = static_cast<int8_t>(blk[64 * g + 4 * i + m] - 128);
+      }
+    } else {
+      uint8_t u[32];
+      for (int g = 0; g < 8; ++g) {
+        for (int m = 0; m < 4; ++m) u[4 * g + m] = static_cast<uint8_t>(nibble_quant(blk, i, g, m));
+      }
+      auto& q = *reinterpret_cast<BlockQ4_0*>(dst);
+      for (int c = 0; c < 16; ++c) q.qs[c] = static_cast<uint8_t>((u[c] & 0x0F) | ((u[c + 16] & 0x0F) << 4));
+    }
+  }
+}
+
 // ---- prepared activations -----------------------------------------------
 
 // Scratch of quantized activation blocks, reused per thread.
@@ -347,9 +419,37 @@ void prepare_k(const float* x, uint8_t* out, int64_t n) {
   std::memset(out + n + 52 * nsb, 0, static_cast<size_t>(k_row_bytes(n) - n - 52 * nsb));
 }
 
+// One scale per token (the row-scaled kernels' activations): d = max|x| / 127,
+// q = x · (1 / d) rounded to nearest even, Σ q. The AVX2 code (packed_avx2.cc)
+// is the implementation; tests hold it to this formula.
+int64_t prepared_token_bytes(int64_t n) { return token_row_bytes(n); }
+
 // ---- scalar reference kernels -------------------------------------------
 // They read the packed layout byte by byte (so they test it) and follow the
 // float order of packed.h.
+
+template <GgmlType kType>
+void scalar_gemm_row_scaled(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride,
+                            int64_t n_tokens, float* y, int64_t y_stride, int n_rows) {
+  const int offset = kType == GgmlType::Q4_0 ? kOffsetQ4_0 : kOffsetQ8_0;
+  const auto* dw = reinterpret_cast<const float*>(group);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const TokenRow x = token_row(xp + t * xp_stride, cols);
+    for (int i = 0; i < n_rows; ++i) {
+      int32_t isum = -offset * x.sum;
+      for (int64_t b = 0; b < cols / 32; ++b) {
+        const uint8_t* blk = group + kRowScaledHeader + b * row_scaled_block_bytes<kType>();
+        for (int g = 0; g < 8; ++g) {
+          for (int m = 0; m < 4; ++m) {
+            const int u = kType == GgmlType::Q8_0 ? blk[64 * g + 4 * i + m] : nibble_quant(blk, i, g, m);
+            isum += u * x.q[32 * b + 4 * g + m];
+          }
+        }
+      }
+      y[t * y_stride + i] = static_cast<float>(isum) * (dw[i] * x.d);
+    }
+  }
+}
 
 template <GgmlType kType>
 void scalar_gemm_legacy(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
@@ -474,6 +574,21 @@ constexpr PackedKernel kernel(GgmlType type, PackedGemmFn gemm, IsaLevel isa) {
   }
 }
 
+template <GgmlType kType>
+constexpr PackedKernel row_scaled_kernel(PackedGemmFn gemm, IsaLevel isa) {
+  return {kType, row_scaled_group_bytes<kType>, pack_row_scaled_group<kType>, unpack_row_scaled_row<kType>,
+          prepared_token_bytes, avx2::prepare_token_row, gemm, isa, PackedScales::kRowToken};
+}
+
+constexpr PackedKernel kRowScaledScalarKernels[] = {
+    row_scaled_kernel<GgmlType::Q4_0>(scalar_gemm_row_scaled<GgmlType::Q4_0>, IsaLevel::kScalar),
+    row_scaled_kernel<GgmlType::Q8_0>(scalar_gemm_row_scaled<GgmlType::Q8_0>, IsaLevel::kScalar),
+};
+constexpr PackedKernel kRowScaledAvx2Kernels[] = {
+    row_scaled_kernel<GgmlType::Q4_0>(avx2::row_scaled_gemm_q4_0, IsaLevel::kAvx2),
+    row_scaled_kernel<GgmlType::Q8_0>(avx2::row_scaled_gemm_q8_0, IsaLevel::kAvx2),
+};
+
 constexpr PackedKernel kScalarKernels[] = {
     kernel(GgmlType::Q4_0, scalar_gemm_legacy<GgmlType::Q4_0>, IsaLevel::kScalar),
     kernel(GgmlType::Q5_0, scalar_gemm_legacy<GgmlType::Q5_0>, IsaLevel::kScalar),
@@ -521,6 +636,29 @@ const PackedKernel* find_packed_kernel(GgmlType type, IsaLevel max_level) {
 
 const PackedKernel* find_packed_kernel_scalar(GgmlType type) { return find_in(kScalarKernels, type); }
 
+const PackedKernel* find_row_scaled_kernel(GgmlType type, IsaLevel max_level) {
+  if (std::min(max_level, cpu_features().level) < IsaLevel::kAvx2) return nullptr;
+  return find_in(kRowScaledAvx2Kernels, type);
+}
+
+const PackedKernel* find_row_scaled_kernel_scalar(GgmlType type) { return find_in(kRowScaledScalarKernels, type); }
+
+bool has_row_scales(const WeightMatrix& w) {
+  if (find_in(kRowScaledScalarKernels, w.type) == nullptr) return false;
+  if (w.cols <= 0 || w.cols % 32 != 0 || w.cols > kRowScaledMaxCols || w.data == nullptr) return false;
+  const int64_t block = type_traits(w.type).block_bytes;  // Q4_0 and Q8_0 blocks start with their f16 d
+  for (int64_t r = 0; r < w.rows; ++r) {
+    const uint8_t* row = w.data + r * w.row_stride;
+    uint16_t d0;
+    std::memcpy(&d0, row, 2);
+    if (!std::isfinite(half_to_float(d0))) return false;
+    for (int64_t b = 1; b < w.cols / 32; ++b) {
+      if (std::memcmp(row + b * block, &d0, 2) != 0) return false;
+    }
+  }
+  return true;
+}
+
 PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool, bool release_source) {
   if (w.type != k.weight_type) {
     raise<InvalidArgument>("pack_matrix: a {} matrix given to the {} kernel", type_name(w.type),
@@ -529,6 +667,10 @@ PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPoo
   const int64_t block_cols = type_traits(w.type).block_size;
   if (w.cols % block_cols != 0 || w.cols % 32 != 0) {
     raise<InvalidArgument>("pack_matrix: {} columns is not a multiple of the {} block", w.cols, type_name(w.type));
+  }
+  if (k.scales == PackedScales::kRowToken && !has_row_scales(w)) {
+    raise<InvalidArgument>("pack_matrix: a row-scaled kernel needs one scale per row and at most {} columns",
+                           kRowScaledMaxCols);
   }
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
   const int64_t group_bytes = k.group_bytes(w.cols);

@@ -23,6 +23,17 @@
 // with every Σ an exact int32. Results are therefore batch invariant, but not
 // in llama.cpp's order (within float rounding of it; TESSERA_REPACK=0 keeps
 // the row kernels and llama.cpp's order).
+//
+// Row-scaled kernels (PackedScales::kRowToken, Q4_0 and Q8_0): for matrices
+// whose rows each have one scale (`quantize --per-channel`) and activations
+// quantized to 8 bits with one scale per token, the integer sum runs over the
+// whole row and is scaled once:
+//   y = float(Σ_row q·x) · (d_w · d_x)
+// That drops the per-block float work (a fifth of a compute-bound GEMM) and
+// the repeated block scales (Q4_0: 4.0 instead of 4.5 bits read per weight).
+// The activations' rounding is no longer llama.cpp's (one scale per token
+// instead of per 32 values), so a file asks for it
+// (tessera.quantize.activation_scales = "token"; docs/formats.md).
 #pragma once
 
 #include <cstdint>
@@ -44,6 +55,12 @@ inline constexpr int kPackRows = 16;
 using PackedGemmFn = void (*)(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride,
                               int64_t n_tokens, float* y, int64_t y_stride, int n_rows);
 
+// Whose scales a packed kernel multiplies by (see the file comment).
+enum class PackedScales : uint8_t {
+  kBlock,     // per 32- or 256-column block, weights and activations (GGUF's)
+  kRowToken,  // one per weight row, one per token
+};
+
 struct PackedKernel {
   GgmlType weight_type;
   // Bytes of one packed 16-row group of rows `cols` wide.
@@ -61,6 +78,7 @@ struct PackedKernel {
   void (*prepare)(const float* x, uint8_t* out, int64_t cols);
   PackedGemmFn gemm = nullptr;
   IsaLevel isa = IsaLevel::kScalar;
+  PackedScales scales = PackedScales::kBlock;
 };
 
 // The packed kernel for a weight type at the CPU's level (capped by
@@ -69,6 +87,13 @@ const PackedKernel* find_packed_kernel(GgmlType type);
 const PackedKernel* find_packed_kernel(GgmlType type, IsaLevel max_level);
 // The portable reference of the same layout and float order (tests).
 const PackedKernel* find_packed_kernel_scalar(GgmlType type);
+// Row-scaled kernels (Q4_0, Q8_0; AVX2 code, also used on AVX-512 CPUs), or
+// null when the type has none or the CPU (capped by max_level) is below AVX2.
+const PackedKernel* find_row_scaled_kernel(GgmlType type, IsaLevel max_level);
+const PackedKernel* find_row_scaled_kernel_scalar(GgmlType type);
+// Whether a row-scaled kernel can run w: its type has one, every block of a
+// row carries the same scale bits, and a row's integer sum fits int32.
+bool has_row_scales(const WeightMatrix& w);
 
 // A matrix's packed copy, 64-byte aligned; owned by the model.
 struct PackedMatrix {
@@ -76,7 +101,8 @@ struct PackedMatrix {
   int64_t bytes = 0;
 };
 
-// Packs w with kernel k (w.type must be k.weight_type); groups are split over
+// Packs w with kernel k (w.type must be k.weight_type; a row-scaled k needs
+// has_row_scales(w)); groups are split over
 // the pool's threads. With release_source, w.data must lie in a read-only file
 // mapping: its pages are released slice by slice as they are packed
 // (core/mmap_file.h), so packing never holds a matrix twice in memory.

@@ -15,6 +15,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/packed.h"
 #include "kernels/packed_impl.h"
@@ -413,6 +414,99 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
   });
 }
 
+// ---- row-scaled tiles (one scale per weight row and per token) ------------
+// The integer sums run over the whole row (exact: |Σ| < 2^31 for rows up to
+// kRowScaledMaxCols) and are scaled once at the end, so a block costs only its
+// integer dot products: no per-block convert, scale multiply or fma.
+
+// out[t][i] = float(isum[t][i] - offset · Σx_t) · (d_w[i] · d_x,t) for the 16
+// rows (d_w: the group's header).
+template <int NT>
+void finish_row_scaled(const uint8_t* group, const TokenRow (&x)[NT], const int32_t (&isum)[NT][16], int offset,
+                       float* y, int64_t y_stride, int n_rows) {
+  alignas(32) float out[NT][16];
+  const __m256 dw[2] = {_mm256_loadu_ps(reinterpret_cast<const float*>(group)),
+                        _mm256_loadu_ps(reinterpret_cast<const float*>(group) + 8)};
+  for (int t = 0; t < NT; ++t) {
+    const __m256i corr = _mm256_set1_epi32(-offset * x[t].sum);
+    const __m256 dx = _mm256_set1_ps(x[t].d);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i total =
+          _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(isum[t] + 8 * h)), corr);
+      _mm256_store_ps(out[t] + 8 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(dw[h], dx)));
+    }
+  }
+  write_rows<NT>(out, y, y_stride, n_rows);
+}
+
+// Q4_0 row-scaled: the shared-broadcast walk of q4_0_tile_shared, each
+// block's int16 pair sums widened and added to int32 row sums (in L1).
+template <int NT, bool kStream>
+void q4_0_row_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+                   int64_t y_stride, int n_rows, PrefetchWindow next) {
+  TokenRow x[NT];
+  const int8_t* q[NT];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = token_row(xp + t * xp_stride, cols);
+    q[t] = x[t].q;
+  }
+  alignas(32) int32_t isum[NT][16] = {};
+  SpreadPrefetch next_lines(next, cols / 32);
+  const uint8_t* blk = group + kRowScaledHeader;
+  for (int64_t b = 0; b < cols / 32; ++b, blk += kQ4_0RowBlock) {
+    if constexpr (kStream) prefetch_block(blk, kQ4_0RowBlock);
+    else next_lines.step();
+    __m256i s[NT][2];
+    dot32_u4_pairs_both_halves<NT>(blk, q, 32 * b, s);
+    for (int t = 0; t < NT; ++t) {
+      for (int h = 0; h < 2; ++h) {
+        auto* sum = reinterpret_cast<__m256i*>(isum[t] + 8 * h);
+        _mm256_store_si256(sum, _mm256_add_epi32(_mm256_load_si256(sum), _mm256_madd_epi16(s[t][h], ones16())));
+      }
+    }
+  }
+  finish_row_scaled<NT>(group, x, isum, kOffsetQ4_0, y, y_stride, n_rows);
+}
+
+// Q8_0 row-scaled: both halves per broadcast, Σ q·x as |q| · (x with q's
+// sign) (Q8_0Format's bound: a maddubs pair <= 32512), widened per lane.
+// The 2·NT int32 row sums stay in registers.
+template <int NT, bool kStream>
+void q8_0_row_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+                   int64_t y_stride, int n_rows, PrefetchWindow next) {
+  TokenRow x[NT];
+  for (int t = 0; t < NT; ++t) x[t] = token_row(xp + t * xp_stride, cols);
+  __m256i acc[NT][2];
+  for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_si256();
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  SpreadPrefetch next_lines(next, cols / 32);
+  const uint8_t* blk = group + kRowScaledHeader;
+  for (int64_t b = 0; b < cols / 32; ++b, blk += kQ8_0RowBlock) {
+    if constexpr (kStream) prefetch_block(blk, kQ8_0RowBlock);
+    else next_lines.step();
+    for (int g = 0; g < 8; ++g) {
+      __m256i w[2], abs_w[2];
+      for (int h = 0; h < 2; ++h) {
+        w[h] = _mm256_xor_si256(load256(blk + 64 * g + 32 * h), flip);
+        abs_w[h] = _mm256_abs_epi8(w[h]);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const __m256i xb = broadcast4(x[t].q + 32 * b + 4 * g);
+        for (int h = 0; h < 2; ++h) {
+          acc[t][h] = _mm256_add_epi32(
+              acc[t][h], _mm256_madd_epi16(_mm256_maddubs_epi16(abs_w[h], _mm256_sign_epi8(xb, w[h])), ones16()));
+        }
+      }
+    }
+  }
+  alignas(32) int32_t isum[NT][16];
+  for (int t = 0; t < NT; ++t) {
+    for (int h = 0; h < 2; ++h) _mm256_store_si256(reinterpret_cast<__m256i*>(isum[t] + 8 * h), acc[t][h]);
+  }
+  // The sum is Σ q·x already (no unsigned offset to take off).
+  finish_row_scaled<NT>(group, x, isum, 0, y, y_stride, n_rows);
+}
+
 // One tile of n tokens, 1 <= n <= kTile.
 template <template <int> class Tile, int kTile, bool kStream>
 void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, int64_t xp_stride, float* y,
@@ -504,7 +598,71 @@ struct Q6KTile {
   }
 };
 
+template <int NT>
+struct Q4_0RowTile {
+  static int64_t group_bytes(int64_t cols) { return kRowScaledHeader + cols / 32 * kQ4_0RowBlock; }
+  template <bool kStream>
+  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+                  PrefetchWindow next) {
+    q4_0_row_tile<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
+  }
+};
+template <int NT>
+struct Q8_0RowTile {
+  static int64_t group_bytes(int64_t cols) { return kRowScaledHeader + cols / 32 * kQ8_0RowBlock; }
+  template <bool kStream>
+  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+                  PrefetchWindow next) {
+    q8_0_row_tile<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
+  }
+};
+
+float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
 }  // namespace
+
+void prepare_token_row(const float* x, uint8_t* out, int64_t n) {
+  // n is a multiple of 32 (a packed matrix's row length).
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 vmax = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
+  const float d = hmax(vmax) / 127.0f;
+  const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+  // cvtps rounds to nearest even (the default MXCSR mode); the packs keep the
+  // values (|q| <= 127) and the permute undoes their lane interleaving.
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  __m256i vsum = _mm256_setzero_si256();
+  for (int64_t i = 0; i < n; i += 32) {
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j) {
+      q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), id));
+      vsum = _mm256_add_epi32(vsum, q[j]);
+    }
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_permutevar8x32_epi32(bytes, order));
+  }
+  alignas(32) int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), vsum);
+  int32_t sum = 0;
+  for (int32_t v : lanes) sum += v;
+  std::memcpy(out + n, &d, 4);
+  std::memcpy(out + n + 4, &sum, 4);
+  std::memset(out + n + 8, 0, static_cast<size_t>(token_row_bytes(n) - n - 8));
+}
+
+void row_scaled_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,
+                          int64_t ys, int rows) {
+  gemm_tokens<Q4_0RowTile, 3>(g, c, xp, xs, n, y, ys, rows);
+}
+void row_scaled_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,
+                          int64_t ys, int rows) {
+  gemm_tokens<Q8_0RowTile, 3>(g, c, xp, xs, n, y, ys, rows);
+}
 
 void packed_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {

@@ -23,10 +23,16 @@
 //                  nib[2][64] as above (columns 16j + 8k + m, 16j + 8k + 4 + m)
 //                  and high[64]: bits 2g, 2g+1 of byte 4i+m are bits 4, 5 of
 //                  u(i, 16j + 4g + m); u = q + 32 (0..63)
+// Row-scaled legacy types (PackedScales::kRowToken: every block of a row
+// carries the same d, so the group stores it once):
+//   header (64 B): f32 d[16] (row i's scale)
+//   then one block per 32 columns without scales: Q4_0 nib[4][64] (256 B),
+//   Q8_0 u[8][64] (512 B), laid out as in the per-block groups
 // Prepared activation rows (n columns):
 //   legacy: i8 q[n] | f32 d[n/32] | i32 sum[n/32] (Σ q of the block)
 //   K:      i8 q[n] | f32 d[n/256] | i16 bsum[n/16] (Σ q per 16, as Q8_K) |
 //           i16 sum32[n/32] (Σ q per 32)
+//   token:  i8 q[n] | f32 d | i32 sum (one scale and Σ q for the whole row)
 // each padded to a multiple of 64 bytes.
 #pragma once
 
@@ -51,6 +57,13 @@ inline constexpr int64_t kQ4_KQuants = 64 + 128 + 128;
 inline constexpr int64_t kQ6_KScales = 32;
 inline constexpr int64_t kQ6_KSubBlocks = 32 + 256;
 inline constexpr int64_t kQ6_KSubBlock = 192;
+
+inline constexpr int64_t kRowScaledHeader = 64;  // f32 d[16]
+inline constexpr int64_t kQ4_0RowBlock = 256;
+inline constexpr int64_t kQ8_0RowBlock = 512;
+// Row-scaled kernels sum a whole row in int32: |Σ q·x| <= cols · 128 · 127
+// (Q8_0) stays below 2^31 up to 132k columns; this limit leaves room.
+inline constexpr int64_t kRowScaledMaxCols = 65536;
 
 inline constexpr int kOffsetQ4_0 = 8;
 inline constexpr int kOffsetQ5_0 = 16;
@@ -83,6 +96,20 @@ inline KRow k_row(const uint8_t* row, int64_t n) {
           reinterpret_cast<const int16_t*>(row + n + 4 * nsb + 32 * nsb)};
 }
 inline int64_t k_row_bytes(int64_t n) { return round_up_64(n + 52 * (n / 256)); }
+
+struct TokenRow {
+  const int8_t* q;
+  float d;
+  int32_t sum;
+};
+inline TokenRow token_row(const uint8_t* row, int64_t n) {
+  float d;
+  int32_t sum;
+  std::memcpy(&d, row + n, 4);
+  std::memcpy(&sum, row + n + 4, 4);
+  return {reinterpret_cast<const int8_t*>(row), d, sum};
+}
+inline int64_t token_row_bytes(int64_t n) { return round_up_64(n + 8); }
 
 inline int32_t load_i32(const void* p) {
   int32_t v;

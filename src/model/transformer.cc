@@ -14,6 +14,7 @@
 #include "model/hparams_loader.h"
 #include "quant/dequantize.h"
 #include "quant/hadamard.h"
+#include "quant/model_quantizer.h"
 
 namespace tessera {
 
@@ -30,6 +31,14 @@ void grow(std::vector<float>& v, size_t n) {
 // the key and value every later token attends to most (measured on Gemma 3
 // 270M: KL 0.264 -> 0.180 against applying it everywhere; docs/quantization.md).
 bool takes_quant_bias(int64_t pos) { return pos > 0; }
+
+// The file's kActivationScalesKey: true for "token", false when absent.
+bool token_activation_scales(const GgufFile& f) {
+  const auto v = f.get_string_opt(kActivationScalesKey);
+  if (!v) return false;
+  if (*v != "token") raise<FormatError>("{}: {} is \"{}\"; tessera knows \"token\"", f.path(), kActivationScalesKey, *v);
+  return true;
+}
 
 // Debug aid for parity work against llama.cpp: with TESSERA_DUMP=DIR set, each
 // forward appends its intermediate activations to DIR/NAME-LAYER.f32 (float32,
@@ -85,7 +94,7 @@ Transformer::Transformer(std::unique_ptr<GgufFile> file)
     // Vectors first: reading them after the matrices are packed and released
     // would map the released neighbours back (see copy_vectors).
     if (repack_enabled()) copy_vectors(w_, hp_, vectors_);
-    packed_ = pack_weights(w_, pool);
+    packed_ = pack_weights(w_, pool, token_activation_scales(*file_));
   }
   if (const auto block = file_->get_u64_opt("tessera.rotation.block_size")) {
     rotation_block_ = static_cast<int64_t>(*block);

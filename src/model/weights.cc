@@ -124,20 +124,24 @@ ModelWeights bind_weights(const GgufFile& file, const HParams& hp) {
   return w;
 }
 
-std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool) {
+std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool, bool token_activation_scales) {
   std::vector<PackedMatrix> owners;
   if (!repack_enabled()) return owners;
-  auto pack = [&](WeightMatrix& m) {
-    const PackedKernel* k = find_packed_kernel(m.type);
+  auto pack = [&](WeightMatrix& m, bool row_scaled) {
+    const PackedKernel* k = row_scaled && has_row_scales(m) ? find_row_scaled_kernel(m.type, cpu_features().level)
+                                                            : nullptr;
+    if (k == nullptr) k = find_packed_kernel(m.type);
     if (k == nullptr || m.packed != nullptr) return;
     owners.push_back(pack_matrix(*k, m, pool, /*release_source=*/true));
     m.packed = owners.back().data.get();
     m.packed_kernel = k;
   };
   for (LayerWeights& l : w.layers) {
-    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*m);
+    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      pack(*m, token_activation_scales);
+    }
   }
-  pack(w.output);
+  pack(w.output, false);
   // A tied embedding table: packing released the file's pages, so the
   // embedding lookup reads its rows from the packed copy (matrix_row_bytes).
   if (w.token_embd.data == w.output.data) {

@@ -57,7 +57,11 @@ ModelWeights bind_weights(const GgufFile& file, const HParams& hp);
 // repack_enabled(); sets WeightMatrix::packed and returns the owners. The
 // packed matrices' file pages are released (token_embd keeps its GGUF rows for
 // embedding lookups, read back from the file on demand).
-std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool);
+// With token_activation_scales (a file that asks for per-token activation
+// scales), every layer matrix with one scale per row (has_row_scales) gets
+// the row-scaled integer kernel instead; the output head keeps its per-block
+// kernel, as the per-channel quantizer leaves it per-block.
+std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool, bool token_activation_scales = false);
 
 // Copies the forward pass's 1-D vectors (norms, biases, RoPE factors) out of
 // the file mapping into `arena` and points w at the copies. After packing this

@@ -339,6 +339,9 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
       if (allocated[i] > 0) wanted_specs[i] = spec_for_bits(allocated[i], options.asym);
     }
   }
+  if (options.per_token_activations && !options.per_channel) {
+    raise<InvalidArgument>("per-token activation scales need one weight scale per row (per_channel)");
+  }
   // Every matrix's storage is settled before any work, so impossible requests fail at once.
   std::vector<std::optional<QuantSpec>> specs(src.tensors().size());
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -386,7 +389,8 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
   }
   GgufWriter writer(src.alignment());
   for (const auto& [key, value] : src.metadata()) {
-    if (key != "general.alignment") writer.set(key, value);
+    // The activation scales belong to the new file's grids, not the source's.
+    if (key != "general.alignment" && key != kActivationScalesKey) writer.set(key, value);
   }
   if (options.mix == TypeMix::Q4_K_M) {
     writer.set_u32("general.file_type", 15);  // LLAMA_FTYPE_MOSTLY_Q4_K_M
@@ -399,6 +403,7 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
   writer.set_u32("tessera.quantize.bits", static_cast<uint32_t>(options.spec.bits));
   writer.set_u32("tessera.quantize.group", static_cast<uint32_t>(options.spec.group));
   if (block != 0) writer.set_u32("tessera.rotation.block_size", static_cast<uint32_t>(block));
+  if (options.per_token_activations) writer.set_string(kActivationScalesKey, "token");
 
   ModelQuantReport report;
   std::vector<float> w;

@@ -17,6 +17,11 @@
 
 namespace tessera {
 
+// GGUF key (string): "token" asks the engine for per-token activation scales
+// on layer matrices with one scale per row (docs/formats.md). Absent: the
+// usual per-block activation blocks.
+inline constexpr const char* kActivationScalesKey = "tessera.quantize.activation_scales";
+
 struct ModelQuantOptions {
   std::string method = "rtn";
   QuantSpec spec;                        // for the weight matrices
@@ -41,6 +46,10 @@ struct ModelQuantOptions {
   // gets one grid per output row, spec.group = the row length, written into
   // the type's blocks with equal scales (a standard file).
   bool per_channel = false;
+  // With per_channel: the file asks for 8-bit activations with one scale per
+  // token (kActivationScalesKey = "token"), and the engine runs its layer
+  // matrices on the row-scaled integer kernels (kernels/packed.h).
+  bool per_token_activations = false;
   // Calibration statistics by tensor name (eval/calibration.h); a method that
   // needs them quantizes tensors without any (the embeddings) with mse.
   const std::map<std::string, QuantStats>* stats = nullptr;

@@ -107,6 +107,8 @@ def test_none_f16_is_the_float_baseline(f32_model, tmp_path):
     (["--per-channel", "--group", "64"], "drop --group"),
     (["--per-channel", "--type", "Q4_K_M"], "not with --avg-bits or a mix"),
     (["--method", "none", "--type", "F16", "--per-channel"], "--per-channel needs a quantizing method"),
+    (["--per-token-activations"], "--per-token-activations needs --per-channel"),
+    (["--per-channel", "--per-token-activations", "--type", "Q4_K"], "take Q4_0 or Q8_0, not Q4_K"),
 ])
 def test_bad_options_are_refused_and_leave_no_file(f32_model, tmp_path, args, message):
     out = tmp_path / "out.gguf"
@@ -393,3 +395,26 @@ def test_q4_k_m_mix_has_llamacpps_type_for_every_tensor(tmp_path, arch):
     ref = reference.logits(llm, tokens)
     ours = tessera_io.logits(out, tokens, tmp_path, env=tessera_io.PARITY_MODE)
     assert np.abs(ours - ref).max() <= 1e-2 * np.abs(ref).max()  # K types: bit-identical in parity mode
+
+
+def test_per_token_activations_key_and_run(f32_model, tmp_path):
+    """--per-token-activations writes the key (tessera info shows it); tessera runs
+    the file on its row-scaled kernels, llama.cpp on its own (the key is
+    tessera's), and both agree on the model within the activation rounding."""
+    out = tmp_path / "w4a8.gguf"
+    quantize(f32_model, out, "--method", "mse", "--type", "Q4_0", "--per-channel", "--per-token-activations")
+    info = json.loads(run_tessera("info", out, "--json").stdout)
+    assert info["activation_scales"] == "token"
+    assert "one scale per token" in run_tessera("info", out).stdout
+    plain = tmp_path / "w4.gguf"
+    quantize(f32_model, plain, "--method", "mse", "--type", "Q4_0", "--per-channel")
+    assert json.loads(run_tessera("info", plain, "--json").stdout)["activation_scales"] == "block"
+    prompt = [1] + [int(t) for t in np.random.default_rng(2).integers(300, 500, size=15)]
+    token = tessera_io.logits(out, prompt, tmp_path)
+    block = tessera_io.logits(plain, prompt, tmp_path)
+    # Same weights; only the activations' rounding differs.
+    assert 0 < relative_rmse(token, block) < 0.1
+    llm = reference.load(out, n_ctx=64)
+    ref = reference.logits(llm, prompt)
+    assert relative_rmse(token, ref) < 0.1
+    assert (token.argmax(1) == ref.argmax(1)).mean() >= 0.7

@@ -14,6 +14,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/packed.h"
+#include "kernels/packed_impl.h"
 #include "kernels/vec_dot.h"
 #include "quant/dequantize.h"
 #include "test_weights.h"
@@ -214,6 +215,218 @@ TEST(Packed, RejectsMismatchedMatrices) {
   EXPECT_EQ(find_packed_kernel_scalar(GgmlType::F16), nullptr);
   EXPECT_EQ(find_packed_kernel(GgmlType::Q4_0, IsaLevel::kScalar), nullptr);  // below AVX2: row kernels
   EXPECT_EQ(find_packed_kernel(GgmlType::Q4_1, IsaLevel::kAvx2), nullptr);    // no packed layout
+}
+
+// ---- row-scaled kernels (one scale per weight row and per token) ---------
+
+constexpr GgmlType kRowScaledTypes[] = {GgmlType::Q4_0, GgmlType::Q8_0};
+
+// Random Q4_0 / Q8_0 rows whose blocks all carry their row's first scale
+// (what `quantize --per-channel` writes).
+Case make_row_scaled_case(GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng, ThreadPool& pool) {
+  Case c;
+  c.data = random_weights(type, rows, cols, rng);
+  const int64_t stride = row_bytes(type, cols), block = type_traits(type).block_bytes;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t b = 1; b < cols / 32; ++b) std::memcpy(c.data.data() + r * stride + b * block, c.data.data() + r * stride, 2);
+  }
+  c.w = WeightMatrix{type, rows, cols, c.data.data(), stride};
+  c.packed = pack_matrix(*find_row_scaled_kernel_scalar(type), c.w, pool);
+  return c;
+}
+
+TEST(RowScaled, PreparedTokenIsOneScaleAndRoundToNearestEven) {
+  std::mt19937 rng(17);
+  const PackedKernel& k = *find_row_scaled_kernel_scalar(GgmlType::Q4_0);
+  for (int64_t cols : {32, 512, 2080}) {
+    const auto x = random_floats(cols, rng);
+    std::vector<uint8_t> out(static_cast<size_t>(k.prepared_row_bytes(cols)), 0xAA);
+    k.prepare(x.data(), out.data(), cols);
+    float amax = 0.0f;
+    for (float v : x) amax = std::max(amax, std::fabs(v));
+    const float d = amax / 127.0f, id = 1.0f / d;
+    int32_t sum = 0;
+    for (int64_t i = 0; i < cols; ++i) {
+      const int expected = static_cast<int>(std::nearbyint(x[i] * id));
+      EXPECT_EQ(static_cast<int8_t>(out[i]), expected) << "column " << i << " of " << cols;
+      sum += expected;
+    }
+    float got_d;
+    int32_t got_sum;
+    std::memcpy(&got_d, out.data() + cols, 4);
+    std::memcpy(&got_sum, out.data() + cols + 4, 4);
+    EXPECT_EQ(got_d, d);
+    EXPECT_EQ(got_sum, sum);
+  }
+  // A zero row: scale 0 and zero quants, no division by zero.
+  std::vector<float> zeros(64, 0.0f);
+  std::vector<uint8_t> out(static_cast<size_t>(k.prepared_row_bytes(64)), 0xAA);
+  k.prepare(zeros.data(), out.data(), 64);
+  for (int i = 0; i < 72; ++i) EXPECT_EQ(out[i], 0) << i;
+}
+
+// The scalar reference is the exact integer dot of the stored quants, scaled
+// once: against a double-precision sum of the dequantized row times the
+// prepared (rounded) activations it differs only by float rounding.
+TEST(RowScaled, ScalarReferenceIsTheRowDotOfTheRoundedValues) {
+  std::mt19937 rng(19);
+  ThreadPool pool(1);
+  for (GgmlType type : kRowScaledTypes) {
+    const int64_t rows = 37, cols = 512, n_tokens = 3;
+    Case c = make_row_scaled_case(type, rows, cols, rng, pool);
+    const PackedKernel& k = *find_row_scaled_kernel_scalar(type);
+    const auto x = random_floats(n_tokens * cols, rng);
+    const auto y = run_kernel(k, c, x, n_tokens);
+    std::vector<uint8_t> xp(static_cast<size_t>(k.prepared_row_bytes(cols)));
+    std::vector<float> deq(static_cast<size_t>(cols));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      k.prepare(x.data() + t * cols, xp.data(), cols);
+      float dx;
+      std::memcpy(&dx, xp.data() + cols, 4);
+      for (int64_t r = 0; r < rows; ++r) {
+        dequantize_row(type, c.w.data + r * c.w.row_stride, deq.data(), cols);
+        double exact = 0, magnitude = 0;
+        for (int64_t i = 0; i < cols; ++i) {
+          const double term = static_cast<double>(deq[i]) * static_cast<int8_t>(xp[i]) * dx;
+          exact += term;
+          magnitude += std::fabs(term);
+        }
+        EXPECT_NEAR(y[t * rows + r], exact, 1e-6 * magnitude + 1e-9) << type_name(type) << " row " << r;
+      }
+    }
+  }
+}
+
+TEST(RowScaled, SimdKernelsEqualScalarReferenceBitForBit) {
+  if (simd_levels().empty()) GTEST_SKIP() << "no AVX2 on this CPU: the packed kernels are not used here";
+  std::mt19937 rng(23);
+  ThreadPool pool(1);
+  for (GgmlType type : kRowScaledTypes) {
+    const PackedKernel* simd = find_row_scaled_kernel(type, cpu_features().level);
+    ASSERT_NE(simd, nullptr) << type_name(type);
+    EXPECT_EQ(simd->scales, PackedScales::kRowToken);
+    for (int64_t rows : {16, 45}) {
+      for (int64_t cols : {256, 800}) {
+        Case c = make_row_scaled_case(type, rows, cols, rng, pool);
+        for (int64_t n_tokens : {1, 2, 3, 4, 5, 7, 8, 10}) {  // every tile width and remainder
+          const auto x = random_floats(n_tokens * cols, rng);
+          EXPECT_TRUE(same_bits(run_kernel(*simd, c, x, n_tokens),
+                                run_kernel(*find_row_scaled_kernel_scalar(type), c, x, n_tokens)))
+              << type_name(type) << " " << rows << "x" << cols << ", " << n_tokens << " tokens";
+        }
+      }
+    }
+  }
+}
+
+// The largest sums a row can reach (every weight at its grid's end, every
+// activation at +-127 with the weights' sign) over the widest row the kernels
+// take: no int16 pair saturates and the int32 row sum does not wrap.
+TEST(RowScaled, SimdKernelsExactAtExtremeValues) {
+  if (simd_levels().empty()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(29);
+  ThreadPool pool(1);
+  for (GgmlType type : kRowScaledTypes) {
+    for (int64_t cols : {int64_t{512}, packed::kRowScaledMaxCols}) {
+      Case c = make_row_scaled_case(type, 16, cols, rng, pool);
+      const int64_t block = type_traits(type).block_bytes;
+      const uint8_t fill = type == GgmlType::Q8_0 ? 0x80 : 0xFF;
+      for (size_t i = 0; i < c.data.size(); ++i) {
+        if (i % block >= 2) c.data[i] = fill;
+      }
+      c.packed = pack_matrix(*find_row_scaled_kernel_scalar(type), c.w, pool);
+      for (float sign : {1.0f, -1.0f}) {
+        const std::vector<float> x(static_cast<size_t>(cols), sign);
+        const auto simd = run_kernel(*find_row_scaled_kernel(type, cpu_features().level), c, x, 1);
+        EXPECT_TRUE(same_bits(simd, run_kernel(*find_row_scaled_kernel_scalar(type), c, x, 1)))
+            << type_name(type) << " " << cols << " columns, x = " << sign;
+        // And the value itself: every product is (q_max or -128) · 127 · sign.
+        float d;
+        std::memcpy(&d, c.packed.data.get(), 4);
+        const double q = type == GgmlType::Q8_0 ? -128.0 : 7.0;
+        EXPECT_NEAR(simd[0], q * 127.0 * sign * static_cast<double>(cols) * d * (1.0 / 127.0),
+                    1e-5 * std::fabs(q * cols * d));
+      }
+    }
+  }
+}
+
+TEST(RowScaled, MatmulIsBatchAndThreadInvariant) {
+  if (simd_levels().empty()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(31);
+  ThreadPool one(1);
+  for (GgmlType type : kRowScaledTypes) {
+    const int64_t rows = 72, cols = 512, n_tokens = 11;
+    Case c = make_row_scaled_case(type, rows, cols, rng, one);
+    c.w.packed_kernel = find_row_scaled_kernel(type, cpu_features().level);
+    c.packed = pack_matrix(*c.w.packed_kernel, c.w, one);
+    c.w.packed = c.packed.data.get();
+    const auto x = random_floats(n_tokens * cols, rng);
+    std::vector<float> alone(static_cast<size_t>(n_tokens * rows));
+    for (int64_t t = 0; t < n_tokens; ++t) matmul(c.w, x.data() + t * cols, 1, alone.data() + t * rows, one);
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      std::vector<float> batched(alone.size(), NAN);
+      matmul(c.w, x.data(), n_tokens, batched.data(), pool);
+      EXPECT_TRUE(same_bits(batched, alone)) << type_name(type) << ", " << threads << " threads";
+    }
+    // Next to a per-block matrix on the same input: the activation formats
+    // differ, so each keeps its own preparation (same bits as alone).
+    Case block = make_case(type, rows, cols, rng, one);
+    block.w.packed = block.packed.data.get();
+    block.w.packed_kernel = find_packed_kernel(type);
+    block.packed = pack_matrix(*block.w.packed_kernel, block.w, one);
+    block.w.packed = block.packed.data.get();
+    std::vector<float> block_alone(alone.size());
+    matmul(block.w, x.data(), n_tokens, block_alone.data(), one);
+    std::vector<float> y0(alone.size(), NAN), y1(alone.size(), NAN);
+    const WeightMatrix* ws[] = {&c.w, &block.w};
+    float* ys[] = {y0.data(), y1.data()};
+    ThreadPool two(2);
+    matmul_shared_input(ws, x.data(), n_tokens, ys, two);
+    EXPECT_TRUE(same_bits(y0, alone) && same_bits(y1, block_alone)) << type_name(type) << " shared input";
+  }
+}
+
+TEST(RowScaled, UnpackRowRestoresTheGgufBytes) {
+  std::mt19937 rng(37);
+  ThreadPool pool(1);
+  for (GgmlType type : kRowScaledTypes) {
+    const int64_t rows = 45, cols = 512;
+    Case c = make_row_scaled_case(type, rows, cols, rng, pool);
+    c.w.packed = c.packed.data.get();
+    c.w.packed_kernel = find_row_scaled_kernel_scalar(type);
+    std::vector<uint8_t> buf(static_cast<size_t>(c.w.row_stride));
+    for (int64_t r = 0; r < rows; ++r) {
+      EXPECT_EQ(std::memcmp(matrix_row_bytes(c.w, r, buf.data()), c.data.data() + r * c.w.row_stride, buf.size()), 0)
+          << type_name(type) << " row " << r;
+    }
+  }
+}
+
+TEST(RowScaled, OnlyMatricesWithOneScalePerRow) {
+  std::mt19937 rng(41);
+  ThreadPool pool(1);
+  Case row_scaled = make_row_scaled_case(GgmlType::Q4_0, 16, 256, rng, pool);
+  EXPECT_TRUE(has_row_scales(row_scaled.w));
+  // One block with another scale: the per-block kernel, and packing it with
+  // the row-scaled one is refused rather than silently wrong.
+  row_scaled.data[row_bytes(GgmlType::Q4_0, 256) * 5 + 18 * 3] ^= 1;
+  EXPECT_FALSE(has_row_scales(row_scaled.w));
+  EXPECT_THROW(pack_matrix(*find_row_scaled_kernel_scalar(GgmlType::Q4_0), row_scaled.w, pool), InvalidArgument);
+  // Types without a row-scaled kernel.
+  auto k_data = random_weights(GgmlType::Q4_K, 16, 256, rng);
+  const WeightMatrix k_matrix{GgmlType::Q4_K, 16, 256, k_data.data(), row_bytes(GgmlType::Q4_K, 256)};
+  EXPECT_FALSE(has_row_scales(k_matrix));
+  EXPECT_EQ(find_row_scaled_kernel_scalar(GgmlType::Q4_K), nullptr);
+  EXPECT_EQ(find_row_scaled_kernel(GgmlType::Q4_0, IsaLevel::kScalar), nullptr);  // below AVX2
+  // A row too long for an exact int32 row sum.
+  auto wide = random_weights(GgmlType::Q8_0, 1, 2 * packed::kRowScaledMaxCols, rng);
+  const int64_t blocks = 2 * packed::kRowScaledMaxCols / 32;
+  for (int64_t b = 1; b < blocks; ++b) std::memcpy(wide.data() + 34 * b, wide.data(), 2);
+  const WeightMatrix wide_matrix{GgmlType::Q8_0, 1, 2 * packed::kRowScaledMaxCols, wide.data(),
+                                 row_bytes(GgmlType::Q8_0, 2 * packed::kRowScaledMaxCols)};
+  EXPECT_FALSE(has_row_scales(wide_matrix));
 }
 
 }  // namespace
