@@ -302,6 +302,7 @@ def main():
     ap.add_argument("--calib-windows", type=int, default=4, help="windows of 512 calibration tokens")
     ap.add_argument("--bench-reps", type=int, default=2, help="repetitions of the speed benchmark")
     ap.add_argument("--drop", default="", help="comma-separated rows to forget and measure again")
+    ap.add_argument("--keep", action="store_true", help="keep the quantized models in WORK (for speed runs)")
     args = ap.parse_args()
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -336,7 +337,7 @@ def main():
                 llama_quantize(f16, out, spec, args.threads)
         results = record(results_path, label, measure(args, out, baseline_logits=logits, activations=activations))
         # Models are re-made on demand; only the figures are kept.
-        if out != f16 and all(split_activation(later)[0] != base for later in pending[i + 1:]):
+        if out != f16 and not args.keep and all(split_activation(later)[0] != base for later in pending[i + 1:]):
             out.unlink()
     print(table(results))
     print()

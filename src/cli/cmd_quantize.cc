@@ -53,11 +53,11 @@ QuantSpec make_spec(GgmlType type, int bits, int group, bool asym_flag, bool flo
   }
   const auto layout = grid_layout(type);
   if (!layout) {
-    raise<InvalidArgument>("type {} is not written by the grid methods (use Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K or the Q4_K_M mix)",
+    raise<InvalidArgument>("type {} is not written by the grid methods (use Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K or the Q4_K_M mix)",
                            type_name(type));
   }
   if (asym_flag && !layout->offset) {
-    raise<InvalidArgument>("--asym asks for an offset, which {} does not store (use Q4_1, Q5_1 or Q4_K)",
+    raise<InvalidArgument>("--asym asks for an offset, which {} does not store (use Q4_1, Q5_1, Q2_K, Q4_K or Q5_K)",
                            type_name(type));
   }
   s.bits = bits > 0 ? bits : layout->code_bits;
@@ -224,7 +224,7 @@ void register_quantize(CLI::App& app) {
       ->required();
   cmd->add_option("output", o->out, "GGUF to write (written to OUTPUT.tmp, renamed at the end)")->required();
   cmd->add_option("--method", o->method, "none, rtn, mse, gptq, dabc, mdqfo, awq (default rtn)");
-  cmd->add_option("--type", o->type, "storage type: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q6_K, or the mix Q4_K_M (llama.cpp's: Q4_K, "
+  cmd->add_option("--type", o->type, "storage type: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K, or the mix Q4_K_M (llama.cpp's: Q4_K, "
                   "Q6_K for the output and some attn_v / ffn_down); none: F16 BF16 F32");
   cmd->add_option("--bits", o->bits, "grid bits, 2-8 (default: the type's; without --type: 4)");
   cmd->add_option("--group", o->group, "weights sharing a scale: a multiple of the type's block (default: the block)");

@@ -20,10 +20,10 @@ namespace tessera {
 struct GridLayout {
   int sub_block;     // weights sharing one (d, m) in the format
   int code_bits;     // bits per stored code
-  bool offset;       // the format stores an offset m (Q4_1, Q5_1, Q4_K)
-  bool k_type;       // scales are themselves quantized per 256-weight super-block (Q4_K, Q6_K)
+  bool offset;       // the format stores an offset m (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K)
+  bool k_type;       // scales are themselves quantized per 256-weight super-block (Q2_K ... Q6_K)
 };
-// nullopt for types the grid packer does not write (floats, Q2_K, Q3_K, Q5_K).
+// nullopt for types the grid packer does not write (floats).
 std::optional<GridLayout> grid_layout(GgmlType type);
 
 struct GridRange {

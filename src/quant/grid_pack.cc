@@ -18,7 +18,10 @@ std::optional<GridLayout> grid_layout(GgmlType type) {
     case GgmlType::Q5_0: return GridLayout{kQK, 5, false, false};
     case GgmlType::Q5_1: return GridLayout{kQK, 5, true, false};
     case GgmlType::Q8_0: return GridLayout{kQK, 8, false, false};
+    case GgmlType::Q2_K: return GridLayout{16, 2, true, true};
+    case GgmlType::Q3_K: return GridLayout{16, 3, false, true};
     case GgmlType::Q4_K: return GridLayout{32, 4, true, true};
+    case GgmlType::Q5_K: return GridLayout{32, 5, true, true};
     case GgmlType::Q6_K: return GridLayout{16, 6, false, true};
     default: return std::nullopt;
   }
@@ -68,7 +71,8 @@ QuantSpec spec_for_bits(int bits, bool asym) {
 void check_grid_spec(const QuantSpec& spec, int64_t cols) {
   const auto layout = grid_layout(spec.type);
   if (!layout) {
-    raise<InvalidArgument>("type {} is not written by the grid quantizers (use Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K or Q6_K)",
+    raise<InvalidArgument>("type {} is not written by the grid quantizers (use Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, "
+                           "Q4_K, Q5_K or Q6_K)",
                            type_name(spec.type));
   }
   if (spec.bits < 2 || spec.bits > layout->code_bits) {
@@ -163,40 +167,122 @@ void pack_legacy_block(GgmlType type, const float* x, const Grid& fitted, const 
       std::memcpy(out, &b, sizeof(b));
       break;
     }
-    default: break;  // check_grid_spec admits only the types above and Q4_K
+    default: break;  // check_grid_spec admits only the types above and the K types
   }
 }
 
-// Q4_K: eight sub-blocks of 32, x = D*sc_j*q - Dmin*mn_j with 6-bit sc_j, mn_j
-// and fp16 D, Dmin per 256 weights. The fitted (d_j, m_j <= 0) are rounded to
-// that form; codes are re-derived on the stored grid.
-void pack_q4_k_block(const float* x, const Grid* fitted, const GridRange& r, uint8_t* out) {
+// The K types with an offset: x = D*sc_j*q - Dmin*mn_j with sub-block scale
+// and min codes in [0, max_code] and fp16 D, Dmin per 256 weights -- Q4_K and
+// Q5_K (eight sub-blocks of 32, 6-bit codes), Q2_K (sixteen of 16, 4-bit
+// codes). The fitted (d_j, m_j <= 0) are rounded to that form; the weights'
+// codes are re-derived on the stored grid, into c.
+struct KOffsetScales {
+  uint16_t d = 0, dmin = 0;
+  uint8_t sc[16] = {}, mn[16] = {};
+};
+KOffsetScales pack_k_offset_grids(const float* x, const Grid* fitted, int n_sub, int max_code, const GridRange& r,
+                                  int* c) {
   float max_d = 0.0f, max_neg_m = 0.0f;
-  for (int j = 0; j < 8; ++j) {
+  for (int j = 0; j < n_sub; ++j) {
     max_d = std::max(max_d, fitted[j].d);
     max_neg_m = std::max(max_neg_m, -fitted[j].m);
   }
-  BlockQ4_K b{};
-  b.d = float_to_half(max_d / 63.0f);
-  b.dmin = float_to_half(max_neg_m / 63.0f);
-  const float D = half_to_float(b.d), Dmin = half_to_float(b.dmin);
-  uint8_t sc[8], mn[8];
-  for (int j = 0; j < 8; ++j) {
-    sc[j] = D > 0.0f ? static_cast<uint8_t>(std::clamp(static_cast<int>(std::nearbyint(fitted[j].d / D)), 0, 63)) : 0;
-    mn[j] = Dmin > 0.0f ? static_cast<uint8_t>(std::clamp(static_cast<int>(std::nearbyint(-fitted[j].m / Dmin)), 0, 63))
-                        : 0;
-  }
-  q4k_set_scales_mins(sc, mn, b.scales);
-  int c[kQKK];
-  for (int j = 0; j < 8; ++j) {
+  KOffsetScales k;
+  k.d = float_to_half(max_d / static_cast<float>(max_code));
+  k.dmin = float_to_half(max_neg_m / static_cast<float>(max_code));
+  const float D = half_to_float(k.d), Dmin = half_to_float(k.dmin);
+  const int sub = kQKK / n_sub;
+  for (int j = 0; j < n_sub; ++j) {
+    k.sc[j] = D > 0.0f ? static_cast<uint8_t>(std::clamp(static_cast<int>(std::nearbyint(fitted[j].d / D)), 0, max_code))
+                       : 0;
+    k.mn[j] = Dmin > 0.0f
+                  ? static_cast<uint8_t>(std::clamp(static_cast<int>(std::nearbyint(-fitted[j].m / Dmin)), 0, max_code))
+                  : 0;
     // The same products the dequantizer forms, so the nearest code is nearest to what it will read.
-    const Grid g{D * static_cast<float>(sc[j]), -(Dmin * static_cast<float>(mn[j]))};
-    codes_of_block(x + 32 * j, g, r, 0, 32, c + 32 * j);
+    const Grid g{D * static_cast<float>(k.sc[j]), -(Dmin * static_cast<float>(k.mn[j]))};
+    codes_of_block(x + sub * j, g, r, 0, sub, c + sub * j);
   }
-  for (int k = 0; k < 4; ++k) {
+  return k;
+}
+
+void pack_q4_k_block(const float* x, const Grid* fitted, const GridRange& r, uint8_t* out) {
+  int c[kQKK];
+  const KOffsetScales k = pack_k_offset_grids(x, fitted, 8, 63, r, c);
+  BlockQ4_K b{};
+  b.d = k.d;
+  b.dmin = k.dmin;
+  q4k_set_scales_mins(k.sc, k.mn, b.scales);
+  for (int p = 0; p < 4; ++p) {
+    for (int l = 0; l < 32; ++l) b.qs[32 * p + l] = static_cast<uint8_t>(c[64 * p + l] | (c[64 * p + 32 + l] << 4));
+  }
+  std::memcpy(out, &b, sizeof(b));
+}
+
+// Q5_K: Q4_K's scales and nibbles, and bit 4 of the codes of sub-blocks 2p and
+// 2p+1 in bits 2p and 2p+1 of qh[l].
+void pack_q5_k_block(const float* x, const Grid* fitted, const GridRange& r, uint8_t* out) {
+  int c[kQKK];
+  const KOffsetScales k = pack_k_offset_grids(x, fitted, 8, 63, r, c);
+  BlockQ5_K b{};
+  b.d = k.d;
+  b.dmin = k.dmin;
+  q4k_set_scales_mins(k.sc, k.mn, b.scales);
+  for (int p = 0; p < 4; ++p) {
     for (int l = 0; l < 32; ++l) {
-      b.qs[32 * k + l] = static_cast<uint8_t>(c[64 * k + l] | (c[64 * k + 32 + l] << 4));
+      const int lo = c[64 * p + l], hi = c[64 * p + 32 + l];
+      b.qs[32 * p + l] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
+      b.qh[l] |= static_cast<uint8_t>((((lo >> 4) & 1) << (2 * p)) | (((hi >> 4) & 1) << (2 * p + 1)));
     }
+  }
+  std::memcpy(out, &b, sizeof(b));
+}
+
+// Where weight e (0..255) of a Q2_K / Q3_K block keeps its 2 low code bits:
+// byte qs[32 (e / 128) + e % 32], bits 2 ((e % 128) / 32) -- four 32-weight
+// runs per 32 bytes, one bit pair each.
+inline int k2_byte(int e) { return 32 * (e / 128) + e % 32; }
+inline int k2_shift(int e) { return 2 * ((e % 128) / 32); }
+
+// Q2_K: sixteen sub-blocks of 16, scales[j] = sc_j | mn_j << 4.
+void pack_q2_k_block(const float* x, const Grid* fitted, const GridRange& r, uint8_t* out) {
+  int c[kQKK];
+  const KOffsetScales k = pack_k_offset_grids(x, fitted, 16, 15, r, c);
+  BlockQ2_K b{};
+  b.d = k.d;
+  b.dmin = k.dmin;
+  for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(k.sc[j] | (k.mn[j] << 4));
+  for (int e = 0; e < kQKK; ++e) b.qs[k2_byte(e)] |= static_cast<uint8_t>(c[e] << k2_shift(e));
+  std::memcpy(out, &b, sizeof(b));
+}
+
+// Q3_K: sixteen sub-blocks of 16, x = D*sc_j*v with v in [-4, 3], signed 6-bit
+// sc_j (stored + 32) and fp16 D. The sub-block scale of largest magnitude is
+// stored as -32 (D takes its sign: the full 6-bit range serves it); the code
+// u = v + 4 keeps its low bits in qs and bit 2 in hmask[e % 32], bit
+// 4 (e / 128) + (e % 128) / 32.
+void pack_q3_k_block(const float* x, const Grid* fitted, const GridRange& r, uint8_t* out) {
+  float loudest = 0.0f;
+  for (int j = 0; j < 16; ++j) {
+    if (std::fabs(fitted[j].d) > std::fabs(loudest)) loudest = fitted[j].d;
+  }
+  BlockQ3_K b{};
+  b.d = float_to_half(-loudest / 32.0f);
+  const float D = half_to_float(b.d);
+  int c[kQKK];
+  for (int j = 0; j < 16; ++j) {
+    const int sc = D != 0.0f ? std::clamp(static_cast<int>(std::nearbyint(fitted[j].d / D)), -32, 31) : 0;
+    const int stored = sc + 32;
+    if (j < 8) {
+      b.scales[j] |= static_cast<uint8_t>(stored & 0xF);
+    } else {
+      b.scales[j - 8] |= static_cast<uint8_t>((stored & 0xF) << 4);
+    }
+    b.scales[8 + j % 4] |= static_cast<uint8_t>((stored >> 4) << (2 * (j / 4)));
+    codes_of_block(x + 16 * j, Grid{D * static_cast<float>(sc), 0.0f}, r, 4, 16, c + 16 * j);
+  }
+  for (int e = 0; e < kQKK; ++e) {
+    b.qs[k2_byte(e)] |= static_cast<uint8_t>((c[e] & 3) << k2_shift(e));
+    b.hmask[e % 32] |= static_cast<uint8_t>((c[e] >> 2) << (4 * (e / 128) + (e % 128) / 32));
   }
   std::memcpy(out, &b, sizeof(b));
 }
@@ -252,10 +338,14 @@ QuantizedMatrix pack_with_fitter(MatrixRef w, const QuantSpec& spec, const Quant
         const int64_t subs_per_block = kQKK / layout.sub_block;
         for (int64_t sb = 0; sb < w.cols / kQKK; ++sb) {
           const Grid* block_grids = grids.data() + sb * subs_per_block;
-          if (spec.type == GgmlType::Q6_K) {
-            pack_q6_k_block(x + sb * kQKK, block_grids, range, dst + sb * block_bytes);
-          } else {
-            pack_q4_k_block(x + sb * kQKK, block_grids, range, dst + sb * block_bytes);
+          const float* xb = x + sb * kQKK;
+          uint8_t* ob = dst + sb * block_bytes;
+          switch (spec.type) {
+            case GgmlType::Q2_K: pack_q2_k_block(xb, block_grids, range, ob); break;
+            case GgmlType::Q3_K: pack_q3_k_block(xb, block_grids, range, ob); break;
+            case GgmlType::Q4_K: pack_q4_k_block(xb, block_grids, range, ob); break;
+            case GgmlType::Q5_K: pack_q5_k_block(xb, block_grids, range, ob); break;
+            default: pack_q6_k_block(xb, block_grids, range, ob); break;
           }
         }
       } else {

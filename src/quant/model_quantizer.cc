@@ -36,7 +36,10 @@ std::optional<uint32_t> file_type_of(GgmlType t) {
     case GgmlType::Q8_0: return 7;
     case GgmlType::Q5_0: return 8;
     case GgmlType::Q5_1: return 9;
+    case GgmlType::Q2_K: return 10;
+    case GgmlType::Q3_K: return 11;  // Q3_K_S: Q3_K throughout
     case GgmlType::Q4_K: return 14;  // Q4_K_S: Q4_K throughout
+    case GgmlType::Q5_K: return 16;  // Q5_K_S
     case GgmlType::Q6_K: return 18;
     case GgmlType::BF16: return 32;
     default: return std::nullopt;
@@ -283,7 +286,13 @@ std::optional<QuantSpec> fallback_spec(const QuantSpec& spec, int64_t cols) {
   QuantSpec f = spec;
   switch (spec.type) {
     case GgmlType::Q4_K: f = QuantSpec{GgmlType::Q5_0, 5, 32, true}; break;
+    case GgmlType::Q5_K: f = QuantSpec{GgmlType::Q5_1, 5, 32, false}; break;
     case GgmlType::Q6_K: f = QuantSpec{GgmlType::Q8_0, 8, 32, true}; break;
+    // llama.cpp falls back to IQ4_NL, which tessera does not write: the legacy
+    // 4-bit container with the same grid (Q3_K's 3-bit codes emulated in Q4_0,
+    // Q2_K's asymmetric 2-bit ones in Q4_1).
+    case GgmlType::Q3_K: f = QuantSpec{GgmlType::Q4_0, spec.bits, 32, true}; break;
+    case GgmlType::Q2_K: f = QuantSpec{GgmlType::Q4_1, spec.bits, 32, false}; break;
     default: return std::nullopt;
   }
   if (!fits(f, cols)) return std::nullopt;

@@ -31,6 +31,8 @@ def relative_rmse(a, b):
     ("rtn", "Q4_0", []), ("mse", "Q4_1", []), ("mse", "Q5_0", []), ("rtn", "Q5_1", []),
     ("mse", "Q8_0", []), ("mse", "Q4_K", []), ("rtn", "Q6_K", []), ("mse", "Q6_K", []),
     ("rtn", "Q4_0", ["--group", "128"]), ("mse", "Q4_0", ["--per-channel"]),
+    ("rtn", "Q2_K", []), ("mse", "Q2_K", []), ("rtn", "Q3_K", []), ("mse", "Q3_K", []),
+    ("rtn", "Q5_K", []), ("mse", "Q5_K", []),
 ])
 def test_llamacpp_runs_the_output_with_tesseras_logits(f32_model, tmp_path, method, qtype, extra):
     out = tmp_path / f"{method}-{qtype}.gguf"
@@ -85,7 +87,8 @@ def test_none_f16_is_the_float_baseline(f32_model, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--method", "awq-typo"], "unknown quantization method"),
-    (["--type", "Q3_K"], "not written by the grid methods"),
+    (["--type", "IQ4_NL"], "unknown type"),
+    (["--type", "BF16"], "not written by the grid methods"),
     (["--type", "Q4_K_M", "--bits", "3"], "fixes each matrix's type"),
     (["--type", "Q4_K_M", "--avg-bits", "4"], "drop --type"),
     (["--method", "none", "--type", "Q4_K_M"], "writes float types"),

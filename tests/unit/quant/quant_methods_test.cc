@@ -78,8 +78,8 @@ double method_error(const char* method, const Matrix& m, const QuantSpec& spec, 
   return sq_error(m, dequantized(q, m), weigh_by);
 }
 
-const GgmlType kGridTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
-                               GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K};
+const GgmlType kGridTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
+                               GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
 
 TEST(QuantRegistry, KnowsItsMethodsAndRejectsOthers) {
   for (const std::string& name : quant_method_names()) EXPECT_EQ(make_quant_method(name)->name(), name);
@@ -93,9 +93,14 @@ TEST(QuantRtn, ValuesOnTheGridComeBackExactly) {
     const GridLayout layout = *grid_layout(type);
     const GridRange r = grid_range(layout, layout.code_bits);
     // K types store the sub-block scale as an integer times an fp16 super-scale
-    // (the largest scale / 63 for Q4_K's 6 bits, / 127 for Q6_K's int8): a step
-    // of 63 (127) * 2^-10 makes both factors exact.
-    const float step = type == GgmlType::Q6_K ? 127.0f / 1024.0f : layout.k_type ? 63.0f / 1024.0f : 0.125f;
+    // (the largest scale / 63 for Q4_K's and Q5_K's 6 bits, / 15 for Q2_K's 4,
+    // / 127 for Q6_K's int8, / -32 for Q3_K's signed 6 bits): a step of 63
+    // (15, 127) * 2^-10 or a power of two makes both factors exact.
+    const float step = type == GgmlType::Q6_K   ? 127.0f / 1024.0f
+                       : type == GgmlType::Q2_K ? 15.0f / 1024.0f
+                       : type == GgmlType::Q3_K ? 0.125f
+                       : layout.k_type          ? 63.0f / 1024.0f
+                                                : 0.125f;
     Matrix m{2, 512, std::vector<float>(1024)};
     for (size_t i = 0; i < m.v.size(); ++i) {
       const int q = r.qmin + static_cast<int>((i * 7) % static_cast<size_t>(r.qmax - r.qmin + 1));
@@ -128,7 +133,8 @@ TEST(QuantRtn, ErrorShrinksWithBitsAndGrowsWithGroupSize) {
 
 TEST(QuantMse, BeatsRtnOnEveryTypeWithAndWithoutOutliers) {
   for (GgmlType type : kGridTypes) {
-    const int bits = grid_layout(type)->code_bits == 8 ? 8 : 4;
+    const int code_bits = grid_layout(type)->code_bits;
+    const int bits = code_bits == 8 ? 8 : std::min(code_bits, 4);
     for (int outliers : {0, 61}) {
       const Matrix m = synthetic(32, 512, 2, outliers, 8.0f);
       const double rtn = method_error("rtn", m, spec_for(type, bits));
@@ -246,7 +252,10 @@ TEST(QuantSpecChecks, ImpossibleRequestsAreRejected) {
   EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q4_0, 1, 32, true}), InvalidArgument);   // 1 bit
   EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q4_0, 4, 48, true}), InvalidArgument);   // group not a block multiple
   EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q4_0, 4, 32, false}), InvalidArgument);  // Q4_0 has no offset
-  EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q3_K, 3, 16, true}), InvalidArgument);   // not a grid type
+  EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q3_K, 3, 16, false}), InvalidArgument);  // Q3_K has no offset
+  EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q2_K, 3, 16, false}), InvalidArgument);  // 3 bits in 2-bit codes
+  EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q5_K, 5, 16, false}), InvalidArgument);  // Q5_K's scales cover 32
+  EXPECT_THROW(rtn->check(QuantSpec{GgmlType::F16, 16, 1, true}), InvalidArgument);    // not a grid type
   EXPECT_THROW(rtn->check(QuantSpec{GgmlType::Q6_K, 6, 8, true}), InvalidArgument);    // Q6_K's scales cover 16
   EXPECT_THROW(check_grid_spec(QuantSpec{GgmlType::Q4_0, 4, 128, true}, 640 - 32), InvalidArgument);
   EXPECT_THROW(check_grid_spec(QuantSpec{GgmlType::Q4_K, 4, 32, false}, 640), InvalidArgument);
