@@ -83,6 +83,13 @@ for label in ("mse-Q8_0", "rot-mse-Q8_0", "rot-mse-imatrix-Q4_0", "rot-gptq-Q4_0
 for avg in ("4.5", "3.5"):
     for order in ("alpha-low", "alpha-high", "uniform"):
         ROWS[f"alphaq-mse-{avg}-{order}"] = ("tessera", ["--method", "mse", "--avg-bits", avg, "--alloc", order])
+        # The same allocation stored in K types (quantize --alloc-types k): 3 and 4
+        # bits as Q3_K and Q4_K at their own sizes (rows not a multiple of 256 fall back).
+        ROWS[f"alphaq-mse-{avg}-{order}-k"] = ("tessera", ["--method", "mse", "--avg-bits", avg, "--alloc", order,
+                                                           "--alloc-types", "k"])
+for qtype in ("Q2_K", "Q3_K", "Q5_K"):
+    for method in ("rtn", "mse"):
+        ROWS[f"{method}-{qtype}"] = ("tessera", ["--method", method, "--type", qtype])
 # llama.cpp's anchors: its own mixes of the same F16 file (llama_model_quantize,
 # default parameters, no imatrix). The issue's Q8_0, Q5_0, Q4_0, Q4_K (both the
 # _S and _M mixes), Q3_K (_M) and Q2_K. A mix's per-tensor types are llama.cpp's

@@ -31,6 +31,7 @@ struct QuantizeCliOptions {
   bool json = false;
   double avg_bits = 0.0;  // 0: no allocation
   std::string alloc = "alpha-high";  // the ablation's winner (docs/quantization.md)
+  std::string alloc_types;           // with avg_bits: legacy (default) or k
   std::string calib;
   int64_t calib_windows = 4;
   int64_t rotate = 0;  // 0: no rotation
@@ -175,8 +176,15 @@ void run_quantize(const QuantizeCliOptions& o) {
     if (!(o.avg_bits >= 2.0 && o.avg_bits <= 8.0)) raise<InvalidArgument>("--avg-bits must be 2 to 8, got {}", o.avg_bits);
     m.avg_bits = o.avg_bits;
     m.order = parse_allocation_order(o.alloc);
+    if (o.alloc_types == "k") {
+      if (o.asym) raise<InvalidArgument>("--alloc-types k: each K type fixes its offset; drop --asym");
+      m.k_types = true;
+    } else if (!o.alloc_types.empty() && o.alloc_types != "legacy") {
+      raise<InvalidArgument>("--alloc-types must be legacy or k, got '{}'", o.alloc_types);
+    }
     m.asym = o.asym;
   }
+  if (o.avg_bits == 0.0 && !o.alloc_types.empty()) raise<InvalidArgument>("--alloc-types applies to --avg-bits");
   m.rotation_block = o.rotate;
   m.per_channel = o.per_channel;
   m.per_token_activations = o.per_token;
@@ -241,6 +249,9 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--avg-bits", o->avg_bits,
                   "alphaq: per-matrix bits (floor or +1, by the spectrum's alpha) averaging this (2-8)");
   cmd->add_option("--alloc", o->alloc, "with --avg-bits: alpha-high (default: more bits to high alpha), alpha-low, uniform");
+  cmd->add_option("--alloc-types", o->alloc_types,
+                  "with --avg-bits: legacy (default: Q4_0/Q5_0/Q8_0, fewer than 4 bits emulated in Q4_0) or k "
+                  "(Q2_K ... Q6_K: each bit count at its own size; rows not a multiple of 256 fall back)");
   cmd->add_option("--calib", o->calib,
                   "calibration text (never the evaluation text): activation statistics for gptq, awq, mse, dabc");
   cmd->add_option("--calib-windows", o->calib_windows, "windows of 512 calibration tokens (default 4)");

@@ -64,6 +64,10 @@ Grid rtn_grid(const float* x, int n, const GridRange& range);
 // up to 4 bits (fewer emulate a coarser grid in that container), Q5_0/Q5_1,
 // then Q8_0 (symmetric only). Group = the type's block.
 QuantSpec spec_for_bits(int bits, bool asym);
+// The K type whose codes hold `bits` (2-8), so each bit count is stored at
+// its own size: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, then Q8_0 (7 bits emulated in it).
+// Symmetric or not as the type is (Q2_K, Q4_K, Q5_K store offsets).
+QuantSpec k_spec_for_bits(int bits);
 
 // mse's grid search (method_mse.cc), returned as stored (fp16 d and m).
 Grid mse_grid(const float* x, const float* w, int n, const GridRange& range);

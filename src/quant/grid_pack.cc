@@ -68,6 +68,15 @@ QuantSpec spec_for_bits(int bits, bool asym) {
   return QuantSpec{type, bits, kQK, !asym};
 }
 
+QuantSpec k_spec_for_bits(int bits) {
+  if (bits < 2 || bits > 8) raise<InvalidArgument>("--bits must be 2 to 8, got {}", bits);
+  static constexpr GgmlType kByBits[] = {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
+                                         GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q8_0};
+  const GgmlType type = kByBits[bits - 2];
+  const GridLayout layout = *grid_layout(type);
+  return QuantSpec{type, bits, layout.sub_block, !layout.offset};
+}
+
 void check_grid_spec(const QuantSpec& spec, int64_t cols) {
   const auto layout = grid_layout(spec.type);
   if (!layout) {

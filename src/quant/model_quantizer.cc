@@ -345,7 +345,9 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
   if (options.avg_bits) {
     const auto allocated = allocate_by_alpha(src, options, alphas, pool);
     for (size_t i = 0; i < allocated.size(); ++i) {
-      if (allocated[i] > 0) wanted_specs[i] = spec_for_bits(allocated[i], options.asym);
+      if (allocated[i] > 0) {
+        wanted_specs[i] = options.k_types ? k_spec_for_bits(allocated[i]) : spec_for_bits(allocated[i], options.asym);
+      }
     }
   }
   if (options.per_token_activations && !options.per_channel) {

@@ -36,6 +36,11 @@ struct ModelQuantOptions {
   // Default: the direction docs/quantization.md's ablation found best on Gemma 3 270M.
   AllocationOrder order = AllocationOrder::AlphaHighMore;
   bool asym = false;
+  // With avg_bits: store the allocated bits in K types (k_spec_for_bits), each
+  // bit count at its own size, instead of legacy ones (spec_for_bits, where
+  // fewer than 4 bits are emulated in Q4_0 / Q4_1 at 4-bit size). asym does
+  // not apply (each K type fixes it).
+  bool k_types = false;
   // QuaRot-style incoherence processing: when nonzero (a power of two), every
   // layer matrix is stored as W H with H the block-diagonal normalized
   // Hadamard matrix of this block size (quant/hadamard.h), and the file says

@@ -194,11 +194,32 @@ def test_alphaq_allocation_meets_the_budget_in_both_directions(f32_model, tmp_pa
     assert picked["alpha-low"] != picked["alpha-high"]
 
 
+def test_alphaq_in_k_types_stores_each_bit_count_at_its_own_size(f32_model, tmp_path):
+    """--alloc-types k: 3 and 4 allocated bits become Q3_K and Q4_K, so the file is
+    smaller than the legacy allocation (3 bits emulated at Q4_0's size) and lies
+    between the uniform Q3_K and Q4_K files."""
+    sizes = {}
+    for name, args in (("k", ["--avg-bits", "3.5", "--alloc-types", "k"]), ("legacy", ["--avg-bits", "3.5"]),
+                       ("q3k", ["--type", "Q3_K"]), ("q4k", ["--type", "Q4_K"])):
+        report, _ = quantize(f32_model, tmp_path / f"{name}.gguf", "--method", "mse", *args)
+        sizes[name] = report["file_bytes"]
+        if name == "k":
+            mats = [t for t in report["tensors"] if t["quantized"] and t["name"] not in ("token_embd.weight",
+                                                                                         "output.weight")]
+            assert {t["type"] for t in mats} == {"Q3_K", "Q4_K"}
+            assert all((t["type"] == "Q4_K") == (t["bits"] == 4) for t in mats)
+    assert sizes["q3k"] < sizes["k"] < sizes["q4k"]
+    assert sizes["k"] < sizes["legacy"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["--avg-bits", "4.5", "--type", "Q4_0"], "drop --type"),
     (["--avg-bits", "9"], "--avg-bits must be 2 to 8"),
     (["--avg-bits", "4.5", "--alloc", "sideways"], "unknown allocation"),
     (["--method", "none", "--type", "f16", "--avg-bits", "4"], "needs a grid method"),
+    (["--avg-bits", "3.5", "--alloc-types", "iq"], "must be legacy or k"),
+    (["--avg-bits", "3.5", "--alloc-types", "k", "--asym"], "drop --asym"),
+    (["--alloc-types", "k"], "--alloc-types applies to --avg-bits"),
 ])
 def test_bad_allocation_options(f32_model, tmp_path, args, message):
     proc = run_tessera("quantize", f32_model, tmp_path / "o.gguf", *args, check=False)
