@@ -65,6 +65,7 @@ void run_bench(const BenchOptions& o) {
                        {"calls_per_token", static_cast<double>(e.calls) / r.profiled_tokens},
                        {"ms_per_token", 1e3 * e.seconds / r.profiled_tokens},
                        {"share", r.profiled_seconds > 0 ? e.seconds / r.profiled_seconds : 0.0},
+                       {"weight_bytes", e.weight_bytes},
                        {"weight_gbps", e.seconds > 0 ? e.weight_bytes * e.calls / e.seconds / 1e9 : 0.0}});
       }
       j["decode_profile"] = ops;

@@ -30,28 +30,6 @@ double elapsed(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-int64_t decode_weight_bytes(const Model& model) {
-  // Every tensor with two or more dimensions is a matrix the decode step reads
-  // in full, except the embedding table of which one row is read (and which
-  // is read in full again when it doubles as the output matrix).
-  const GgufFile& f = model.file();
-  int64_t bytes = 0;
-  bool has_output = false;
-  for (const auto& t : f.tensors()) {
-    if (t.shape.size() < 2) continue;
-    if (t.name == "token_embd.weight") {
-      bytes += static_cast<int64_t>(t.n_bytes / static_cast<uint64_t>(t.shape[1]));
-      continue;
-    }
-    if (t.name == "output.weight") has_output = true;
-    bytes += static_cast<int64_t>(t.n_bytes);
-  }
-  if (!has_output) {
-    if (const auto* embd = f.find_tensor("token_embd.weight")) bytes += static_cast<int64_t>(embd->n_bytes);
-  }
-  return bytes;
-}
-
 SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenchOptions& o,
                                  const std::function<void(const char*, int)>& progress) {
   if (o.n_prompt < 0 || o.n_gen < 0 || o.repetitions <= 0) {
@@ -119,7 +97,7 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
   }
   r.prefill = summarize(pp);
   r.decode = summarize(tg);
-  r.weight_bytes_per_token = decode_weight_bytes(model);
+  r.weight_bytes_per_token = model.weight_bytes_per_token();
   r.decode_read_gbps = static_cast<double>(r.weight_bytes_per_token) * r.decode.mean / 1e9;
   return r;
 }

@@ -37,9 +37,6 @@ struct SpeedBenchResult {
   double profiled_seconds = 0;
 };
 
-// Bytes of every matrix a decode step multiplies with (all layers + output)
-// plus one embedding row.
-int64_t decode_weight_bytes(const Model& model);
 
 // progress(stage, repetition) is called before each measurement.
 SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenchOptions& options,

@@ -50,6 +50,11 @@ class Model {
   // of one sequence must appear in increasing position order.
   virtual void forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) = 0;
 
+  // Bytes of weights one decode step reads: every matrix in the layout the
+  // kernels read (packed copies where there are some), and one row of the
+  // embedding table (all of it again when it doubles as the output matrix).
+  virtual int64_t weight_bytes_per_token() const = 0;
+
   // Installs (or, with nullptr, removes) an observer of every matmul input.
   // Models that cannot report them throw Error.
   virtual void set_matmul_observer(MatmulObserver* observer);

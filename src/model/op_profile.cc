@@ -13,7 +13,7 @@ void OpProfile::add_matmul(std::span<const WeightMatrix* const> ws, double secon
     const WeightMatrix& w = *ws[i];
     name += (i == 0 ? " " : " + ") + std::string(type_name(w.type)) + " " + std::to_string(w.rows) + "x" +
             std::to_string(w.cols);
-    bytes += w.rows * row_bytes(w.type, w.cols);
+    bytes += matrix_read_bytes(w);
   }
   Entry& e = by_name_[name];
   e.name = name;

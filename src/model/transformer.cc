@@ -143,6 +143,16 @@ void Transformer::check_batch(const Batch& batch, const KvCache& kv) const {
   }
 }
 
+int64_t Transformer::weight_bytes_per_token() const {
+  int64_t bytes = matrix_read_bytes(w_.output) + row_bytes(w_.token_embd.type, w_.token_embd.cols);
+  for (const LayerWeights& l : w_.layers) {
+    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      bytes += matrix_read_bytes(*m);
+    }
+  }
+  return bytes;
+}
+
 void Transformer::forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) {
   if (profile_ == nullptr) {
     run_forward(batch, kv, logits, pool);

@@ -78,6 +78,8 @@ TEST(RowScaledModel, LayerMatricesRunRowScaledKernelsOnlyWhenTheFileAsks) {
     // The output head (the embeddings, Q8_0 per block) keeps its kernel.
     ASSERT_FALSE(token_scales.head.empty());
     for (PackedScales s : token_scales.head) EXPECT_EQ(s, PackedScales::kBlock) << name;
+    // The row-scaled groups hold each row's scale once instead of once per block.
+    EXPECT_LT(token->weight_bytes_per_token(), block->weight_bytes_per_token()) << name;
     // Same weights, other activation rounding: close logits, not equal ones.
     const auto a = tiny::logits_of_fixed_prompt(*token, pool), b = tiny::logits_of_fixed_prompt(*block, pool);
     const double diff = rms_diff(a, b);
