@@ -251,7 +251,7 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--alloc", o->alloc, "with --avg-bits: alpha-high (default: more bits to high alpha), alpha-low, uniform");
   cmd->add_option("--alloc-types", o->alloc_types,
                   "with --avg-bits: legacy (default: Q4_0/Q5_0/Q8_0, fewer than 4 bits emulated in Q4_0) or k "
-                  "(Q2_K ... Q6_K: each bit count at its own size; rows not a multiple of 256 fall back)");
+                  "(Q2_K ... Q6_K: each bit count at its own size; rows not a multiple of 256 keep the legacy type)");
   cmd->add_option("--calib", o->calib,
                   "calibration text (never the evaluation text): activation statistics for gptq, awq, mse, dabc");
   cmd->add_option("--calib-windows", o->calib_windows, "windows of 512 calibration tokens (default 4)");

@@ -345,9 +345,12 @@ ModelQuantReport quantize_model(const std::string& in, const std::string& out, c
   if (options.avg_bits) {
     const auto allocated = allocate_by_alpha(src, options, alphas, pool);
     for (size_t i = 0; i < allocated.size(); ++i) {
-      if (allocated[i] > 0) {
-        wanted_specs[i] = options.k_types ? k_spec_for_bits(allocated[i]) : spec_for_bits(allocated[i], options.asym);
-      }
+      if (allocated[i] == 0) continue;
+      // A row the K type cannot hold keeps its allocated bits in the legacy
+      // container (the usual K fallbacks would add a bit: Q4_K -> Q5_0).
+      const QuantSpec k = k_spec_for_bits(allocated[i]);
+      wanted_specs[i] = options.k_types && fits(k, src.tensors()[i].shape[0]) ? k
+                                                                              : spec_for_bits(allocated[i], options.asym);
     }
   }
   if (options.per_token_activations && !options.per_channel) {

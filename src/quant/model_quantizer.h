@@ -38,8 +38,9 @@ struct ModelQuantOptions {
   bool asym = false;
   // With avg_bits: store the allocated bits in K types (k_spec_for_bits), each
   // bit count at its own size, instead of legacy ones (spec_for_bits, where
-  // fewer than 4 bits are emulated in Q4_0 / Q4_1 at 4-bit size). asym does
-  // not apply (each K type fixes it).
+  // fewer than 4 bits are emulated in Q4_0 / Q4_1 at 4-bit size); a matrix
+  // whose rows are not a multiple of 256 keeps the legacy type of its bits.
+  // asym does not apply to the K types (each fixes it).
   bool k_types = false;
   // QuaRot-style incoherence processing: when nonzero (a power of two), every
   // layer matrix is stored as W H with H the block-diagonal normalized
