@@ -705,42 +705,29 @@ struct LegacyTile {
     }
   };
 };
-template <int NT>
-struct Q4_0SharedTile {
-  static int64_t group_bytes(int64_t cols) { return cols / 32 * kQ4_0Block; }
-  template <bool kStream>
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                  PrefetchWindow next) {
-    q4_0_tile_shared<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-  }
-};
-template <int NT>
-struct Q5_0SharedTile {
-  static int64_t group_bytes(int64_t cols) { return cols / 32 * kQ5_0Block; }
-  template <bool kStream>
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                  PrefetchWindow next) {
-    q5_0_tile_shared<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-  }
-};
-template <int NT>
-struct Q8_0SharedTile {
-  static int64_t group_bytes(int64_t cols) { return cols / 32 * kQ8_0Block; }
-  template <bool kStream>
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                  PrefetchWindow next) {
-    q8_0_tile_shared<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-  }
-};
-template <int NT>
-struct Q4KTile {
-  static int64_t group_bytes(int64_t cols) { return cols / 256 * kQ4_KBlock; }
-  template <bool kStream>
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                  PrefetchWindow next) {
-    q4k_tile_shared<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-  }
-};
+// gemm_tokens' Tile<NT> interface for a tile function template
+// `fn<NT, kStream>` whose 16-row groups are `group_bytes_expr` bytes long
+// (an expression of `cols`).
+#define TESSERA_PACKED_TILE(Name, fn, group_bytes_expr)                                                      \
+  template <int NT>                                                                                           \
+  struct Name {                                                                                               \
+    static int64_t group_bytes(int64_t cols) { return group_bytes_expr; }                                     \
+    template <bool kStream>                                                                                   \
+    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows, \
+                    PrefetchWindow next) {                                                                    \
+      fn<NT, kStream>(g, c, xp, xs, y, ys, rows, next);                                                       \
+    }                                                                                                         \
+  };
+
+TESSERA_PACKED_TILE(Q4_0SharedTile, q4_0_tile_shared, cols / 32 * kQ4_0Block)
+TESSERA_PACKED_TILE(Q5_0SharedTile, q5_0_tile_shared, cols / 32 * kQ5_0Block)
+TESSERA_PACKED_TILE(Q8_0SharedTile, q8_0_tile_shared, cols / 32 * kQ8_0Block)
+TESSERA_PACKED_TILE(Q4KTile, q4k_tile_shared, cols / 256 * kQ4_KBlock)
+TESSERA_PACKED_TILE(Q6KTile, q6k_tile, cols / 256 * kQ6_KBlock)
+TESSERA_PACKED_TILE(Q4_0RowTile, q4_0_row_tile, kRowScaledHeader + cols / 32 * kQ4_0RowBlock)
+TESSERA_PACKED_TILE(Q8_0RowTile, q8_0_row_tile, kRowScaledHeader + cols / 32 * kQ8_0RowBlock)
+#undef TESSERA_PACKED_TILE
+
 // One token only (gemm_tokens<Q6KOneTokenTile, 1>).
 template <int NT>
 struct Q6KOneTokenTile {
@@ -750,34 +737,6 @@ struct Q6KOneTokenTile {
   static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t, float* y, int64_t, int rows,
                   PrefetchWindow next) {
     q6k_tile_one_shared<kStream>(g, c, xp, y, rows, next);
-  }
-};
-template <int NT>
-struct Q6KTile {
-  static int64_t group_bytes(int64_t cols) { return cols / 256 * kQ6_KBlock; }
-  template <bool kStream>
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                  PrefetchWindow next) {
-    q6k_tile<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-  }
-};
-
-template <int NT>
-struct Q4_0RowTile {
-  static int64_t group_bytes(int64_t cols) { return kRowScaledHeader + cols / 32 * kQ4_0RowBlock; }
-  template <bool kStream>
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                  PrefetchWindow next) {
-    q4_0_row_tile<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-  }
-};
-template <int NT>
-struct Q8_0RowTile {
-  static int64_t group_bytes(int64_t cols) { return kRowScaledHeader + cols / 32 * kQ8_0RowBlock; }
-  template <bool kStream>
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                  PrefetchWindow next) {
-    q8_0_row_tile<NT, kStream>(g, c, xp, xs, y, ys, rows, next);
   }
 };
 
