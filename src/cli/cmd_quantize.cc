@@ -134,13 +134,8 @@ void run_quantize(const QuantizeCliOptions& o) {
       raise<InvalidArgument>("--per-channel takes one type for every layer matrix: not with --avg-bits or a mix");
     }
   }
-  if (o.per_token) {
-    if (!o.per_channel) raise<InvalidArgument>("--per-token-activations needs --per-channel (one weight scale per row)");
-    const GgmlType t = o.type.empty() ? spec_for_bits(o.bits > 0 ? o.bits : 4, o.asym).type : parse_type(o.type, "--type");
-    if (t != GgmlType::Q4_0 && t != GgmlType::Q8_0) {
-      raise<InvalidArgument>("--per-token-activations: the row-scaled integer kernels take Q4_0 or Q8_0, not {}",
-                             type_name(t));
-    }
+  if (o.per_token && !o.per_channel) {
+    raise<InvalidArgument>("--per-token-activations needs --per-channel (one weight scale per row)");
   }
   if (float_method) {
     if (o.type.empty()) raise<InvalidArgument>("--method none needs --type F16, BF16 or F32");
@@ -158,6 +153,10 @@ void run_quantize(const QuantizeCliOptions& o) {
     const GgmlType type =
         !o.type.empty() ? parse_type(o.type, "--type") : spec_for_bits(o.bits > 0 ? o.bits : 4, o.asym).type;
     m.spec = make_spec(type, o.bits, o.group, o.asym, float_method);
+  }
+  if (o.per_token && m.spec.type != GgmlType::Q4_0 && m.spec.type != GgmlType::Q8_0) {
+    raise<InvalidArgument>("--per-token-activations: the row-scaled integer kernels take Q4_0 or Q8_0, not {}",
+                           type_name(m.spec.type));
   }
   // The embedding table doubles as the output layer in tied models, the most
   // sensitive matrix: Q8_0 unless asked otherwise (llama.cpp keeps it at 6-8

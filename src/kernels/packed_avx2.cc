@@ -77,6 +77,18 @@ class SpreadPrefetch {
   int64_t lines_, steps_, acc_ = 0;
 };
 
+// A shared-broadcast tile's prefetch while it works on slice i of n of block
+// blk: ahead of itself when it streams its group (kStream), else its share of
+// the next group.
+template <bool kStream>
+inline void tile_prefetch(const uint8_t* blk, int64_t block_bytes, int i, int n, SpreadPrefetch& next_lines) {
+  if constexpr (kStream) {
+    prefetch_slice(blk, block_bytes, i, n);
+  } else {
+    next_lines.step();
+  }
+}
+
 // (a & 0x0F) and ((a >> 4) & 0x0F).
 inline void split_nibbles(__m256i a, __m256i& lo, __m256i& hi) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
@@ -288,8 +300,7 @@ void q4_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
   SpreadPrefetch next_lines(next, cols / 32);
   const uint8_t* blk = group;
   for (int64_t b = 0; b < cols / 32; ++b, blk += kQ4_0Block) {
-    if constexpr (kStream) prefetch_block(blk, kQ4_0Block);
-    else next_lines.step();
+    tile_prefetch<kStream>(blk, kQ4_0Block, 0, 1, next_lines);
     __m256i s[NT][2];
     dot32_u4_pairs_both_halves<NT>(blk + kLegacyQuants, q, 32 * b, s);
     const __m256 dw[2] = {load_f16x8(blk), load_f16x8(blk + 16)};
@@ -327,8 +338,7 @@ void q5_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
   SpreadPrefetch next_lines(next, cols / 32);
   const uint8_t* blk = group;
   for (int64_t b = 0; b < cols / 32; ++b, blk += kQ5_0Block) {
-    if constexpr (kStream) prefetch_block(blk, kQ5_0Block);
-    else next_lines.step();
+    tile_prefetch<kStream>(blk, kQ5_0Block, 0, 1, next_lines);
     alignas(32) int32_t isum[NT][16];
     for (int t = 0; t < NT; ++t) {
       const __m256i offset = _mm256_set1_epi32(-kOffsetQ5_0 * x[t].sum[b]);
@@ -383,8 +393,7 @@ void q8_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
   SpreadPrefetch next_lines(next, cols / 32);
   const uint8_t* blk = group;
   for (int64_t b = 0; b < cols / 32; ++b, blk += kQ8_0Block) {
-    if constexpr (kStream) prefetch_block(blk, kQ8_0Block);
-    else next_lines.step();
+    tile_prefetch<kStream>(blk, kQ8_0Block, 0, 1, next_lines);
     __m256i isum[NT][2];
     for (int t = 0; t < NT; ++t) isum[t][0] = isum[t][1] = _mm256_setzero_si256();
     accumulate_s8_both_halves<NT>(blk + kLegacyQuants, q, 32 * b, isum);
@@ -407,8 +416,7 @@ void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
     // Per-token int32 sums of both halves, in memory like acc.
     alignas(32) int32_t isum[NT][16] = {};
     for (int j = 0; j < 8; ++j) {
-      if constexpr (kStream) prefetch_slice(blk, kQ4_KBlock, j, 8);
-      else next_lines.step();
+      tile_prefetch<kStream>(blk, kQ4_KBlock, j, 8, next_lines);
       __m256i s[NT][2];
       dot32_u4_pairs_both_halves<NT>(blk + kQ4_KQuants + 256 * j, q, 256 * sb + 32 * j, s);
       for (int h = 0; h < 2; ++h) {
@@ -516,8 +524,7 @@ void q6k_tile_one_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, 
     __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     __m256i corr[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int p = 0; p < 8; ++p) {
-      if constexpr (kStream) prefetch_slice(blk, kQ6_KBlock, p, 8);
-      else next_lines.step();
+      tile_prefetch<kStream>(blk, kQ6_KBlock, p, 8, next_lines);
       const __m256i x_pair = _mm256_set1_epi32(load_i32(x.bsum + 16 * sb + 2 * p));
       __m256i scales[2][2];  // [half][sub-block 2p + h]: each row's scale as (s, s)
       for (int half = 0; half < 2; ++half) {
@@ -600,8 +607,7 @@ void q4_0_row_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_
   SpreadPrefetch next_lines(next, cols / 32);
   const uint8_t* blk = group + kRowScaledHeader;
   for (int64_t b = 0; b < cols / 32; ++b, blk += kQ4_0RowBlock) {
-    if constexpr (kStream) prefetch_block(blk, kQ4_0RowBlock);
-    else next_lines.step();
+    tile_prefetch<kStream>(blk, kQ4_0RowBlock, 0, 1, next_lines);
     __m256i s[NT][2];
     dot32_u4_pairs_both_halves<NT>(blk, q, 32 * b, s);
     for (int t = 0; t < NT; ++t) {
@@ -627,8 +633,7 @@ void q8_0_row_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_
   SpreadPrefetch next_lines(next, cols / 32);
   const uint8_t* blk = group + kRowScaledHeader;
   for (int64_t b = 0; b < cols / 32; ++b, blk += kQ8_0RowBlock) {
-    if constexpr (kStream) prefetch_block(blk, kQ8_0RowBlock);
-    else next_lines.step();
+    tile_prefetch<kStream>(blk, kQ8_0RowBlock, 0, 1, next_lines);
     accumulate_s8_both_halves<NT>(blk, q, 32 * b, acc);
   }
   alignas(32) int32_t isum[NT][16];

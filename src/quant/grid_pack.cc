@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
@@ -214,25 +215,14 @@ KOffsetScales pack_k_offset_grids(const float* x, const Grid* fitted, int n_sub,
   return k;
 }
 
-void pack_q4_k_block(const float* x, const Grid* fitted, const GridRange& r, uint8_t* out) {
+// Q4_K and Q5_K: 6-bit scales and mins, the codes' low nibbles of sub-blocks
+// 2p and 2p+1 in qs[32p + l]; Q5_K also keeps their bit 4 in bits 2p and
+// 2p+1 of qh[l].
+template <typename Block>
+void pack_q45_k_block(const float* x, const Grid* fitted, const GridRange& r, uint8_t* out) {
   int c[kQKK];
   const KOffsetScales k = pack_k_offset_grids(x, fitted, 8, 63, r, c);
-  BlockQ4_K b{};
-  b.d = k.d;
-  b.dmin = k.dmin;
-  q4k_set_scales_mins(k.sc, k.mn, b.scales);
-  for (int p = 0; p < 4; ++p) {
-    for (int l = 0; l < 32; ++l) b.qs[32 * p + l] = static_cast<uint8_t>(c[64 * p + l] | (c[64 * p + 32 + l] << 4));
-  }
-  std::memcpy(out, &b, sizeof(b));
-}
-
-// Q5_K: Q4_K's scales and nibbles, and bit 4 of the codes of sub-blocks 2p and
-// 2p+1 in bits 2p and 2p+1 of qh[l].
-void pack_q5_k_block(const float* x, const Grid* fitted, const GridRange& r, uint8_t* out) {
-  int c[kQKK];
-  const KOffsetScales k = pack_k_offset_grids(x, fitted, 8, 63, r, c);
-  BlockQ5_K b{};
+  Block b{};
   b.d = k.d;
   b.dmin = k.dmin;
   q4k_set_scales_mins(k.sc, k.mn, b.scales);
@@ -240,7 +230,9 @@ void pack_q5_k_block(const float* x, const Grid* fitted, const GridRange& r, uin
     for (int l = 0; l < 32; ++l) {
       const int lo = c[64 * p + l], hi = c[64 * p + 32 + l];
       b.qs[32 * p + l] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
-      b.qh[l] |= static_cast<uint8_t>((((lo >> 4) & 1) << (2 * p)) | (((hi >> 4) & 1) << (2 * p + 1)));
+      if constexpr (std::is_same_v<Block, BlockQ5_K>) {
+        b.qh[l] |= static_cast<uint8_t>((((lo >> 4) & 1) << (2 * p)) | (((hi >> 4) & 1) << (2 * p + 1)));
+      }
     }
   }
   std::memcpy(out, &b, sizeof(b));
@@ -352,8 +344,8 @@ QuantizedMatrix pack_with_fitter(MatrixRef w, const QuantSpec& spec, const Quant
           switch (spec.type) {
             case GgmlType::Q2_K: pack_q2_k_block(xb, block_grids, range, ob); break;
             case GgmlType::Q3_K: pack_q3_k_block(xb, block_grids, range, ob); break;
-            case GgmlType::Q4_K: pack_q4_k_block(xb, block_grids, range, ob); break;
-            case GgmlType::Q5_K: pack_q5_k_block(xb, block_grids, range, ob); break;
+            case GgmlType::Q4_K: pack_q45_k_block<BlockQ4_K>(xb, block_grids, range, ob); break;
+            case GgmlType::Q5_K: pack_q45_k_block<BlockQ5_K>(xb, block_grids, range, ob); break;
             default: pack_q6_k_block(xb, block_grids, range, ob); break;
           }
         }
