@@ -1,5 +1,7 @@
 #include "eval/roofline.h"
 #include "eval/roofline_impl.h"
+#include "core/error.h"
+#include "core/huge_pages.h"
 #include "kernels/cpu_features.h"
 
 #include <immintrin.h>
@@ -87,8 +89,11 @@ int int8_loop(int64_t iters) {
 Roofline measure_roofline(ThreadPool& pool, size_t buffer_bytes) {
   Roofline r;
   const size_t n = buffer_bytes / sizeof(float);
+  // Huge pages like the packed weights (core/huge_pages.h): on small pages the
+  // figure is the TLB's and the page-bounded prefetchers' limit, not memory's.
   std::unique_ptr<float, decltype(&std::free)> buf(
-      static_cast<float*>(std::aligned_alloc(64, n * sizeof(float))), &std::free);
+      reinterpret_cast<float*>(allocate_huge_page_aligned(n * sizeof(float))), &std::free);
+  if (buf == nullptr) raise("roofline: out of memory for a {} byte read buffer", n * sizeof(float));
   // First touch from the threads that will read, so pages are mapped up front.
   pool.parallel_for(static_cast<int64_t>(n), 1 << 16, [&](int64_t b, int64_t e) {
     std::memset(buf.get() + b, 1, static_cast<size_t>(e - b) * sizeof(float));

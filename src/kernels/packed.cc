@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/huge_pages.h"
 #include "core/mmap_file.h"
 #include "kernels/matmul.h"
 #include "kernels/packed_impl.h"
@@ -659,7 +660,7 @@ bool has_row_scales(const WeightMatrix& w) {
   return true;
 }
 
-PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool, bool release_source) {
+int64_t packed_matrix_bytes(const PackedKernel& k, const WeightMatrix& w) {
   if (w.type != k.weight_type) {
     raise<InvalidArgument>("pack_matrix: a {} matrix given to the {} kernel", type_name(w.type),
                            type_name(k.weight_type));
@@ -673,12 +674,14 @@ PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPoo
                            kRowScaledMaxCols);
   }
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
+  return round_up_64(groups * k.group_bytes(w.cols));
+}
+
+void pack_matrix_into(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool, uint8_t* dst,
+                      bool release_source) {
+  packed_matrix_bytes(k, w);  // the argument checks
+  const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
   const int64_t group_bytes = k.group_bytes(w.cols);
-  PackedMatrix m;
-  m.bytes = groups * group_bytes;
-  auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, static_cast<size_t>(round_up_64(m.bytes))));
-  if (p == nullptr) raise("pack_matrix: out of memory for {} bytes", m.bytes);
-  m.data = {p, free_aligned};
   // Slices of about 16 MiB of source rows: the peak extra memory while packing.
   const int64_t slice = std::max<int64_t>(1, (16 << 20) / std::max<int64_t>(1, kPackRows * w.row_stride));
   for (int64_t first = 0; first < groups; first += slice) {
@@ -686,7 +689,7 @@ PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPoo
     pool.parallel_for(last - first, 1, [&](int64_t begin, int64_t end) {
       for (int64_t g = first + begin; g < first + end; ++g) {
         const int n_rows = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
-        k.pack_group(w.data + g * kPackRows * w.row_stride, w.row_stride, n_rows, w.cols, p + g * group_bytes);
+        k.pack_group(w.data + g * kPackRows * w.row_stride, w.row_stride, n_rows, w.cols, dst + g * group_bytes);
       }
     });
     if (release_source) {
@@ -695,6 +698,20 @@ PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPoo
       release_mapped_pages(w.data + begin_row * w.row_stride, static_cast<size_t>((end_row - begin_row) * w.row_stride));
     }
   }
+}
+
+PackedMatrix allocate_packed(int64_t bytes) {
+  PackedMatrix m;
+  m.bytes = bytes;
+  uint8_t* p = allocate_huge_page_aligned(static_cast<size_t>(bytes));
+  if (p == nullptr) raise("pack_matrix: out of memory for {} bytes", bytes);
+  m.data = {p, free_aligned};
+  return m;
+}
+
+PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool, bool release_source) {
+  PackedMatrix m = allocate_packed(packed_matrix_bytes(k, w));
+  pack_matrix_into(k, w, pool, m.data.get(), release_source);
   return m;
 }
 

@@ -95,7 +95,8 @@ const PackedKernel* find_row_scaled_kernel_scalar(GgmlType type);
 // row carries the same scale bits, and a row's integer sum fits int32.
 bool has_row_scales(const WeightMatrix& w);
 
-// A matrix's packed copy, 64-byte aligned; owned by the model.
+// Packed copies, 64-byte aligned (one matrix's, or an arena of a model's
+// matrices: pack_weights); owned by the model.
 struct PackedMatrix {
   std::unique_ptr<uint8_t[], void (*)(uint8_t*)> data{nullptr, nullptr};
   int64_t bytes = 0;
@@ -108,6 +109,15 @@ struct PackedMatrix {
 // (core/mmap_file.h), so packing never holds a matrix twice in memory.
 PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool,
                          bool release_source = false);
+
+// The parts of pack_matrix, for callers that place many matrices in one
+// buffer: the bytes of w's packed copy (a multiple of 64; throws what
+// pack_matrix throws), memory for them (huge-page aligned,
+// core/huge_pages.h), and packing into dst (64-byte aligned, that many bytes).
+int64_t packed_matrix_bytes(const PackedKernel& k, const WeightMatrix& w);
+PackedMatrix allocate_packed(int64_t bytes);
+void pack_matrix_into(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool, uint8_t* dst,
+                      bool release_source = false);
 
 // Row `row` of w in its GGUF layout: w's own bytes, or, when w has a packed
 // copy, rebuilt from it into buf (row_bytes(w.type, w.cols) bytes), because

@@ -19,6 +19,7 @@
 
 #include "kernels/packed.h"
 #include "kernels/packed_impl.h"
+#include "kernels/packed_walk.h"
 
 namespace tessera::avx2 {
 
@@ -32,62 +33,6 @@ inline __m256 load_f16x8(const uint8_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 inline __m256i ones16() { return _mm256_set1_epi16(1); }
-
-// One token's decode streams each weight once; software prefetches this far
-// ahead of the block being multiplied keep more line requests in flight than
-// the hardware prefetcher alone. 1-2 KiB measured best on the 2026-12-02 Zen 3
-// VMs; 2 KiB on the 2026-12-03 one (whole-model decode, 2 threads, against 1
-// KiB for the legacy blocks and 4 or 8 KiB for the K blocks; docs/performance.md).
-constexpr int64_t kPrefetchAhead = 2048;
-
-// Prefetches slice i of n of a block's cache lines, kPrefetchAhead bytes
-// ahead. A K super-block (2368 or 3360 bytes) prefetched in one burst of 37 or
-// 53 lines at its start stalls the loads behind it; one slice per sub-block
-// spreads them over the block (tinyllama Q4_K_M decode, 2 threads: 40.1 ->
-// 46.5 tok/s with the distance above).
-inline void prefetch_slice(const uint8_t* block, int64_t block_bytes, int i, int n) {
-  const int64_t lines = (block_bytes + 63) / 64;
-  for (int64_t l = lines * i / n; l < lines * (i + 1) / n; ++l) {
-    _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchAhead + 64 * l), _MM_HINT_T0);
-  }
-}
-inline void prefetch_block(const uint8_t* block, int64_t bytes) { prefetch_slice(block, bytes, 0, 1); }
-
-// Bytes a tile prefetches while it works: a share of the next group (see
-// gemm_tokens). Empty for a tile that streams its own group (kStream).
-struct PrefetchWindow {
-  const uint8_t* begin = nullptr;
-  int64_t bytes = 0;
-};
-
-// Issues a window's cache lines evenly over a tile's n_steps calls of step()
-// (an error accumulator, so the counts are exact without a division per step).
-class SpreadPrefetch {
- public:
-  SpreadPrefetch(PrefetchWindow w, int64_t n_steps)
-      : line_(w.begin), lines_((w.bytes + 63) / 64), steps_(std::max<int64_t>(1, n_steps)) {}
-  void step() {
-    for (acc_ += lines_; acc_ >= steps_; acc_ -= steps_, line_ += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(line_), _MM_HINT_T0);
-    }
-  }
-
- private:
-  const uint8_t* line_;
-  int64_t lines_, steps_, acc_ = 0;
-};
-
-// A shared-broadcast tile's prefetch while it works on slice i of n of block
-// blk: ahead of itself when it streams its group (kStream), else its share of
-// the next group.
-template <bool kStream>
-inline void tile_prefetch(const uint8_t* blk, int64_t block_bytes, int i, int n, SpreadPrefetch& next_lines) {
-  if constexpr (kStream) {
-    prefetch_slice(blk, block_bytes, i, n);
-  } else {
-    next_lines.step();
-  }
-}
 
 // (a & 0x0F) and ((a >> 4) & 0x0F).
 inline void split_nibbles(__m256i a, __m256i& lo, __m256i& hi) {
@@ -644,22 +589,7 @@ void q8_0_row_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_
   finish_row_scaled<NT>(group, x, isum, 0, y, y_stride, n_rows);
 }
 
-// One tile of n tokens, 1 <= n <= kTile.
-template <template <int> class Tile, int kTile, bool kStream>
-void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, int64_t xp_stride, float* y,
-             int64_t y_stride, int n_rows, PrefetchWindow next) {
-  switch (n) {
-    case 6: if constexpr (kTile >= 6) Tile<6>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    case 5: if constexpr (kTile >= 5) Tile<5>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    case 4: if constexpr (kTile >= 4) Tile<4>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    case 3: if constexpr (kTile >= 3) Tile<3>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    case 2: if constexpr (kTile >= 2) Tile<2>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    case 1: Tile<1>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    default: break;
-  }
-}
-
-// Tokens in tiles of kTile, the last one shorter. Wider tiles share each
+// Tile widths (gemm_tokens, packed_walk.h). Wider tiles share each
 // unpacked weight register among more tokens but spill more: measured per
 // type (Gemm8 and Gemm64 micro-benchmarks, one thread). Half-outer tiles: four
 // for Q5_0, six for Q6_K, whose 6-bit weights take 3 more operations per lane
@@ -669,34 +599,6 @@ void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, in
 // with three, 2.79 with four). Q8_0 shared against half-outer, one thread:
 // Gemv 103-116 against 131-140 µs, Gemm8 708-755 against 775-855, Gemm64
 // 4965-5287 against 6216-6815, Gemm8Dram 10.2-14.8 against 12.4-19.8 ms.
-//
-// Prefetch. One tile (decode, small batches) streams its group from memory
-// and prefetches ahead of itself (into the next group at its end; kStream).
-// Several tiles walk the group while it sits in cache, and each prefetches an
-// equal share of the next group meanwhile: the memory traffic spreads over
-// all of a group's compute instead of stalling its first tile (a serving step
-// of 8 sequences, 2 threads: the first tile cost 1.6x the others when it
-// streamed its own group; docs/performance.md). The first group a thread
-// takes is not prefetched; the last one's window runs past it (harmless).
-template <template <int> class Tile, int kTile>
-void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens, float* y,
-                 int64_t y_stride, int n_rows) {
-  static_assert(kTile >= 1 && kTile <= 6);
-  if (n_tokens <= 0) return;
-  if (n_tokens <= kTile) {
-    tile_of<Tile, kTile, true>(n_tokens, group, cols, xp, xp_stride, y, y_stride, n_rows, PrefetchWindow{});
-    return;
-  }
-  const int64_t group_bytes = Tile<1>::group_bytes(cols);
-  const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
-  for (int64_t i = 0; i < n_tiles; ++i) {
-    const int64_t t = i * kTile;
-    const int64_t share_begin = group_bytes * i / n_tiles, share_end = group_bytes * (i + 1) / n_tiles;
-    tile_of<Tile, kTile, false>(std::min<int64_t>(kTile, n_tokens - t), group, cols, xp + t * xp_stride, xp_stride,
-                                y + t * y_stride, y_stride, n_rows,
-                                PrefetchWindow{group + group_bytes + share_begin, share_end - share_begin});
-  }
-}
 
 template <typename Format>
 struct LegacyTile {
@@ -710,20 +612,6 @@ struct LegacyTile {
     }
   };
 };
-// gemm_tokens' Tile<NT> interface for a tile function template
-// `fn<NT, kStream>` whose 16-row groups are `group_bytes_expr` bytes long
-// (an expression of `cols`).
-#define TESSERA_PACKED_TILE(Name, fn, group_bytes_expr)                                                      \
-  template <int NT>                                                                                           \
-  struct Name {                                                                                               \
-    static int64_t group_bytes(int64_t cols) { return group_bytes_expr; }                                     \
-    template <bool kStream>                                                                                   \
-    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows, \
-                    PrefetchWindow next) {                                                                    \
-      fn<NT, kStream>(g, c, xp, xs, y, ys, rows, next);                                                       \
-    }                                                                                                         \
-  };
-
 TESSERA_PACKED_TILE(Q4_0SharedTile, q4_0_tile_shared, cols / 32 * kQ4_0Block)
 TESSERA_PACKED_TILE(Q5_0SharedTile, q5_0_tile_shared, cols / 32 * kQ5_0Block)
 TESSERA_PACKED_TILE(Q8_0SharedTile, q8_0_tile_shared, cols / 32 * kQ8_0Block)

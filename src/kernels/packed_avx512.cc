@@ -14,6 +14,7 @@
 
 #include "kernels/packed.h"
 #include "kernels/packed_impl.h"
+#include "kernels/packed_walk.h"
 
 namespace tessera::avx512 {
 
@@ -23,18 +24,6 @@ using namespace packed;
 
 inline __m512i load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
 
-// Decode (one token) streams every weight from memory once, with little
-// arithmetic per byte; prefetching this far ahead of the block being
-// unpacked keeps more cache-line requests in flight than the hardware
-// prefetcher alone (1.1B Q4_0 / Q4_K_M decode +14-25% at 1 and 2 threads;
-// 512 and 1536 bytes gained less, docs/performance.md). Groups are
-// contiguous, so running past a group's end fetches the next group's first
-// bytes (a thread's groups are consecutive); past the matrix's end a
-// prefetch is a harmless hint.
-constexpr int64_t kPrefetchAhead = 1024;
-inline void prefetch_block(const uint8_t* block, int64_t bytes) {
-  for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchAhead + o), _MM_HINT_T0);
-}
 inline __m512i broadcast4(const int8_t* p) { return _mm512_set1_epi32(load_i32(p)); }
 inline __m512 load_f16x16(const uint8_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -91,18 +80,21 @@ struct Q8_0Format {
   }
 };
 
-template <typename Format, int NT>
+inline __mmask16 row_mask(int n_rows) { return static_cast<__mmask16>((1u << n_rows) - 1); }
+
+template <typename Format, int NT, bool kStream>
 void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
-                 int64_t y_stride, __mmask16 valid) {
+                 int64_t y_stride, int n_rows, PrefetchWindow next) {
   LegacyRow x[NT];
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) {
     x[t] = legacy_row(xp + t * xp_stride, cols);
     acc[t] = _mm512_setzero_ps();
   }
+  SpreadPrefetch next_lines(next, cols / 32);
   const uint8_t* blk = group;
   for (int64_t b = 0; b < cols / 32; ++b, blk += Format::kBlock) {
-    if constexpr (NT == 1) prefetch_block(blk, Format::kBlock);
+    tile_prefetch<kStream>(blk, Format::kBlock, 0, 1, next_lines);
     __m512i w[8];
     Format::unpack(blk, w);
     const __m512 dw = load_f16x16(blk);
@@ -112,24 +104,25 @@ void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
+  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
 }
 
-template <int NT>
+template <int NT, bool kStream>
 void q4k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
-              __mmask16 valid) {
+              int n_rows, PrefetchWindow next) {
   KRow x[NT];
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) {
     x[t] = k_row(xp + t * xp_stride, cols);
     acc[t] = _mm512_setzero_ps();
   }
+  SpreadPrefetch next_lines(next, cols / 256 * 8);
   const uint8_t* blk = group;
   for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
     __m512i isum[NT], msum[NT];
     for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
-    if constexpr (NT == 1) prefetch_block(blk, kQ4_KBlock);
     for (int j = 0; j < 8; ++j) {
+      tile_prefetch<kStream>(blk, kQ4_KBlock, j, 8, next_lines);
       __m512i w[8];
       unpack_nibbles8(blk + kQ4_KQuants + 256 * j, w);
       const __m512i scale =
@@ -154,15 +147,15 @@ void q4k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
       acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[t]), _mm512_mul_ps(dmin, dx), acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
+  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
 }
 
 // (lo | (high & 0x30)) in one instruction: vpternlog truth table of A | (B & C).
 constexpr int kOrAndMask = 0xF8;
 
-template <int NT>
+template <int NT, bool kStream>
 void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
-              __mmask16 valid) {
+              int n_rows, PrefetchWindow next) {
   KRow x[NT];
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) {
@@ -170,12 +163,13 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
     acc[t] = _mm512_setzero_ps();
   }
   const __m512i bits45 = _mm512_set1_epi8(0x30);
+  SpreadPrefetch next_lines(next, cols / 256 * 8);
   const uint8_t* blk = group;
   for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ6_KBlock) {
     __m512i isum[NT], corr[NT];
     for (int t = 0; t < NT; ++t) isum[t] = corr[t] = _mm512_setzero_si512();
-    if constexpr (NT == 1) prefetch_block(blk, kQ6_KBlock);
     for (int p = 0; p < 8; ++p) {
+      tile_prefetch<kStream>(blk, kQ6_KBlock, p, 8, next_lines);
       // Row i's scales of sub-blocks 2p, 2p+1 as an int16 pair in lane i.
       const __m512i pair =
           _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ6_KScales + 32 * p)));
@@ -210,67 +204,46 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(x[t].d[sb])), acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
-}
-
-// Tokens in tiles of four, then the remainder.
-template <template <int> class Tile>
-void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens, float* y,
-                 int64_t y_stride, int n_rows) {
-  const __mmask16 valid = static_cast<__mmask16>((1u << n_rows) - 1);
-  int64_t t = 0;
-  for (; t + 4 <= n_tokens; t += 4) Tile<4>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, valid);
-  switch (n_tokens - t) {
-    case 3: Tile<3>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, valid); break;
-    case 2: Tile<2>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, valid); break;
-    case 1: Tile<1>::run(group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride, valid); break;
-    default: break;
-  }
+  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
 }
 
 template <typename Format>
 struct LegacyTile {
   template <int NT>
   struct Of {
-    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, __mmask16 v) {
-      legacy_tile<Format, NT>(g, c, xp, xs, y, ys, v);
+    static int64_t group_bytes(int64_t cols) { return cols / 32 * Format::kBlock; }
+    template <bool kStream>
+    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+                    PrefetchWindow next) {
+      legacy_tile<Format, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
     }
   };
 };
-template <int NT>
-struct Q4KTile {
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, __mmask16 v) {
-    q4k_tile<NT>(g, c, xp, xs, y, ys, v);
-  }
-};
-template <int NT>
-struct Q6KTile {
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, __mmask16 v) {
-    q6k_tile<NT>(g, c, xp, xs, y, ys, v);
-  }
-};
+TESSERA_PACKED_TILE(Q4KTile, q4k_tile, cols / 256 * kQ4_KBlock)
+TESSERA_PACKED_TILE(Q6KTile, q6k_tile, cols / 256 * kQ6_KBlock)
+#undef TESSERA_PACKED_TILE
 
 }  // namespace
 
 void packed_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q4_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q4_0Format>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q5_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q5_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q5_0Format>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q8_0Format>::Of>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q8_0Format>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q4KTile>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q4KTile, 4>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q6KTile>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q6KTile, 4>(g, c, xp, xs, n, y, ys, rows);
 }
 
 }  // namespace tessera::avx512

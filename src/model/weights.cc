@@ -127,21 +127,38 @@ ModelWeights bind_weights(const GgufFile& file, const HParams& hp) {
 std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool, bool token_activation_scales) {
   std::vector<PackedMatrix> owners;
   if (!repack_enabled()) return owners;
-  auto pack = [&](WeightMatrix& m, bool row_scaled) {
+  // All packed copies share one arena: huge pages then cover the small
+  // matrices too (one allocation per matrix would leave those below 2 MiB,
+  // most of Gemma 3 270M's layers, on small pages).
+  struct Planned {
+    WeightMatrix* m;
+    const PackedKernel* k;
+    int64_t offset;
+  };
+  std::vector<Planned> plan;
+  int64_t total = 0;
+  auto add = [&](WeightMatrix& m, bool row_scaled) {
     const PackedKernel* k = row_scaled && has_row_scales(m) ? find_row_scaled_kernel(m.type, cpu_features().level)
                                                             : nullptr;
     if (k == nullptr) k = find_packed_kernel(m.type);
     if (k == nullptr || m.packed != nullptr) return;
-    owners.push_back(pack_matrix(*k, m, pool, /*release_source=*/true));
-    m.packed = owners.back().data.get();
-    m.packed_kernel = k;
+    plan.push_back({&m, k, total});
+    total += packed_matrix_bytes(*k, m);
   };
   for (LayerWeights& l : w.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-      pack(*m, token_activation_scales);
+      add(*m, token_activation_scales);
     }
   }
-  pack(w.output, false);
+  add(w.output, false);
+  if (plan.empty()) return owners;
+  owners.push_back(allocate_packed(total));
+  uint8_t* arena = owners.back().data.get();
+  for (const Planned& p : plan) {
+    pack_matrix_into(*p.k, *p.m, pool, arena + p.offset, /*release_source=*/true);
+    p.m->packed = arena + p.offset;
+    p.m->packed_kernel = p.k;
+  }
   // A tied embedding table: packing released the file's pages, so the
   // embedding lookup reads its rows from the packed copy (matrix_row_bytes).
   if (w.token_embd.data == w.output.data) {

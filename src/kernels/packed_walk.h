@@ -1,0 +1,141 @@
+// How the SIMD kernels walk a packed 16-row group (layouts: packed_impl.h):
+// tokens in tiles, and the software prefetch that keeps memory busy while the
+// tiles compute. Shared by packed_avx2.cc and packed_avx512.cc; the tiles
+// themselves are ISA-specific.
+//
+// Everything here has internal linkage (an unnamed namespace) on purpose:
+// each ISA's translation unit is compiled with its own -m flags, and an inline
+// function with external linkage would be merged by the linker into one copy,
+// possibly the AVX-512 one, which would then run on an AVX2-only CPU.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace tessera::packed {
+namespace {
+
+// One token's decode streams each weight once; software prefetches this far
+// ahead of the block being multiplied keep more line requests in flight than
+// the hardware prefetcher alone. 1-2 KiB measured best on the 2026-12-02 Zen 3
+// VMs; 2 KiB on the 2026-12-03 one (whole-model decode, 2 threads, against 1
+// KiB for the legacy blocks and 4 or 8 KiB for the K blocks). On the
+// AVX-512 Xeon VMs (AMX-capable) 0.5-4 KiB and no prefetch at all measured
+// within the noise once the weights sat on huge pages (docs/performance.md).
+constexpr int64_t kPrefetchAhead = 2048;
+
+// Prefetches slice i of n of a block's cache lines, kPrefetchAhead bytes
+// ahead. A K super-block (2368 or 3360 bytes) prefetched in one burst of 37 or
+// 53 lines at its start stalls the loads behind it; one slice per sub-block
+// spreads them over the block (tinyllama Q4_K_M decode, AVX2, 2 threads: 40.1
+// -> 46.5 tok/s with the distance above).
+inline void prefetch_slice(const uint8_t* block, int64_t block_bytes, int i, int n) {
+  const int64_t lines = (block_bytes + 63) / 64;
+  for (int64_t l = lines * i / n; l < lines * (i + 1) / n; ++l) {
+    _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchAhead + 64 * l), _MM_HINT_T0);
+  }
+}
+inline void prefetch_block(const uint8_t* block, int64_t bytes) { prefetch_slice(block, bytes, 0, 1); }
+
+// Bytes a tile prefetches while it works: a share of the next group (see
+// gemm_tokens). Empty for a tile that streams its own group (kStream).
+struct PrefetchWindow {
+  const uint8_t* begin = nullptr;
+  int64_t bytes = 0;
+};
+
+// Issues a window's cache lines evenly over a tile's n_steps calls of step()
+// (an error accumulator, so the counts are exact without a division per step).
+class SpreadPrefetch {
+ public:
+  SpreadPrefetch(PrefetchWindow w, int64_t n_steps)
+      : line_(w.begin), lines_((w.bytes + 63) / 64), steps_(std::max<int64_t>(1, n_steps)) {}
+  void step() {
+    for (acc_ += lines_; acc_ >= steps_; acc_ -= steps_, line_ += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(line_), _MM_HINT_T0);
+    }
+  }
+
+ private:
+  const uint8_t* line_;
+  int64_t lines_, steps_, acc_ = 0;
+};
+
+// A tile's prefetch while it works on slice i of n of block blk: ahead of
+// itself when it streams its group (kStream), else its share of the next group.
+template <bool kStream>
+inline void tile_prefetch(const uint8_t* blk, int64_t block_bytes, int i, int n, SpreadPrefetch& next_lines) {
+  if constexpr (kStream) {
+    prefetch_slice(blk, block_bytes, i, n);
+  } else {
+    next_lines.step();
+  }
+}
+
+// One tile of n tokens, 1 <= n <= kTile.
+template <template <int> class Tile, int kTile, bool kStream>
+void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, int64_t xp_stride, float* y,
+             int64_t y_stride, int n_rows, PrefetchWindow next) {
+  switch (n) {
+    case 6: if constexpr (kTile >= 6) Tile<6>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
+    case 5: if constexpr (kTile >= 5) Tile<5>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
+    case 4: if constexpr (kTile >= 4) Tile<4>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
+    case 3: if constexpr (kTile >= 3) Tile<3>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
+    case 2: if constexpr (kTile >= 2) Tile<2>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
+    case 1: Tile<1>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
+    default: break;
+  }
+}
+
+// Tokens in tiles of kTile, the last one shorter (the tile widths are measured
+// per type and ISA, at the kernels' entry points).
+//
+// Prefetch. One tile (decode, small batches) streams its group from memory
+// and prefetches ahead of itself (into the next group at its end; kStream).
+// Several tiles walk the group while it sits in cache, and each prefetches an
+// equal share of the next group meanwhile: the memory traffic spreads over
+// all of a group's compute instead of stalling its first tile (a serving step
+// of 8 sequences, 2 threads: the first tile cost 1.6x the others when it
+// streamed its own group; docs/performance.md). The first group a thread
+// takes is not prefetched; the last one's window runs past it (harmless).
+//
+// Tile<NT> provides group_bytes(cols) and run<kStream>(group, cols, x,
+// x_stride, y, y_stride, n_rows, next).
+template <template <int> class Tile, int kTile>
+void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens, float* y,
+                 int64_t y_stride, int n_rows) {
+  static_assert(kTile >= 1 && kTile <= 6);
+  if (n_tokens <= 0) return;
+  if (n_tokens <= kTile) {
+    tile_of<Tile, kTile, true>(n_tokens, group, cols, xp, xp_stride, y, y_stride, n_rows, PrefetchWindow{});
+    return;
+  }
+  const int64_t group_bytes = Tile<1>::group_bytes(cols);
+  const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
+  for (int64_t i = 0; i < n_tiles; ++i) {
+    const int64_t t = i * kTile;
+    const int64_t share_begin = group_bytes * i / n_tiles, share_end = group_bytes * (i + 1) / n_tiles;
+    tile_of<Tile, kTile, false>(std::min<int64_t>(kTile, n_tokens - t), group, cols, xp + t * xp_stride, xp_stride,
+                                y + t * y_stride, y_stride, n_rows,
+                                PrefetchWindow{group + group_bytes + share_begin, share_end - share_begin});
+  }
+}
+
+// gemm_tokens' Tile<NT> interface for a tile function template
+// `fn<NT, kStream>` whose 16-row groups are `group_bytes_expr` bytes long
+// (an expression of `cols`).
+#define TESSERA_PACKED_TILE(Name, fn, group_bytes_expr)                                                      \
+  template <int NT>                                                                                           \
+  struct Name {                                                                                               \
+    static int64_t group_bytes(int64_t cols) { return group_bytes_expr; }                                     \
+    template <bool kStream>                                                                                   \
+    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows, \
+                    ::tessera::packed::PrefetchWindow next) {                                                 \
+      fn<NT, kStream>(g, c, xp, xs, y, ys, rows, next);                                                       \
+    }                                                                                                         \
+  };
+
+}  // namespace
+}  // namespace tessera::packed
