@@ -26,6 +26,8 @@ void packed_gemm_q5_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
 void packed_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void row_scaled_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void row_scaled_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 }  // namespace avx512
 namespace avx2 {
 void packed_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
@@ -585,6 +587,10 @@ constexpr PackedKernel kRowScaledScalarKernels[] = {
     row_scaled_kernel<GgmlType::Q4_0>(scalar_gemm_row_scaled<GgmlType::Q4_0>, IsaLevel::kScalar),
     row_scaled_kernel<GgmlType::Q8_0>(scalar_gemm_row_scaled<GgmlType::Q8_0>, IsaLevel::kScalar),
 };
+constexpr PackedKernel kRowScaledAvx512Kernels[] = {
+    row_scaled_kernel<GgmlType::Q4_0>(avx512::row_scaled_gemm_q4_0, IsaLevel::kAvx512),
+    row_scaled_kernel<GgmlType::Q8_0>(avx512::row_scaled_gemm_q8_0, IsaLevel::kAvx512),
+};
 constexpr PackedKernel kRowScaledAvx2Kernels[] = {
     row_scaled_kernel<GgmlType::Q4_0>(avx2::row_scaled_gemm_q4_0, IsaLevel::kAvx2),
     row_scaled_kernel<GgmlType::Q8_0>(avx2::row_scaled_gemm_q8_0, IsaLevel::kAvx2),
@@ -638,8 +644,10 @@ const PackedKernel* find_packed_kernel(GgmlType type, IsaLevel max_level) {
 const PackedKernel* find_packed_kernel_scalar(GgmlType type) { return find_in(kScalarKernels, type); }
 
 const PackedKernel* find_row_scaled_kernel(GgmlType type, IsaLevel max_level) {
-  if (std::min(max_level, cpu_features().level) < IsaLevel::kAvx2) return nullptr;
-  return find_in(kRowScaledAvx2Kernels, type);
+  const IsaLevel level = std::min(max_level, cpu_features().level);
+  if (level >= IsaLevel::kAvx512) return find_in(kRowScaledAvx512Kernels, type);
+  if (level >= IsaLevel::kAvx2) return find_in(kRowScaledAvx2Kernels, type);
+  return nullptr;
 }
 
 const PackedKernel* find_row_scaled_kernel_scalar(GgmlType type) { return find_in(kRowScaledScalarKernels, type); }

@@ -207,6 +207,54 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
 }
 
+// ---- row-scaled tiles (one scale per weight row and per token) ------------
+// Every block adds its unsigned-weight dot products to one int32 sum per row
+// and token over the whole row; the offset correction and the two scales come
+// once at the end, so a block costs only its unpacking and vpdpbusd. The sums
+// are exact: |Σ u·x| <= 65536 · 255 · 127 < 2^31 (kRowScaledMaxCols, Q8_0's
+// u = q + 128; activations in [-127, 127]), and the wrapping int32 arithmetic
+// gives the exact total whenever the total itself fits, which it does.
+
+struct Q4_0RowFormat {
+  static constexpr int64_t kBlock = kQ4_0RowBlock;
+  static constexpr int kOffset = kOffsetQ4_0;
+  static void unpack(const uint8_t* blk, __m512i w[8]) { unpack_nibbles8(blk, w); }
+};
+
+struct Q8_0RowFormat {
+  static constexpr int64_t kBlock = kQ8_0RowBlock;
+  static constexpr int kOffset = kOffsetQ8_0;
+  static void unpack(const uint8_t* blk, __m512i w[8]) {
+    for (int g = 0; g < 8; ++g) w[g] = load512(blk + 64 * g);
+  }
+};
+
+template <typename Format, int NT, bool kStream>
+void row_scaled_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+                     int64_t y_stride, int n_rows, PrefetchWindow next) {
+  TokenRow x[NT];
+  __m512i isum[NT];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = token_row(xp + t * xp_stride, cols);
+    isum[t] = _mm512_setzero_si512();
+  }
+  SpreadPrefetch next_lines(next, cols / 32);
+  const uint8_t* blk = group + kRowScaledHeader;
+  for (int64_t b = 0; b < cols / 32; ++b, blk += Format::kBlock) {
+    tile_prefetch<kStream>(blk, Format::kBlock, 0, 1, next_lines);
+    __m512i w[8];
+    Format::unpack(blk, w);
+    for (int t = 0; t < NT; ++t) isum[t] = dot32(isum[t], w, x[t].q + 32 * b);
+  }
+  // float(Σ u·x - offset · Σx) · (d_w · d_x): the scalar reference's order.
+  const __m512 dw = _mm512_loadu_ps(group);
+  for (int t = 0; t < NT; ++t) {
+    const __m512i total = _mm512_sub_epi32(isum[t], _mm512_set1_epi32(Format::kOffset * x[t].sum));
+    const __m512 out = _mm512_mul_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(dw, _mm512_set1_ps(x[t].d)));
+    _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), out);
+  }
+}
+
 template <typename Format>
 struct LegacyTile {
   template <int NT>
@@ -216,6 +264,18 @@ struct LegacyTile {
     static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
                     PrefetchWindow next) {
       legacy_tile<Format, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
+    }
+  };
+};
+template <typename Format>
+struct RowScaledTile {
+  template <int NT>
+  struct Of {
+    static int64_t group_bytes(int64_t cols) { return kRowScaledHeader + cols / 32 * Format::kBlock; }
+    template <bool kStream>
+    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+                    PrefetchWindow next) {
+      row_scaled_tile<Format, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
     }
   };
 };
@@ -244,6 +304,15 @@ void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
   gemm_tokens<Q6KTile, 4>(g, c, xp, xs, n, y, ys, rows);
+}
+
+void row_scaled_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,
+                          int64_t ys, int rows) {
+  gemm_tokens<RowScaledTile<Q4_0RowFormat>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
+}
+void row_scaled_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,
+                          int64_t ys, int rows) {
+  gemm_tokens<RowScaledTile<Q8_0RowFormat>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
 }
 
 }  // namespace tessera::avx512

@@ -301,18 +301,22 @@ TEST(RowScaled, SimdKernelsEqualScalarReferenceBitForBit) {
   if (simd_levels().empty()) GTEST_SKIP() << "no AVX2 on this CPU: the packed kernels are not used here";
   std::mt19937 rng(23);
   ThreadPool pool(1);
-  for (GgmlType type : kRowScaledTypes) {
-    const PackedKernel* simd = find_row_scaled_kernel(type, cpu_features().level);
-    ASSERT_NE(simd, nullptr) << type_name(type);
-    EXPECT_EQ(simd->scales, PackedScales::kRowToken);
-    for (int64_t rows : {16, 45}) {
-      for (int64_t cols : {256, 800}) {
-        Case c = make_row_scaled_case(type, rows, cols, rng, pool);
-        for (int64_t n_tokens : {1, 2, 3, 4, 5, 7, 8, 10}) {  // every tile width and remainder
-          const auto x = random_floats(n_tokens * cols, rng);
-          EXPECT_TRUE(same_bits(run_kernel(*simd, c, x, n_tokens),
-                                run_kernel(*find_row_scaled_kernel_scalar(type), c, x, n_tokens)))
-              << type_name(type) << " " << rows << "x" << cols << ", " << n_tokens << " tokens";
+  for (IsaLevel level : simd_levels()) {
+    for (GgmlType type : kRowScaledTypes) {
+      const PackedKernel* simd = find_row_scaled_kernel(type, level);
+      ASSERT_NE(simd, nullptr) << type_name(type);
+      ASSERT_EQ(simd->isa, level);
+      EXPECT_EQ(simd->scales, PackedScales::kRowToken);
+      for (int64_t rows : {16, 45}) {
+        for (int64_t cols : {256, 800}) {
+          Case c = make_row_scaled_case(type, rows, cols, rng, pool);
+          for (int64_t n_tokens : {1, 2, 3, 4, 5, 7, 8, 10}) {  // every tile width and remainder
+            const auto x = random_floats(n_tokens * cols, rng);
+            EXPECT_TRUE(same_bits(run_kernel(*simd, c, x, n_tokens),
+                                  run_kernel(*find_row_scaled_kernel_scalar(type), c, x, n_tokens)))
+                << isa_level_name(level) << " " << type_name(type) << " " << rows << "x" << cols << ", " << n_tokens
+                << " tokens";
+          }
         }
       }
     }
@@ -335,17 +339,19 @@ TEST(RowScaled, SimdKernelsExactAtExtremeValues) {
         if (i % block >= 2) c.data[i] = fill;
       }
       c.packed = pack_matrix(*find_row_scaled_kernel_scalar(type), c.w, pool);
-      for (float sign : {1.0f, -1.0f}) {
-        const std::vector<float> x(static_cast<size_t>(cols), sign);
-        const auto simd = run_kernel(*find_row_scaled_kernel(type, cpu_features().level), c, x, 1);
-        EXPECT_TRUE(same_bits(simd, run_kernel(*find_row_scaled_kernel_scalar(type), c, x, 1)))
-            << type_name(type) << " " << cols << " columns, x = " << sign;
-        // And the value itself: every product is (q_max or -128) · 127 · sign.
-        float d;
-        std::memcpy(&d, c.packed.data.get(), 4);
-        const double q = type == GgmlType::Q8_0 ? -128.0 : 7.0;
-        EXPECT_NEAR(simd[0], q * 127.0 * sign * static_cast<double>(cols) * d * (1.0 / 127.0),
-                    1e-5 * std::fabs(q * cols * d));
+      for (IsaLevel level : simd_levels()) {
+        for (float sign : {1.0f, -1.0f}) {
+          const std::vector<float> x(static_cast<size_t>(cols), sign);
+          const auto simd = run_kernel(*find_row_scaled_kernel(type, level), c, x, 1);
+          EXPECT_TRUE(same_bits(simd, run_kernel(*find_row_scaled_kernel_scalar(type), c, x, 1)))
+              << isa_level_name(level) << " " << type_name(type) << " " << cols << " columns, x = " << sign;
+          // And the value itself: every product is (q_max or -128) · 127 · sign.
+          float d;
+          std::memcpy(&d, c.packed.data.get(), 4);
+          const double q = type == GgmlType::Q8_0 ? -128.0 : 7.0;
+          EXPECT_NEAR(simd[0], q * 127.0 * sign * static_cast<double>(cols) * d * (1.0 / 127.0),
+                      1e-5 * std::fabs(q * cols * d));
+        }
       }
     }
   }
