@@ -23,12 +23,22 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Software prefetch distance of the read loop. The decode kernels prefetch
+// this far ahead (kernels/packed_walk.h), and a read that does not understates
+// what the machine delivers: on an AVX-512 Xeon VM one thread read 15.8 GB/s
+// without and 19.1 with it (2 threads: 30.6 and 37.0), and the kernels then
+// "exceeded" the machine's bandwidth.
+constexpr int64_t kReadAhead = 2048;
+
 // Sums a range with 4 independent AVX2 accumulators; the result is returned so
 // the compiler cannot drop the loads.
 float read_range(const float* p, size_t n) {
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
+    const char* line = reinterpret_cast<const char*>(p + i);
+    _mm_prefetch(line + kReadAhead, _MM_HINT_T0);
+    _mm_prefetch(line + kReadAhead + 64, _MM_HINT_T0);
     a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
     a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
     a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));

@@ -87,7 +87,7 @@ const PackedKernel* find_packed_kernel(GgmlType type);
 const PackedKernel* find_packed_kernel(GgmlType type, IsaLevel max_level);
 // The portable reference of the same layout and float order (tests).
 const PackedKernel* find_packed_kernel_scalar(GgmlType type);
-// Row-scaled kernels (Q4_0, Q8_0; AVX2 code, also used on AVX-512 CPUs), or
+// Row-scaled kernels (Q4_0, Q8_0; AVX-512 VNNI or AVX2 tiles), or
 // null when the type has none or the CPU (capped by max_level) is below AVX2.
 const PackedKernel* find_row_scaled_kernel(GgmlType type, IsaLevel max_level);
 const PackedKernel* find_row_scaled_kernel_scalar(GgmlType type);
