@@ -25,6 +25,43 @@ struct BenchOptions {
   bool json = false;
 };
 
+// Weights read per second by an op (matmuls only; 0 for the rest).
+double weight_gbps(const OpProfile::Entry& e) {
+  return e.weight_bytes > 0 && e.seconds > 0 ? e.weight_bytes * e.calls / e.seconds / 1e9 : 0.0;
+}
+
+nlohmann::json profile_json(const ProfiledRun& run) {
+  nlohmann::json ops = nlohmann::json::array();
+  for (const auto& e : run.ops) {
+    ops.push_back({{"op", e.name},
+                   {"calls_per_token", static_cast<double>(e.calls) / run.tokens},
+                   {"ms_per_token", 1e3 * e.seconds / run.tokens},
+                   {"share", run.seconds > 0 ? e.seconds / run.seconds : 0.0},
+                   {"weight_bytes", e.weight_bytes},
+                   {"weight_gbps", weight_gbps(e)}});
+  }
+  return ops;
+}
+
+// With weight_rate, a column of weight bytes read per second (decode: each
+// step reads every matrix once, so it compares with the read bandwidth; a
+// prefill pass reads each once for many tokens, where it means nothing).
+void print_profile(const char* stage, const ProfiledRun& run, bool weight_rate) {
+  std::printf("%s profile (%lld profiled tokens, %.3f ms per token):\n", stage, static_cast<long long>(run.tokens),
+              1e3 * run.seconds / run.tokens);
+  std::printf("  %-58s %9s %11s %6s %12s\n", "op (weights rows x cols)", "calls/tok", "ms/tok", "share",
+              weight_rate ? "weights GB/s" : "");
+  for (const auto& e : run.ops) {
+    std::printf("  %-58s %9.2f %11.4f %5.1f%% ", e.name.c_str(), static_cast<double>(e.calls) / run.tokens,
+                1e3 * e.seconds / run.tokens, run.seconds > 0 ? 100.0 * e.seconds / run.seconds : 0.0);
+    if (weight_rate && weight_gbps(e) > 0) {
+      std::printf("%12.1f\n", weight_gbps(e));
+    } else {
+      std::printf("%12s\n", "");
+    }
+  }
+}
+
 void run_bench(const BenchOptions& o) {
   if (o.threads < 0) raise<InvalidArgument>("-t must be positive, got {}", o.threads);
   const std::string path = resolve_model_path(o.model);
@@ -58,18 +95,8 @@ void run_bench(const BenchOptions& o) {
         {"bandwidth_share", share},
         {"peak_rss_bytes", peak_rss},
     };
-    if (!r.decode_profile.empty()) {
-      nlohmann::json ops = nlohmann::json::array();
-      for (const auto& e : r.decode_profile) {
-        ops.push_back({{"op", e.name},
-                       {"calls_per_token", static_cast<double>(e.calls) / r.profiled_tokens},
-                       {"ms_per_token", 1e3 * e.seconds / r.profiled_tokens},
-                       {"share", r.profiled_seconds > 0 ? e.seconds / r.profiled_seconds : 0.0},
-                       {"weight_bytes", e.weight_bytes},
-                       {"weight_gbps", e.seconds > 0 ? e.weight_bytes * e.calls / e.seconds / 1e9 : 0.0}});
-      }
-      j["decode_profile"] = ops;
-    }
+    if (!r.prefill_profile.empty()) j["prefill_profile"] = profile_json(r.prefill_profile);
+    if (!r.decode_profile.empty()) j["decode_profile"] = profile_json(r.decode_profile);
     if (o.roofline) {
       j["fma_gflops"] = roof.fma_gflops;
       j["int8_gops"] = roof.int8_gops;
@@ -92,22 +119,9 @@ void run_bench(const BenchOptions& o) {
                 r.weight_bytes_per_token / 1048576.0, r.decode_read_gbps, 100.0 * share,
                 roof.read_gbps);
   }
-  if (!r.decode_profile.empty()) {
-    std::printf("decode profile (%lld profiled tokens, %.2f ms per token):\n",
-                static_cast<long long>(r.profiled_tokens), 1e3 * r.profiled_seconds / r.profiled_tokens);
-    std::printf("  %-58s %9s %11s %6s %12s\n", "op (weights rows x cols)", "calls/tok", "ms/tok", "share",
-                "weights GB/s");
-    for (const auto& e : r.decode_profile) {
-      const double ms = 1e3 * e.seconds / r.profiled_tokens;
-      std::printf("  %-58s %9.1f %11.3f %5.1f%% ", e.name.c_str(), static_cast<double>(e.calls) / r.profiled_tokens,
-                  ms, r.profiled_seconds > 0 ? 100.0 * e.seconds / r.profiled_seconds : 0.0);
-      if (e.weight_bytes > 0 && e.seconds > 0) {
-        std::printf("%12.1f\n", e.weight_bytes * e.calls / e.seconds / 1e9);
-      } else {
-        std::printf("%12s\n", "");
-      }
-    }
-  }
+  if (!r.prefill_profile.empty()) print_profile("prefill", r.prefill_profile, false);
+  if (!r.decode_profile.empty()) print_profile("decode", r.decode_profile, true);
+
   if (o.roofline) {
     std::printf("roofline read %.1f GB/s, fp32 FMA %.0f GFLOP/s, int8 %.0f GOP/s (AVX2), %.0f GOP/s (VNNI)\n",
                 roof.read_gbps, roof.fma_gflops, roof.int8_gops, roof.int8_vnni_gops);
@@ -130,8 +144,8 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
   cmd->add_flag("--roofline", o->roofline, "also measure peak FMA and int8 throughput");
   cmd->add_flag("--profile", o->speed.profile,
-                "after the timed runs, one more decode run timing each matmul (by weight type and shape), "
-                "the attention and the rest");
+                "after the timed runs, one more prefill and one more decode run timing each matmul (by weight "
+                "type and shape), the attention and the rest");
   cmd->add_flag("--json", o->json, "print one JSON object");
   cmd->callback([o] { run_bench(*o); });
 }

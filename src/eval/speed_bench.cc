@@ -54,6 +54,31 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
     }
   };
 
+  // One prefill of n_prompt tokens from an empty cache; returns its seconds.
+  auto prefill_from_empty = [&] {
+    kv->release(0);
+    kv->reserve(0, o.n_prompt);
+    batch.clear();
+    for (int i = 0; i < o.n_prompt; ++i) batch.add(token(rng), i, 0, i + 1 == o.n_prompt);
+    const auto t0 = std::chrono::steady_clock::now();
+    model.forward(batch, *kv, logits.data(), pool);
+    return elapsed(t0);
+  };
+  // run() with an OpProfile installed: its totals over `tokens` tokens.
+  auto profiled = [&](const auto& run, int64_t tokens) {
+    OpProfile profile;
+    {
+      // The model must not keep a pointer to this profile if a step throws.
+      struct Attached {
+        Model& m;
+        ~Attached() { m.set_op_profile(nullptr); }
+      } attached{model};
+      model.set_op_profile(&profile);
+      run();
+    }
+    return ProfiledRun{profile.entries(), tokens, profile.forward_seconds()};
+  };
+
   // One untimed warm-up step pages the weights in and sizes the buffers.
   kv->release(0);
   kv->reserve(0, 1);
@@ -63,13 +88,7 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
   for (int rep = 0; rep < o.repetitions; ++rep) {
     if (o.n_prompt > 0) {
       if (progress) progress("prefill", rep);
-      kv->release(0);
-      kv->reserve(0, o.n_prompt);
-      batch.clear();
-      for (int i = 0; i < o.n_prompt; ++i) batch.add(token(rng), i, 0, i + 1 == o.n_prompt);
-      const auto t0 = std::chrono::steady_clock::now();
-      model.forward(batch, *kv, logits.data(), pool);
-      pp.push_back(o.n_prompt / elapsed(t0));
+      pp.push_back(o.n_prompt / prefill_from_empty());
     }
     if (o.n_gen > 0) {
       if (progress) progress("decode", rep);
@@ -79,21 +98,13 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
     }
   }
   SpeedBenchResult r;
+  if (o.profile && o.n_prompt > 0) {
+    if (progress) progress("profiled prefill", 0);
+    r.prefill_profile = profiled(prefill_from_empty, o.n_prompt);
+  }
   if (o.profile && o.n_gen > 0) {
     if (progress) progress("profiled decode", 0);
-    OpProfile profile;
-    {
-      // The model must not keep a pointer to this profile if a step throws.
-      struct Attached {
-        Model& m;
-        ~Attached() { m.set_op_profile(nullptr); }
-      } attached{model};
-      model.set_op_profile(&profile);
-      decode_from_empty();
-    }
-    r.decode_profile = profile.entries();
-    r.profiled_tokens = o.n_gen;
-    r.profiled_seconds = profile.forward_seconds();
+    r.decode_profile = profiled(decode_from_empty, o.n_gen);
   }
   r.prefill = summarize(pp);
   r.decode = summarize(tg);

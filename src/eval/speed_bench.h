@@ -17,8 +17,9 @@ struct SpeedBenchOptions {
   int n_gen = 128;
   int repetitions = 3;
   uint32_t seed = 42;
-  // After the timed repetitions, one more decode run of n_gen tokens with an
-  // OpProfile installed (its own run: the clock reads do not touch the figures).
+  // After the timed repetitions, one more prefill of n_prompt tokens and one
+  // more decode run of n_gen tokens, each with an OpProfile installed (their
+  // own runs: the clock reads do not touch the figures).
   bool profile = false;
 };
 
@@ -27,14 +28,21 @@ struct Throughput {
   double stddev = 0;  // over repetitions
 };
 
+// An OpProfile's totals over one profiled run of `tokens` tokens.
+struct ProfiledRun {
+  std::vector<OpProfile::Entry> ops;
+  int64_t tokens = 0;
+  double seconds = 0;  // forward passes, in all
+  bool empty() const { return ops.empty(); }
+};
+
 struct SpeedBenchResult {
   Throughput prefill;
   Throughput decode;
   int64_t weight_bytes_per_token = 0;  // bytes of weights one decode step reads
   double decode_read_gbps = 0;         // weight_bytes_per_token * decode tok/s
-  std::vector<OpProfile::Entry> decode_profile;  // with options.profile: totals over profiled_tokens
-  int64_t profiled_tokens = 0;
-  double profiled_seconds = 0;
+  ProfiledRun prefill_profile;  // with options.profile (empty without prompt tokens)
+  ProfiledRun decode_profile;   // with options.profile (empty without decode tokens)
 };
 
 

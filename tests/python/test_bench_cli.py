@@ -1,5 +1,6 @@
 """tessera bench on a small model: the figures it promises in --json, and the
-per-operation decode profile (--profile) accounts for the whole decode step."""
+per-operation prefill and decode profiles (--profile) account for the whole
+forward passes."""
 import json
 
 import model_fixtures
@@ -28,6 +29,12 @@ def test_bench_json_and_decode_profile(tmp_path):
     # scales make them up to 3 % more than the file's.
     gguf_read = sum(name_bytes(name) * op["calls_per_token"] for name, op in matmuls.items())
     assert 1.0 < read / gguf_read < 1.03
+    # The prefill pass: one call of every matmul for all 16 tokens, one attention per layer.
+    pre = {op["op"]: op for op in r["prefill_profile"]}
+    assert set(pre) == set(ops)
+    for name, op in pre.items():
+        assert op["calls_per_token"] * 16 == ops[name]["calls_per_token"]
+    assert abs(sum(op["share"] for op in pre.values()) - 1.0) < 1e-6
 
 
 def name_bytes(name):
