@@ -19,17 +19,24 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
   }
 }
 
-void rope_inplace(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
-                  float freq_scale, const float* freq_factors, bool neox) {
-  (void)head_dim;
+void rope_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, const float* freq_factors,
+                 float* cos_out, float* sin_out) {
   const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
   float theta_extrap = static_cast<float>(pos);
-  const int64_t half = n_rot / 2;
-  for (int64_t i = 0; i < half; ++i) {
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
     const float factor = freq_factors != nullptr ? freq_factors[i] : 1.0f;
     const float theta = freq_scale * theta_extrap / factor;
-    const float c = std::cos(theta);
-    const float s = std::sin(theta);
+    cos_out[i] = std::cos(theta);
+    sin_out[i] = std::sin(theta);
+    theta_extrap *= theta_scale;
+  }
+}
+
+void rope_rotate(float* x, int64_t n_rot, const float* cos_theta, const float* sin_theta, bool neox) {
+  const int64_t half = n_rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const float c = cos_theta[i];
+    const float s = sin_theta[i];
     const int64_t a = neox ? i : 2 * i;
     const int64_t b = neox ? i + half : 2 * i + 1;
     const float x0 = x[a];
@@ -40,8 +47,15 @@ void rope_inplace(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float 
     // products here, and K/Q then differed from llama.cpp's by an ulp).
     x[a] = std::fma(x0, c, -(x1 * s));
     x[b] = std::fma(x0, s, x1 * c);
-    theta_extrap *= theta_scale;
   }
+}
+
+void rope_inplace(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
+                  float freq_scale, const float* freq_factors, bool neox) {
+  (void)head_dim;
+  std::vector<float> cos_theta(static_cast<size_t>(n_rot / 2)), sin_theta(static_cast<size_t>(n_rot / 2));
+  rope_angles(n_rot, pos, freq_base, freq_scale, freq_factors, cos_theta.data(), sin_theta.data());
+  rope_rotate(x, n_rot, cos_theta.data(), sin_theta.data(), neox);
 }
 
 float gelu_tanh(float x) {

@@ -18,6 +18,13 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 void rope_inplace(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
                   float freq_scale, const float* freq_factors, bool neox);
 
+// rope_inplace in two steps, for the many heads of one position: the angles'
+// cosines and sines (n_rot / 2 of each) once, then each head's rotation with
+// them (the same values, so the same bits as rope_inplace per head).
+void rope_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, const float* freq_factors,
+                 float* cos_out, float* sin_out);
+void rope_rotate(float* x, int64_t n_rot, const float* cos_theta, const float* sin_theta, bool neox);
+
 // (silu(gate) * up is ggml_swiglu in kernels/ggml_vec_math.h.)
 // GELU, tanh approximation, in f32.
 float gelu_tanh(float x);

@@ -86,6 +86,7 @@ class Transformer final : public Model {
   // Activations, grown to the largest batch seen and reused (no allocation in
   // the steady-state decode loop).
   std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_, attn_scratch_, logit_in_, act_scratch_;
+  std::vector<float> rope_angles_;  // per token: cos, then sin of its n_rot / 2 angles
 };
 
 }  // namespace tessera
