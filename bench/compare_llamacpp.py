@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Times tessera against llama.cpp (llama-cpp-python) on the same GGUF files and threads.
 
-Writes a Llama-shaped model with random weights (F16) and llama.cpp's Q4_0, Q4_K_M and
-Q8_0 quantizations of it, then, alternating the two engines, measures prefill (ppN: one
+Writes a Llama-shaped model with random weights (F16) and llama.cpp's Q4_0, Q4_K_M, Q8_0
+and Q5_K_M quantizations of it, then, alternating the two engines, measures prefill (ppN: one
 batch of N prompt tokens from an empty cache) and decode (tgN: N single-token steps) on
 each file and on the default Gemma 3 model, at each thread count. Prints every figure and
 the ratio tessera / llama.cpp (median over the alternations) as a Markdown table.
@@ -120,7 +120,7 @@ def main() -> int:
         write_random_llama(f16, shape, seed=1)
     files = {}
     for name, ftype in [("Q4_K_M", "LLAMA_FTYPE_MOSTLY_Q4_K_M"), ("Q4_0", "LLAMA_FTYPE_MOSTLY_Q4_0"),
-                        ("Q8_0", "LLAMA_FTYPE_MOSTLY_Q8_0")]:
+                        ("Q8_0", "LLAMA_FTYPE_MOSTLY_Q8_0"), ("Q5_K_M", "LLAMA_FTYPE_MOSTLY_Q5_K_M")]:
         dst = work / f"{tag}-{name.lower()}.gguf"
         print(f"quantizing {dst.name}", file=sys.stderr)
         quantize(f16, dst, ftype)

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
@@ -25,6 +26,7 @@ void packed_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
 void packed_gemm_q5_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q5_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
@@ -34,6 +36,7 @@ void packed_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
 void packed_gemm_q5_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q5_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
@@ -106,6 +109,25 @@ void put_nibbles(const uint8_t* const* u_rows, int n_rows, int base, int n_k, ui
   }
 }
 
+// Q5_0's high-bit words (packed_impl.h) of 32 columns from column `base` of
+// each row's u: bit 4i+m of word g is bit 4 of u(i, base + 4g + m).
+void put_high_bits(const uint8_t* const* u_rows, int n_rows, int64_t base, uint8_t* out) {
+  for (int g = 0; g < 8; ++g) {
+    uint64_t high = 0;
+    for (int i = 0; i < n_rows; ++i) {
+      for (int m = 0; m < 4; ++m) high |= static_cast<uint64_t>((u_rows[i][base + 4 * g + m] >> 4) & 1) << (4 * i + m);
+    }
+    std::memcpy(out + 8 * g, &high, 8);
+  }
+}
+
+// Bit 4 of u(i, base + 4g + m) from put_high_bits' words.
+inline int high_bit(const uint8_t* words, int i, int g, int m) {
+  uint64_t high;
+  std::memcpy(&high, words + 8 * g, 8);
+  return static_cast<int>((high >> (4 * i + m)) & 1);
+}
+
 int64_t legacy_block_bytes(GgmlType type) {
   return type == GgmlType::Q4_0 ? kQ4_0Block : type == GgmlType::Q5_0 ? kQ5_0Block : kQ8_0Block;
 }
@@ -137,29 +159,33 @@ void pack_legacy_group(const uint8_t* rows, int64_t row_stride, int n_rows, int6
     } else {
       put_nibbles(u_rows, n_rows, 0, 4, dst + kLegacyQuants);
     }
-    if constexpr (kType == GgmlType::Q5_0) {
-      for (int g = 0; g < 8; ++g) {
-        uint64_t high = 0;
-        for (int i = 0; i < n_rows; ++i) {
-          for (int m = 0; m < 4; ++m) high |= static_cast<uint64_t>((u[i][4 * g + m] >> 4) & 1) << (4 * i + m);
-        }
-        std::memcpy(dst + kQ5_0High + 8 * g, &high, 8);
-      }
-    }
+    if constexpr (kType == GgmlType::Q5_0) put_high_bits(u_rows, n_rows, 0, dst + kQ5_0High);
   }
 }
 
-int64_t q4k_group_bytes(int64_t cols) { return cols / 256 * kQ4_KBlock; }
+// Q4_K and Q5_K: the same scales and mins; Q5_K adds a fifth bit per weight.
+template <GgmlType kType>
+constexpr int64_t k45_block_bytes() {
+  return kType == GgmlType::Q5_K ? kQ5_KBlock : kQ4_KBlock;
+}
 
-void pack_q4k_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out) {
-  std::memset(out, 0, static_cast<size_t>(q4k_group_bytes(cols)));
+template <GgmlType kType>
+int64_t q45k_group_bytes(int64_t cols) {
+  return cols / 256 * k45_block_bytes<kType>();
+}
+
+template <GgmlType kType>
+void pack_q45k_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out) {
+  using Block = std::conditional_t<kType == GgmlType::Q5_K, BlockQ5_K, BlockQ4_K>;
+  constexpr int64_t kBlock = k45_block_bytes<kType>();
+  std::memset(out, 0, static_cast<size_t>(q45k_group_bytes<kType>(cols)));
   uint8_t u[kPackRows][256] = {};
   const uint8_t* u_rows[kPackRows];
   for (int i = 0; i < kPackRows; ++i) u_rows[i] = u[i];
   for (int64_t sb = 0; sb < cols / 256; ++sb) {
-    uint8_t* dst = out + sb * kQ4_KBlock;
+    uint8_t* dst = out + sb * kBlock;
     for (int i = 0; i < n_rows; ++i) {
-      const auto& b = reinterpret_cast<const BlockQ4_K*>(rows + i * row_stride)[sb];
+      const auto& b = reinterpret_cast<const Block*>(rows + i * row_stride)[sb];
       std::memcpy(dst + 2 * i, &b.d, 2);
       std::memcpy(dst + kQ4_KDmin + 2 * i, &b.dmin, 2);
       for (int j = 0; j < 8; ++j) {
@@ -167,14 +193,19 @@ void pack_q4k_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t
         q4k_scale_min(j, b.scales, &scale, &min);
         dst[kQ4_KScales + 16 * j + i] = scale;
         dst[kQ4_KMins + 32 * (j / 2) + 2 * i + (j % 2)] = min;
-        // Sub-block j: low nibbles of qs[32 (j/2) ..] for even j, high for odd.
+        // Sub-block j: low nibbles of qs[32 (j/2) ..] for even j, high for
+        // odd; Q5_K's fifth bit is bit j of qh[l].
         for (int l = 0; l < 32; ++l) {
           const uint8_t q = b.qs[32 * (j / 2) + l];
           u[i][32 * j + l] = (j % 2 == 0) ? (q & 0x0F) : (q >> 4);
+          if constexpr (kType == GgmlType::Q5_K) u[i][32 * j + l] |= static_cast<uint8_t>(((b.qh[l] >> j) & 1) << 4);
         }
       }
     }
-    for (int j = 0; j < 8; ++j) put_nibbles(u_rows, n_rows, 32 * j, 4, dst + kQ4_KQuants + 256 * j);
+    for (int j = 0; j < 8; ++j) {
+      put_nibbles(u_rows, n_rows, 32 * j, 4, dst + kQ4_KQuants + 256 * j);
+      if constexpr (kType == GgmlType::Q5_K) put_high_bits(u_rows, n_rows, 32 * j, dst + kQ5_KHigh + 64 * j);
+    }
   }
 }
 
@@ -233,11 +264,7 @@ void unpack_legacy_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) 
         } else {
           u[4 * g + m] = static_cast<uint8_t>(nibble_quant(blk + kLegacyQuants, i, g, m));
         }
-        if constexpr (kType == GgmlType::Q5_0) {
-          uint64_t high;
-          std::memcpy(&high, blk + kQ5_0High + 8 * g, 8);
-          u[4 * g + m] |= static_cast<uint8_t>(((high >> (4 * i + m)) & 1) << 4);
-        }
+        if constexpr (kType == GgmlType::Q5_0) u[4 * g + m] |= static_cast<uint8_t>(high_bit(blk + kQ5_0High, i, g, m) << 4);
       }
     }
     if constexpr (kType == GgmlType::Q8_0) {
@@ -255,10 +282,12 @@ void unpack_legacy_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) 
   }
 }
 
-void unpack_q4k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
+template <GgmlType kType>
+void unpack_q45k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
+  using Block = std::conditional_t<kType == GgmlType::Q5_K, BlockQ5_K, BlockQ4_K>;
   for (int64_t sb = 0; sb < cols / 256; ++sb) {
-    const uint8_t* blk = group + sb * kQ4_KBlock;
-    auto& b = reinterpret_cast<BlockQ4_K*>(out)[sb];
+    const uint8_t* blk = group + sb * k45_block_bytes<kType>();
+    auto& b = reinterpret_cast<Block*>(out)[sb];
     std::memcpy(&b.d, blk + 2 * i, 2);
     std::memcpy(&b.dmin, blk + kQ4_KDmin + 2 * i, 2);
     uint8_t scale[8], min[8];
@@ -268,11 +297,15 @@ void unpack_q4k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
     }
     q4k_set_scales_mins(scale, min, b.scales);
     std::memset(b.qs, 0, sizeof(b.qs));
+    if constexpr (kType == GgmlType::Q5_K) std::memset(b.qh, 0, sizeof(b.qh));
     for (int j = 0; j < 8; ++j) {
       for (int g = 0; g < 8; ++g) {
         for (int m = 0; m < 4; ++m) {
           const int u = nibble_quant(blk + kQ4_KQuants + 256 * j, i, g, m);
           b.qs[32 * (j / 2) + 4 * g + m] |= static_cast<uint8_t>(j % 2 == 0 ? u : u << 4);
+          if constexpr (kType == GgmlType::Q5_K) {
+            b.qh[4 * g + m] |= static_cast<uint8_t>(high_bit(blk + kQ5_KHigh + 64 * j, i, g, m) << j);
+          }
         }
       }
     }
@@ -491,20 +524,25 @@ void scalar_gemm_legacy(const uint8_t* group, int64_t cols, const uint8_t* xp, i
   }
 }
 
-void scalar_gemm_q4k(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
-                     float* y, int64_t y_stride, int n_rows) {
+template <GgmlType kType>
+void scalar_gemm_q45k(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
+                      float* y, int64_t y_stride, int n_rows) {
   for (int64_t t = 0; t < n_tokens; ++t) {
     const KRow x = k_row(xp + t * xp_stride, cols);
     for (int i = 0; i < n_rows; ++i) {
       float acc = 0.0f;
       for (int64_t sb = 0; sb < cols / 256; ++sb) {
-        const uint8_t* blk = group + sb * kQ4_KBlock;
+        const uint8_t* blk = group + sb * k45_block_bytes<kType>();
         const int8_t* xq = x.q + 256 * sb;
         int32_t isum = 0, msum = 0;
         for (int j = 0; j < 8; ++j) {
           int32_t s = 0;
           for (int g = 0; g < 8; ++g) {
-            for (int m = 0; m < 4; ++m) s += nibble_quant(blk + kQ4_KQuants + 256 * j, i, g, m) * xq[32 * j + 4 * g + m];
+            for (int m = 0; m < 4; ++m) {
+              int u = nibble_quant(blk + kQ4_KQuants + 256 * j, i, g, m);
+              if constexpr (kType == GgmlType::Q5_K) u |= high_bit(blk + kQ5_KHigh + 64 * j, i, g, m) << 4;
+              s += u * xq[32 * j + 4 * g + m];
+            }
           }
           isum += s * blk[kQ4_KScales + 16 * j + i];
           msum += blk[kQ4_KMins + 32 * (j / 2) + 2 * i + (j % 2)] * x.sum32[8 * sb + j];
@@ -571,7 +609,11 @@ constexpr PackedKernel kernel(GgmlType type, PackedGemmFn gemm, IsaLevel isa) {
               unpack_legacy_row<GgmlType::Q8_0>, prepared_legacy_bytes,
               prepare_legacy, gemm, isa};
     case GgmlType::Q4_K:
-      return {type, q4k_group_bytes, pack_q4k_group, unpack_q4k_row, prepared_k_bytes, prepare_k, gemm, isa};
+      return {type, q45k_group_bytes<GgmlType::Q4_K>, pack_q45k_group<GgmlType::Q4_K>,
+              unpack_q45k_row<GgmlType::Q4_K>, prepared_k_bytes, prepare_k, gemm, isa};
+    case GgmlType::Q5_K:
+      return {type, q45k_group_bytes<GgmlType::Q5_K>, pack_q45k_group<GgmlType::Q5_K>,
+              unpack_q45k_row<GgmlType::Q5_K>, prepared_k_bytes, prepare_k, gemm, isa};
     default:  // Q6_K
       return {type, q6k_group_bytes, pack_q6k_group, unpack_q6k_row, prepared_k_bytes, prepare_k, gemm, isa};
   }
@@ -600,7 +642,8 @@ constexpr PackedKernel kScalarKernels[] = {
     kernel(GgmlType::Q4_0, scalar_gemm_legacy<GgmlType::Q4_0>, IsaLevel::kScalar),
     kernel(GgmlType::Q5_0, scalar_gemm_legacy<GgmlType::Q5_0>, IsaLevel::kScalar),
     kernel(GgmlType::Q8_0, scalar_gemm_legacy<GgmlType::Q8_0>, IsaLevel::kScalar),
-    kernel(GgmlType::Q4_K, scalar_gemm_q4k, IsaLevel::kScalar),
+    kernel(GgmlType::Q4_K, scalar_gemm_q45k<GgmlType::Q4_K>, IsaLevel::kScalar),
+    kernel(GgmlType::Q5_K, scalar_gemm_q45k<GgmlType::Q5_K>, IsaLevel::kScalar),
     kernel(GgmlType::Q6_K, scalar_gemm_q6k, IsaLevel::kScalar),
 };
 
@@ -609,6 +652,7 @@ constexpr PackedKernel kAvx512Kernels[] = {
     kernel(GgmlType::Q5_0, avx512::packed_gemm_q5_0, IsaLevel::kAvx512),
     kernel(GgmlType::Q8_0, avx512::packed_gemm_q8_0, IsaLevel::kAvx512),
     kernel(GgmlType::Q4_K, avx512::packed_gemm_q4_k, IsaLevel::kAvx512),
+    kernel(GgmlType::Q5_K, avx512::packed_gemm_q5_k, IsaLevel::kAvx512),
     kernel(GgmlType::Q6_K, avx512::packed_gemm_q6_k, IsaLevel::kAvx512),
 };
 
@@ -617,6 +661,7 @@ constexpr PackedKernel kAvx2Kernels[] = {
     kernel(GgmlType::Q5_0, avx2::packed_gemm_q5_0, IsaLevel::kAvx2),
     kernel(GgmlType::Q8_0, avx2::packed_gemm_q8_0, IsaLevel::kAvx2),
     kernel(GgmlType::Q4_K, avx2::packed_gemm_q4_k, IsaLevel::kAvx2),
+    kernel(GgmlType::Q5_K, avx2::packed_gemm_q5_k, IsaLevel::kAvx2),
     kernel(GgmlType::Q6_K, avx2::packed_gemm_q6_k, IsaLevel::kAvx2),
 };
 

@@ -17,8 +17,8 @@
 // for bit):
 // for each (row, token), acc = 0; then per block in column order
 //   legacy types (Q4_0, Q5_0, Q8_0): acc = fma(float(Σ q·x), d_w·d_x, acc)
-//   Q4_K: acc = fma(float(Σ_j sc_j Σ q·x), d_w·d_x, acc);
-//         acc = fma(-float(Σ_j m_j Σ x), dmin_w·d_x, acc)
+//   Q4_K, Q5_K: acc = fma(float(Σ_j sc_j Σ q·x), d_w·d_x, acc);
+//               acc = fma(-float(Σ_j m_j Σ x), dmin_w·d_x, acc)
 //   Q6_K: acc = fma(float(Σ_j sc_j Σ (q - 32)·x), d_w·d_x, acc)
 // with every Σ an exact int32. Results are therefore batch invariant, but not
 // in llama.cpp's order (within float rounding of it; TESSERA_REPACK=0 keeps

@@ -259,13 +259,13 @@ void q4_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
   write_rows<NT>(acc, y, y_stride, n_rows);
 }
 
-// The 0x10 bit of Q5_0's weights for lane register g of half `half`: bit
-// 4i+m of high[g] (row i, byte m of the lane) spread one per byte, as
-// Q5_0Format::unpack does it.
-inline __m256i q5_high_bits(const uint8_t* blk, int g, int half) {
+// The 0x10 bit of 5-bit weights for lane register g of half `half`: bit
+// 4i+m of high word g (row i, byte m of the lane; Q5_0's and Q5_K's words,
+// packed_impl.h) spread one per byte, as Q5_0Format::unpack does it.
+inline __m256i q5_high_bits(const uint8_t* words, int g, int half) {
   const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
   const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
-  const int32_t bits = load_i32(blk + kQ5_0High + 8 * g + 4 * half);
+  const int32_t bits = load_i32(words + 8 * g + 4 * half);
   __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(bits), spread);
   v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
   return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
@@ -297,8 +297,8 @@ void q5_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
         __m256i lo[2], hi[2];
         for (int h = 0; h < 2; ++h) {
           split_nibbles(load256(blk + kLegacyQuants + 64 * k + 32 * h), lo[h], hi[h]);
-          lo[h] = _mm256_or_si256(lo[h], q5_high_bits(blk, 2 * k, h));
-          hi[h] = _mm256_or_si256(hi[h], q5_high_bits(blk, 2 * k + 1, h));
+          lo[h] = _mm256_or_si256(lo[h], q5_high_bits(blk + kQ5_0High, 2 * k, h));
+          hi[h] = _mm256_or_si256(hi[h], q5_high_bits(blk + kQ5_0High, 2 * k + 1, h));
         }
         for (int t = 0; t < NT; ++t) {
           const int8_t* xq = x[t].q + 32 * b + 8 * k;
@@ -348,30 +348,75 @@ void q8_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
   write_rows<NT>(acc, y, y_stride, n_rows);
 }
 
-template <int NT, bool kStream>
-void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
-                     int64_t y_stride, int n_rows, PrefetchWindow next) {
+// s[t][h] = Σ u·x over the 16 columns of lane pair `pair` (nibble registers
+// 2·pair, 2·pair + 1) of a 5-bit slice: nib[4][64] with the fifth bits in
+// high-bit words. u < 32: a maddubs pair is at most 2·31·128 = 7936, four of
+// them 31744 < 2^15.
+template <int NT>
+inline void dot16_u5_pairs_both_halves(const uint8_t* nib, const uint8_t* words, const int8_t* const (&q)[NT],
+                                       int64_t col, int pair, __m256i (&s)[NT][2]) {
+  for (int kk = 0; kk < 2; ++kk) {
+    const int k = 2 * pair + kk;
+    __m256i lo[2], hi[2];
+    for (int h = 0; h < 2; ++h) {
+      split_nibbles(load256(nib + 64 * k + 32 * h), lo[h], hi[h]);
+      lo[h] = _mm256_or_si256(lo[h], q5_high_bits(words, 2 * k, h));
+      hi[h] = _mm256_or_si256(hi[h], q5_high_bits(words, 2 * k + 1, h));
+    }
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* x = q[t] + col + 8 * k;
+      const __m256i xa = broadcast4(x), xb = broadcast4(x + 4);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xa), _mm256_maddubs_epi16(hi[h], xb));
+        s[t][h] = kk == 0 ? p : _mm256_add_epi16(s[t][h], p);
+      }
+    }
+  }
+}
+
+// Q4_K, and Q5_K (kHigh): Q5_K's 5-bit weights overflow int16 pair sums over
+// 32 columns, so each sub-block is two 16-column halves, each scaled into the
+// int32 sums on its own (exact either way).
+template <bool kHigh, int NT, bool kStream>
+void q45k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+                      int64_t y_stride, int n_rows, PrefetchWindow next) {
+  constexpr int64_t kBlock = kHigh ? kQ5_KBlock : kQ4_KBlock;
   KRow x[NT];
   const int8_t* q[NT];
   token_rows<NT>(xp, xp_stride, cols, k_row, x, q);
   alignas(32) float acc[NT][16] = {};
   SpreadPrefetch next_lines(next, cols / 256 * 8);
   const uint8_t* blk = group;
-  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kBlock) {
     // Per-token int32 sums of both halves, in memory like acc.
     alignas(32) int32_t isum[NT][16] = {};
     for (int j = 0; j < 8; ++j) {
-      tile_prefetch<kStream>(blk, kQ4_KBlock, j, 8, next_lines);
-      __m256i s[NT][2];
-      dot32_u4_pairs_both_halves<NT>(blk + kQ4_KQuants + 256 * j, q, 256 * sb + 32 * j, s);
+      tile_prefetch<kStream>(blk, kBlock, j, 8, next_lines);
+      __m256i scale[2];
       for (int h = 0; h < 2; ++h) {
-        const __m256i scale = pair_of(_mm256_cvtepu8_epi32(
+        scale[h] = pair_of(_mm256_cvtepu8_epi32(
             _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j + 8 * h))));
-        // |pair sum| <= 30720, times a 6-bit scale: exact in int32.
+      }
+      // |pair sum| <= 31744, times a 6-bit scale: exact in int32.
+      auto add_scaled = [&](const __m256i (&s)[NT][2]) {
         for (int t = 0; t < NT; ++t) {
-          __m256i* sum = reinterpret_cast<__m256i*>(isum[t] + 8 * h);
-          _mm256_store_si256(sum, _mm256_add_epi32(_mm256_load_si256(sum), _mm256_madd_epi16(s[t][h], scale)));
+          for (int h = 0; h < 2; ++h) {
+            __m256i* sum = reinterpret_cast<__m256i*>(isum[t] + 8 * h);
+            _mm256_store_si256(sum, _mm256_add_epi32(_mm256_load_si256(sum), _mm256_madd_epi16(s[t][h], scale[h])));
+          }
         }
+      };
+      const uint8_t* nib = blk + kQ4_KQuants + 256 * j;
+      if constexpr (kHigh) {
+        for (int pair = 0; pair < 2; ++pair) {
+          __m256i s[NT][2];
+          dot16_u5_pairs_both_halves<NT>(nib, blk + kQ5_KHigh + 64 * j, q, 256 * sb + 32 * j, pair, s);
+          add_scaled(s);
+        }
+      } else {
+        __m256i s[NT][2];
+        dot32_u4_pairs_both_halves<NT>(nib, q, 256 * sb + 32 * j, s);
+        add_scaled(s);
       }
     }
     const __m256 d[2] = {load_f16x8(blk), load_f16x8(blk + 16)};
@@ -397,6 +442,17 @@ void q4k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
     }
   }
   write_rows<NT>(acc, y, y_stride, n_rows);
+}
+
+template <int NT, bool kStream>
+void q4k_tile_shared(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+                     PrefetchWindow next) {
+  q45k_tile_shared<false, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
+}
+template <int NT, bool kStream>
+void q5k_tile_shared(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+                     PrefetchWindow next) {
+  q45k_tile_shared<true, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
 }
 
 template <int NT, bool kStream>
@@ -616,6 +672,7 @@ TESSERA_PACKED_TILE(Q4_0SharedTile, q4_0_tile_shared, cols / 32 * kQ4_0Block)
 TESSERA_PACKED_TILE(Q5_0SharedTile, q5_0_tile_shared, cols / 32 * kQ5_0Block)
 TESSERA_PACKED_TILE(Q8_0SharedTile, q8_0_tile_shared, cols / 32 * kQ8_0Block)
 TESSERA_PACKED_TILE(Q4KTile, q4k_tile_shared, cols / 256 * kQ4_KBlock)
+TESSERA_PACKED_TILE(Q5KTile, q5k_tile_shared, cols / 256 * kQ5_KBlock)
 TESSERA_PACKED_TILE(Q6KTile, q6k_tile, cols / 256 * kQ6_KBlock)
 TESSERA_PACKED_TILE(Q4_0RowTile, q4_0_row_tile, kRowScaledHeader + cols / 32 * kQ4_0RowBlock)
 TESSERA_PACKED_TILE(Q8_0RowTile, q8_0_row_tile, kRowScaledHeader + cols / 32 * kQ8_0RowBlock)
@@ -702,6 +759,10 @@ void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
   gemm_tokens<Q4KTile, 3>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q5_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<Q5KTile, 3>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {

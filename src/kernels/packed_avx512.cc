@@ -58,17 +58,23 @@ struct Q4_0Format {
   static void unpack(const uint8_t* blk, __m512i w[8]) { unpack_nibbles8(blk + kLegacyQuants, w); }
 };
 
+// Adds 0x10 to the bytes of w[g] whose bit is set in high-bit word g (Q5_0's
+// layout, packed_impl.h: bit 4i+m of word g is byte 4i+m of lane register g).
+inline void add_high_bits(const uint8_t* words, __m512i w[8]) {
+  const __m512i bit4 = _mm512_set1_epi8(0x10);
+  for (int g = 0; g < 8; ++g) {
+    uint64_t high;
+    std::memcpy(&high, words + 8 * g, 8);
+    w[g] = _mm512_mask_add_epi8(w[g], _cvtu64_mask64(high), w[g], bit4);
+  }
+}
+
 struct Q5_0Format {
   static constexpr int64_t kBlock = kQ5_0Block;
   static constexpr int kOffset = kOffsetQ5_0;
   static void unpack(const uint8_t* blk, __m512i w[8]) {
     unpack_nibbles8(blk + kLegacyQuants, w);
-    const __m512i bit4 = _mm512_set1_epi8(0x10);
-    for (int g = 0; g < 8; ++g) {
-      uint64_t high;
-      std::memcpy(&high, blk + kQ5_0High + 8 * g, 8);
-      w[g] = _mm512_mask_add_epi8(w[g], _cvtu64_mask64(high), w[g], bit4);
-    }
+    add_high_bits(blk + kQ5_0High, w);
   }
 };
 
@@ -107,9 +113,12 @@ void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
 }
 
-template <int NT, bool kStream>
-void q4k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
-              int n_rows, PrefetchWindow next) {
+// Q4_K, and Q5_K (kHigh: the fifth bit of each weight added from its words;
+// u < 32 changes nothing else, the sums stay exact in int32).
+template <bool kHigh, int NT, bool kStream>
+void q45k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
+               int n_rows, PrefetchWindow next) {
+  constexpr int64_t kBlock = kHigh ? kQ5_KBlock : kQ4_KBlock;
   KRow x[NT];
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) {
@@ -118,13 +127,14 @@ void q4k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
   }
   SpreadPrefetch next_lines(next, cols / 256 * 8);
   const uint8_t* blk = group;
-  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kBlock) {
     __m512i isum[NT], msum[NT];
     for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
-      tile_prefetch<kStream>(blk, kQ4_KBlock, j, 8, next_lines);
+      tile_prefetch<kStream>(blk, kBlock, j, 8, next_lines);
       __m512i w[8];
       unpack_nibbles8(blk + kQ4_KQuants + 256 * j, w);
+      if constexpr (kHigh) add_high_bits(blk + kQ5_KHigh + 64 * j, w);
       const __m512i scale =
           _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j)));
       for (int t = 0; t < NT; ++t) {
@@ -279,7 +289,18 @@ struct RowScaledTile {
     }
   };
 };
+template <int NT, bool kStream>
+void q4k_tile(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+              PrefetchWindow next) {
+  q45k_tile<false, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
+}
+template <int NT, bool kStream>
+void q5k_tile(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
+              PrefetchWindow next) {
+  q45k_tile<true, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
+}
 TESSERA_PACKED_TILE(Q4KTile, q4k_tile, cols / 256 * kQ4_KBlock)
+TESSERA_PACKED_TILE(Q5KTile, q5k_tile, cols / 256 * kQ5_KBlock)
 TESSERA_PACKED_TILE(Q6KTile, q6k_tile, cols / 256 * kQ6_KBlock)
 #undef TESSERA_PACKED_TILE
 
@@ -300,6 +321,10 @@ void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
   gemm_tokens<Q4KTile, 4>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q5_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<Q5KTile, 4>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {

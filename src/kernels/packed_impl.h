@@ -18,6 +18,9 @@
 //                  row i) | u8 min_pair[4][16][2] (mins of sub-blocks 2p, 2p+1
 //                  of row i, the int16 pair a vpdpwssd multiplies) | then per
 //                  32-column sub-block j: nib[4][64] as Q4_0's
+//   Q5_K (2880 B): as Q4_K (the low 4 bits of u in its nibbles), then per
+//                  sub-block j: u64 high[8] as Q5_0's (bit 4i+m of high[g] is
+//                  bit 4 of u(i, 32j + 4g + m)); u = q (0..31)
 //   Q6_K (3360 B): f16 d[16] | i8 scale_pair[8][16][2] (scales of 16-column
 //                  sub-blocks 2p, 2p+1 of row i) | then per sub-block j:
 //                  nib[2][64] as above (columns 16j + 8k + m, 16j + 8k + 4 + m)
@@ -45,6 +48,7 @@ inline constexpr int64_t kQ4_0Block = 288;
 inline constexpr int64_t kQ5_0Block = 352;
 inline constexpr int64_t kQ8_0Block = 544;
 inline constexpr int64_t kQ4_KBlock = 2368;
+inline constexpr int64_t kQ5_KBlock = 2880;
 inline constexpr int64_t kQ6_KBlock = 3360;
 
 // Offsets inside a packed block.
@@ -54,6 +58,7 @@ inline constexpr int64_t kQ4_KDmin = 32;
 inline constexpr int64_t kQ4_KScales = 64;
 inline constexpr int64_t kQ4_KMins = 64 + 128;
 inline constexpr int64_t kQ4_KQuants = 64 + 128 + 128;
+inline constexpr int64_t kQ5_KHigh = 2368;  // after Q4_K's part; 64 bytes per sub-block
 inline constexpr int64_t kQ6_KScales = 32;
 inline constexpr int64_t kQ6_KSubBlocks = 32 + 256;
 inline constexpr int64_t kQ6_KSubBlock = 192;

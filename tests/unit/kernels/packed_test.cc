@@ -25,7 +25,8 @@ namespace {
 using testing::random_floats;
 using testing::random_weights;
 
-constexpr GgmlType kPackedTypes[] = {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K};
+constexpr GgmlType kPackedTypes[] = {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K,
+                                     GgmlType::Q6_K};
 
 struct Case {
   std::vector<uint8_t> data;
