@@ -445,17 +445,6 @@ void q45k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
 }
 
 template <int NT, bool kStream>
-void q4k_tile_shared(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                     PrefetchWindow next) {
-  q45k_tile_shared<false, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-}
-template <int NT, bool kStream>
-void q5k_tile_shared(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                     PrefetchWindow next) {
-  q45k_tile_shared<true, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-}
-
-template <int NT, bool kStream>
 void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
               int n_rows, PrefetchWindow next) {
   KRow x[NT];
@@ -658,24 +647,16 @@ void q8_0_row_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_
 
 template <typename Format>
 struct LegacyTile {
-  template <int NT>
-  struct Of {
-    static int64_t group_bytes(int64_t cols) { return cols / 32 * Format::kBlock; }
-    template <bool kStream>
-    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                    PrefetchWindow next) {
-      legacy_tile<Format, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-    }
-  };
+  TESSERA_PACKED_TILE(Of, (legacy_tile<Format, NT, kStream>), cols / 32 * Format::kBlock)
 };
-TESSERA_PACKED_TILE(Q4_0SharedTile, q4_0_tile_shared, cols / 32 * kQ4_0Block)
-TESSERA_PACKED_TILE(Q5_0SharedTile, q5_0_tile_shared, cols / 32 * kQ5_0Block)
-TESSERA_PACKED_TILE(Q8_0SharedTile, q8_0_tile_shared, cols / 32 * kQ8_0Block)
-TESSERA_PACKED_TILE(Q4KTile, q4k_tile_shared, cols / 256 * kQ4_KBlock)
-TESSERA_PACKED_TILE(Q5KTile, q5k_tile_shared, cols / 256 * kQ5_KBlock)
-TESSERA_PACKED_TILE(Q6KTile, q6k_tile, cols / 256 * kQ6_KBlock)
-TESSERA_PACKED_TILE(Q4_0RowTile, q4_0_row_tile, kRowScaledHeader + cols / 32 * kQ4_0RowBlock)
-TESSERA_PACKED_TILE(Q8_0RowTile, q8_0_row_tile, kRowScaledHeader + cols / 32 * kQ8_0RowBlock)
+TESSERA_PACKED_TILE(Q4_0SharedTile, (q4_0_tile_shared<NT, kStream>), cols / 32 * kQ4_0Block)
+TESSERA_PACKED_TILE(Q5_0SharedTile, (q5_0_tile_shared<NT, kStream>), cols / 32 * kQ5_0Block)
+TESSERA_PACKED_TILE(Q8_0SharedTile, (q8_0_tile_shared<NT, kStream>), cols / 32 * kQ8_0Block)
+TESSERA_PACKED_TILE(Q4KTile, (q45k_tile_shared<false, NT, kStream>), cols / 256 * kQ4_KBlock)
+TESSERA_PACKED_TILE(Q5KTile, (q45k_tile_shared<true, NT, kStream>), cols / 256 * kQ5_KBlock)
+TESSERA_PACKED_TILE(Q6KTile, (q6k_tile<NT, kStream>), cols / 256 * kQ6_KBlock)
+TESSERA_PACKED_TILE(Q4_0RowTile, (q4_0_row_tile<NT, kStream>), kRowScaledHeader + cols / 32 * kQ4_0RowBlock)
+TESSERA_PACKED_TILE(Q8_0RowTile, (q8_0_row_tile<NT, kStream>), kRowScaledHeader + cols / 32 * kQ8_0RowBlock)
 #undef TESSERA_PACKED_TILE
 
 // One token only (gemm_tokens<Q6KOneTokenTile, 1>).

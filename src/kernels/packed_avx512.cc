@@ -267,41 +267,15 @@ void row_scaled_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
 
 template <typename Format>
 struct LegacyTile {
-  template <int NT>
-  struct Of {
-    static int64_t group_bytes(int64_t cols) { return cols / 32 * Format::kBlock; }
-    template <bool kStream>
-    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                    PrefetchWindow next) {
-      legacy_tile<Format, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-    }
-  };
+  TESSERA_PACKED_TILE(Of, (legacy_tile<Format, NT, kStream>), cols / 32 * Format::kBlock)
 };
 template <typename Format>
 struct RowScaledTile {
-  template <int NT>
-  struct Of {
-    static int64_t group_bytes(int64_t cols) { return kRowScaledHeader + cols / 32 * Format::kBlock; }
-    template <bool kStream>
-    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-                    PrefetchWindow next) {
-      row_scaled_tile<Format, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-    }
-  };
+  TESSERA_PACKED_TILE(Of, (row_scaled_tile<Format, NT, kStream>), kRowScaledHeader + cols / 32 * Format::kBlock)
 };
-template <int NT, bool kStream>
-void q4k_tile(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-              PrefetchWindow next) {
-  q45k_tile<false, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-}
-template <int NT, bool kStream>
-void q5k_tile(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows,
-              PrefetchWindow next) {
-  q45k_tile<true, NT, kStream>(g, c, xp, xs, y, ys, rows, next);
-}
-TESSERA_PACKED_TILE(Q4KTile, q4k_tile, cols / 256 * kQ4_KBlock)
-TESSERA_PACKED_TILE(Q5KTile, q5k_tile, cols / 256 * kQ5_KBlock)
-TESSERA_PACKED_TILE(Q6KTile, q6k_tile, cols / 256 * kQ6_KBlock)
+TESSERA_PACKED_TILE(Q4KTile, (q45k_tile<false, NT, kStream>), cols / 256 * kQ4_KBlock)
+TESSERA_PACKED_TILE(Q5KTile, (q45k_tile<true, NT, kStream>), cols / 256 * kQ5_KBlock)
+TESSERA_PACKED_TILE(Q6KTile, (q6k_tile<NT, kStream>), cols / 256 * kQ6_KBlock)
 #undef TESSERA_PACKED_TILE
 
 }  // namespace

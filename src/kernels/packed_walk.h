@@ -123,17 +123,18 @@ void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
   }
 }
 
-// gemm_tokens' Tile<NT> interface for a tile function template
-// `fn<NT, kStream>` whose 16-row groups are `group_bytes_expr` bytes long
-// (an expression of `cols`).
-#define TESSERA_PACKED_TILE(Name, fn, group_bytes_expr)                                                      \
+// gemm_tokens' Tile<NT> interface for the tile function `tile_fn` (an
+// expression in NT and kStream naming it, parenthesized when it holds commas,
+// e.g. (q45k_tile<true, NT, kStream>)) whose 16-row groups are
+// `group_bytes_expr` bytes long (an expression of `cols`).
+#define TESSERA_PACKED_TILE(Name, tile_fn, group_bytes_expr)                                                 \
   template <int NT>                                                                                           \
   struct Name {                                                                                               \
     static int64_t group_bytes(int64_t cols) { return group_bytes_expr; }                                     \
     template <bool kStream>                                                                                   \
     static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows, \
                     ::tessera::packed::PrefetchWindow next) {                                                 \
-      fn<NT, kStream>(g, c, xp, xs, y, ys, rows, next);                                                       \
+      tile_fn(g, c, xp, xs, y, ys, rows, next);                                                               \
     }                                                                                                         \
   };
 
