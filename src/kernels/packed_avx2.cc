@@ -50,6 +50,18 @@ inline void unpack_nibbles8(const uint8_t* nib, int half, __m256i w[8]) {
   for (int k = 0; k < 4; ++k) split_nibbles(load256(nib + 64 * k + 32 * half), w[2 * k], w[2 * k + 1]);
 }
 
+// The 0x10 bit of 5-bit weights for lane register g of half `half`: bit
+// 4i+m of high word g (row i, byte m of the lane; Q5_0's and Q5_K's words,
+// packed_impl.h) spread one per byte.
+inline __m256i q5_high_bits(const uint8_t* words, int g, int half) {
+  const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+  const int32_t bits = load_i32(words + 8 * g + 4 * half);
+  __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(bits), spread);
+  v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+  return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
 struct Q5_0Format {
   static constexpr int64_t kBlock = kQ5_0Block;
   static constexpr int kOffset = kOffsetQ5_0;
@@ -58,16 +70,7 @@ struct Q5_0Format {
   };
   static void unpack(const uint8_t* blk, int half, Weights& w) {
     unpack_nibbles8(blk + kLegacyQuants, half, w.w);
-    // Bit 4i+m of high[g] (row i, byte m of the lane) becomes 0x10 in that byte:
-    // spread the half's 32 bits one per byte, keep each byte's own bit.
-    const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-    const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
-    for (int g = 0; g < 8; ++g) {
-      const int32_t bits = load_i32(blk + kQ5_0High + 8 * g + 4 * half);
-      __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(bits), spread);
-      v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
-      w.w[g] = _mm256_or_si256(w.w[g], _mm256_and_si256(v, _mm256_set1_epi8(0x10)));
-    }
+    for (int g = 0; g < 8; ++g) w.w[g] = _mm256_or_si256(w.w[g], q5_high_bits(blk + kQ5_0High, g, half));
   }
   // u < 32: a maddubs pair is at most 2·31·128 = 7936, four of them 31744.
   static __m256i dot(const Weights& w, const int8_t* x) {
@@ -259,16 +262,31 @@ void q4_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
   write_rows<NT>(acc, y, y_stride, n_rows);
 }
 
-// The 0x10 bit of 5-bit weights for lane register g of half `half`: bit
-// 4i+m of high word g (row i, byte m of the lane; Q5_0's and Q5_K's words,
-// packed_impl.h) spread one per byte, as Q5_0Format::unpack does it.
-inline __m256i q5_high_bits(const uint8_t* words, int g, int half) {
-  const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
-  const int32_t bits = load_i32(words + 8 * g + 4 * half);
-  __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(bits), spread);
-  v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
-  return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+
+// s[t][h] = Σ u·x over the 16 columns of lane pair `pair` (nibble registers
+// 2·pair, 2·pair + 1) of a 5-bit slice: nib[4][64] with the fifth bits in
+// high-bit words. u < 32: a maddubs pair is at most 2·31·128 = 7936, four of
+// them 31744 < 2^15.
+template <int NT>
+inline void dot16_u5_pairs_both_halves(const uint8_t* nib, const uint8_t* words, const int8_t* const (&q)[NT],
+                                       int64_t col, int pair, __m256i (&s)[NT][2]) {
+  for (int kk = 0; kk < 2; ++kk) {
+    const int k = 2 * pair + kk;
+    __m256i lo[2], hi[2];
+    for (int h = 0; h < 2; ++h) {
+      split_nibbles(load256(nib + 64 * k + 32 * h), lo[h], hi[h]);
+      lo[h] = _mm256_or_si256(lo[h], q5_high_bits(words, 2 * k, h));
+      hi[h] = _mm256_or_si256(hi[h], q5_high_bits(words, 2 * k + 1, h));
+    }
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* x = q[t] + col + 8 * k;
+      const __m256i xa = broadcast4(x), xb = broadcast4(x + 4);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xa), _mm256_maddubs_epi16(hi[h], xb));
+        s[t][h] = kk == 0 ? p : _mm256_add_epi16(s[t][h], p);
+      }
+    }
+  }
 }
 
 // Q5_0, both halves per activation broadcast. u < 32: a maddubs pair is at
@@ -278,7 +296,8 @@ template <int NT, bool kStream>
 void q5_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
                       int64_t y_stride, int n_rows, PrefetchWindow next) {
   LegacyRow x[NT];
-  for (int t = 0; t < NT; ++t) x[t] = legacy_row(xp + t * xp_stride, cols);
+  const int8_t* q[NT];
+  token_rows<NT>(xp, xp_stride, cols, legacy_row, x, q);
   alignas(32) float acc[NT][16] = {};
   SpreadPrefetch next_lines(next, cols / 32);
   const uint8_t* blk = group;
@@ -290,25 +309,9 @@ void q5_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
       _mm256_store_si256(reinterpret_cast<__m256i*>(isum[t]), offset);
       _mm256_store_si256(reinterpret_cast<__m256i*>(isum[t] + 8), offset);
     }
-    for (int pair = 0; pair < 2; ++pair) {  // lanes 8·pair .. 8·pair + 7 of the 32 columns: k = 2·pair, 2·pair + 1
+    for (int pair = 0; pair < 2; ++pair) {
       __m256i s[NT][2];
-      for (int kk = 0; kk < 2; ++kk) {
-        const int k = 2 * pair + kk;
-        __m256i lo[2], hi[2];
-        for (int h = 0; h < 2; ++h) {
-          split_nibbles(load256(blk + kLegacyQuants + 64 * k + 32 * h), lo[h], hi[h]);
-          lo[h] = _mm256_or_si256(lo[h], q5_high_bits(blk + kQ5_0High, 2 * k, h));
-          hi[h] = _mm256_or_si256(hi[h], q5_high_bits(blk + kQ5_0High, 2 * k + 1, h));
-        }
-        for (int t = 0; t < NT; ++t) {
-          const int8_t* xq = x[t].q + 32 * b + 8 * k;
-          const __m256i xa = broadcast4(xq), xb = broadcast4(xq + 4);
-          for (int h = 0; h < 2; ++h) {
-            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xa), _mm256_maddubs_epi16(hi[h], xb));
-            s[t][h] = kk == 0 ? p : _mm256_add_epi16(s[t][h], p);
-          }
-        }
-      }
+      dot16_u5_pairs_both_halves<NT>(blk + kLegacyQuants, blk + kQ5_0High, q, 32 * b, pair, s);
       for (int t = 0; t < NT; ++t) {
         for (int h = 0; h < 2; ++h) {
           auto* sum = reinterpret_cast<__m256i*>(isum[t] + 8 * h);
@@ -346,32 +349,6 @@ void q8_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
     for (int t = 0; t < NT; ++t) fma_both_halves(isum[t], dw, x[t].d[b], acc[t]);
   }
   write_rows<NT>(acc, y, y_stride, n_rows);
-}
-
-// s[t][h] = Σ u·x over the 16 columns of lane pair `pair` (nibble registers
-// 2·pair, 2·pair + 1) of a 5-bit slice: nib[4][64] with the fifth bits in
-// high-bit words. u < 32: a maddubs pair is at most 2·31·128 = 7936, four of
-// them 31744 < 2^15.
-template <int NT>
-inline void dot16_u5_pairs_both_halves(const uint8_t* nib, const uint8_t* words, const int8_t* const (&q)[NT],
-                                       int64_t col, int pair, __m256i (&s)[NT][2]) {
-  for (int kk = 0; kk < 2; ++kk) {
-    const int k = 2 * pair + kk;
-    __m256i lo[2], hi[2];
-    for (int h = 0; h < 2; ++h) {
-      split_nibbles(load256(nib + 64 * k + 32 * h), lo[h], hi[h]);
-      lo[h] = _mm256_or_si256(lo[h], q5_high_bits(words, 2 * k, h));
-      hi[h] = _mm256_or_si256(hi[h], q5_high_bits(words, 2 * k + 1, h));
-    }
-    for (int t = 0; t < NT; ++t) {
-      const int8_t* x = q[t] + col + 8 * k;
-      const __m256i xa = broadcast4(x), xb = broadcast4(x + 4);
-      for (int h = 0; h < 2; ++h) {
-        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xa), _mm256_maddubs_epi16(hi[h], xb));
-        s[t][h] = kk == 0 ? p : _mm256_add_epi16(s[t][h], p);
-      }
-    }
-  }
 }
 
 // Q4_K, and Q5_K (kHigh): Q5_K's 5-bit weights overflow int16 pair sums over
