@@ -713,7 +713,10 @@ bool has_row_scales(const WeightMatrix& w) {
   return true;
 }
 
-int64_t packed_matrix_bytes(const PackedKernel& k, const WeightMatrix& w) {
+namespace {
+
+// The checks of the matrix's type and shape every packing makes.
+void check_layout(const PackedKernel& k, const WeightMatrix& w) {
   if (w.type != k.weight_type) {
     raise<InvalidArgument>("pack_matrix: a {} matrix given to the {} kernel", type_name(w.type),
                            type_name(k.weight_type));
@@ -722,6 +725,14 @@ int64_t packed_matrix_bytes(const PackedKernel& k, const WeightMatrix& w) {
   if (w.cols % block_cols != 0 || w.cols % 32 != 0) {
     raise<InvalidArgument>("pack_matrix: {} columns is not a multiple of the {} block", w.cols, type_name(w.type));
   }
+}
+
+}  // namespace
+
+int64_t packed_matrix_bytes(const PackedKernel& k, const WeightMatrix& w) {
+  check_layout(k, w);
+  // A scan of every block's scale: checked here once, where the size is
+  // settled, not again by pack_matrix_into.
   if (k.scales == PackedScales::kRowToken && !has_row_scales(w)) {
     raise<InvalidArgument>("pack_matrix: a row-scaled kernel needs one scale per row and at most {} columns",
                            kRowScaledMaxCols);
@@ -732,7 +743,7 @@ int64_t packed_matrix_bytes(const PackedKernel& k, const WeightMatrix& w) {
 
 void pack_matrix_into(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool, uint8_t* dst,
                       bool release_source) {
-  packed_matrix_bytes(k, w);  // the argument checks
+  check_layout(k, w);  // the row-scale check is packed_matrix_bytes', which sized dst
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
   const int64_t group_bytes = k.group_bytes(w.cols);
   // Slices of about 16 MiB of source rows: the peak extra memory while packing.

@@ -113,7 +113,8 @@ PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPoo
 // The parts of pack_matrix, for callers that place many matrices in one
 // buffer: the bytes of w's packed copy (a multiple of 64; throws what
 // pack_matrix throws), memory for them (huge-page aligned,
-// core/huge_pages.h), and packing into dst (64-byte aligned, that many bytes).
+// core/huge_pages.h), and packing into dst (64-byte aligned, that many bytes;
+// packed_matrix_bytes made the row-scale check, which is not repeated).
 int64_t packed_matrix_bytes(const PackedKernel& k, const WeightMatrix& w);
 PackedMatrix allocate_packed(int64_t bytes);
 void pack_matrix_into(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool, uint8_t* dst,
