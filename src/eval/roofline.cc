@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/huge_pages.h"
 #include "kernels/cpu_features.h"
+#include "kernels/packed_walk.h"
 
 #include <immintrin.h>
 
@@ -23,12 +24,12 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Software prefetch distance of the read loop. The decode kernels prefetch
-// this far ahead (kernels/packed_walk.h), and a read that does not understates
-// what the machine delivers: on an AVX-512 Xeon VM one thread read 15.8 GB/s
-// without and 19.1 with it (2 threads: 30.6 and 37.0), and the kernels then
+// The read loop prefetches as far ahead as the decode kernels
+// (packed::kPrefetchAhead): a read that does not understates what the
+// machine delivers (on an AVX-512 Xeon VM one thread read 15.8 GB/s without
+// and 19.1 with it, 2 threads 30.6 and 37.0), and the kernels then
 // "exceeded" the machine's bandwidth.
-constexpr int64_t kReadAhead = 2048;
+constexpr int64_t kReadAhead = packed::kPrefetchAhead;
 
 // Sums a range with 4 independent AVX2 accumulators; the result is returned so
 // the compiler cannot drop the loads.
