@@ -524,7 +524,29 @@ void scalar_gemm_legacy(const uint8_t* group, int64_t cols, const uint8_t* xp, i
   }
 }
 
-template <GgmlType kType>
+// S of one super-block (packed.h) from its terms t_j, in kSums' order.
+template <KSums kSums>
+class SubBlockSum {
+ public:
+  void add(int32_t term) {
+    if constexpr (kSums == KSums::kInt32) {
+      int_sum_ += term;
+    } else {
+      float_sum_ += static_cast<float>(term);
+    }
+  }
+  float value() const { return minus(0); }
+  // S - v rounded once; v must be exact in float (a multiple of 2^k below 2^(24+k)).
+  float minus(int32_t v) const {
+    return kSums == KSums::kInt32 ? static_cast<float>(int_sum_ - v) : float_sum_ - static_cast<float>(v);
+  }
+
+ private:
+  int32_t int_sum_ = 0;
+  float float_sum_ = 0.0f;
+};
+
+template <GgmlType kType, KSums kSums>
 void scalar_gemm_q45k(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
                       float* y, int64_t y_stride, int n_rows) {
   for (int64_t t = 0; t < n_tokens; ++t) {
@@ -534,7 +556,8 @@ void scalar_gemm_q45k(const uint8_t* group, int64_t cols, const uint8_t* xp, int
       for (int64_t sb = 0; sb < cols / 256; ++sb) {
         const uint8_t* blk = group + sb * k45_block_bytes<kType>();
         const int8_t* xq = x.q + 256 * sb;
-        int32_t isum = 0, msum = 0;
+        SubBlockSum<kSums> scaled;
+        int32_t msum = 0;
         for (int j = 0; j < 8; ++j) {
           int32_t s = 0;
           for (int g = 0; g < 8; ++g) {
@@ -544,13 +567,13 @@ void scalar_gemm_q45k(const uint8_t* group, int64_t cols, const uint8_t* xp, int
               s += u * xq[32 * j + 4 * g + m];
             }
           }
-          isum += s * blk[kQ4_KScales + 16 * j + i];
+          scaled.add(s * blk[kQ4_KScales + 16 * j + i]);
           msum += blk[kQ4_KMins + 32 * (j / 2) + 2 * i + (j % 2)] * x.sum32[8 * sb + j];
         }
         uint16_t d, dmin;
         std::memcpy(&d, blk + 2 * i, 2);
         std::memcpy(&dmin, blk + kQ4_KDmin + 2 * i, 2);
-        acc = std::fma(static_cast<float>(isum), half_to_float(d) * x.d[sb], acc);
+        acc = std::fma(scaled.value(), half_to_float(d) * x.d[sb], acc);
         acc = std::fma(-static_cast<float>(msum), half_to_float(dmin) * x.d[sb], acc);
       }
       y[t * y_stride + i] = acc;
@@ -558,6 +581,7 @@ void scalar_gemm_q45k(const uint8_t* group, int64_t cols, const uint8_t* xp, int
   }
 }
 
+template <KSums kSums>
 void scalar_gemm_q6k(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
                      float* y, int64_t y_stride, int n_rows) {
   for (int64_t t = 0; t < n_tokens; ++t) {
@@ -567,7 +591,8 @@ void scalar_gemm_q6k(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
       for (int64_t sb = 0; sb < cols / 256; ++sb) {
         const uint8_t* blk = group + sb * kQ6_KBlock;
         const int8_t* xq = x.q + 256 * sb;
-        int32_t isum = 0, corr = 0;
+        SubBlockSum<kSums> scaled;
+        int32_t corr = 0;
         for (int j = 0; j < 16; ++j) {
           const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
           int32_t s = 0;
@@ -578,12 +603,15 @@ void scalar_gemm_q6k(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
             }
           }
           const int scale = static_cast<int8_t>(blk[kQ6_KScales + 32 * (j / 2) + 2 * i + (j % 2)]);
-          isum += s * scale;
+          scaled.add(s * scale);
           corr += scale * x.bsum[16 * sb + j];
         }
         uint16_t d;
         std::memcpy(&d, blk + 2 * i, 2);
-        acc = std::fma(static_cast<float>(isum - kOffsetQ6_K * corr), half_to_float(d) * x.d[sb], acc);
+        // 32·corr is exact in float (|corr| < 2^24), so the kFloat order's
+        // difference is the AVX-512 kernel's single-rounding fnmadd.
+        const float total = scaled.minus(kOffsetQ6_K * corr);
+        acc = std::fma(total, half_to_float(d) * x.d[sb], acc);
       }
       y[t * y_stride + i] = acc;
     }
@@ -594,7 +622,7 @@ void scalar_gemm_q6k(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
 
 // The layout half of a kernel (group size, packing, activation preparation)
 // depends only on the type; the gemm and its ISA on the implementation.
-constexpr PackedKernel kernel(GgmlType type, PackedGemmFn gemm, IsaLevel isa) {
+constexpr PackedKernel kernel(GgmlType type, PackedGemmFn gemm, IsaLevel isa, KSums k_sums = KSums::kInt32) {
   switch (type) {
     case GgmlType::Q4_0:
       return {type, legacy_group_bytes<GgmlType::Q4_0>, pack_legacy_group<GgmlType::Q4_0>,
@@ -610,12 +638,13 @@ constexpr PackedKernel kernel(GgmlType type, PackedGemmFn gemm, IsaLevel isa) {
               prepare_legacy, gemm, isa};
     case GgmlType::Q4_K:
       return {type, q45k_group_bytes<GgmlType::Q4_K>, pack_q45k_group<GgmlType::Q4_K>,
-              unpack_q45k_row<GgmlType::Q4_K>, prepared_k_bytes, prepare_k, gemm, isa};
+              unpack_q45k_row<GgmlType::Q4_K>, prepared_k_bytes, prepare_k, gemm, isa, PackedScales::kBlock, k_sums};
     case GgmlType::Q5_K:
       return {type, q45k_group_bytes<GgmlType::Q5_K>, pack_q45k_group<GgmlType::Q5_K>,
-              unpack_q45k_row<GgmlType::Q5_K>, prepared_k_bytes, prepare_k, gemm, isa};
+              unpack_q45k_row<GgmlType::Q5_K>, prepared_k_bytes, prepare_k, gemm, isa, PackedScales::kBlock, k_sums};
     default:  // Q6_K
-      return {type, q6k_group_bytes, pack_q6k_group, unpack_q6k_row, prepared_k_bytes, prepare_k, gemm, isa};
+      return {type, q6k_group_bytes, pack_q6k_group, unpack_q6k_row, prepared_k_bytes, prepare_k, gemm, isa,
+              PackedScales::kBlock, k_sums};
   }
 }
 
@@ -642,18 +671,24 @@ constexpr PackedKernel kScalarKernels[] = {
     kernel(GgmlType::Q4_0, scalar_gemm_legacy<GgmlType::Q4_0>, IsaLevel::kScalar),
     kernel(GgmlType::Q5_0, scalar_gemm_legacy<GgmlType::Q5_0>, IsaLevel::kScalar),
     kernel(GgmlType::Q8_0, scalar_gemm_legacy<GgmlType::Q8_0>, IsaLevel::kScalar),
-    kernel(GgmlType::Q4_K, scalar_gemm_q45k<GgmlType::Q4_K>, IsaLevel::kScalar),
-    kernel(GgmlType::Q5_K, scalar_gemm_q45k<GgmlType::Q5_K>, IsaLevel::kScalar),
-    kernel(GgmlType::Q6_K, scalar_gemm_q6k, IsaLevel::kScalar),
+    kernel(GgmlType::Q4_K, scalar_gemm_q45k<GgmlType::Q4_K, KSums::kInt32>, IsaLevel::kScalar),
+    kernel(GgmlType::Q5_K, scalar_gemm_q45k<GgmlType::Q5_K, KSums::kInt32>, IsaLevel::kScalar),
+    kernel(GgmlType::Q6_K, scalar_gemm_q6k<KSums::kInt32>, IsaLevel::kScalar),
+};
+// The references of the AVX-512 K kernels' order.
+constexpr PackedKernel kScalarFloatSumKernels[] = {
+    kernel(GgmlType::Q4_K, scalar_gemm_q45k<GgmlType::Q4_K, KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
+    kernel(GgmlType::Q5_K, scalar_gemm_q45k<GgmlType::Q5_K, KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
+    kernel(GgmlType::Q6_K, scalar_gemm_q6k<KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
 };
 
 constexpr PackedKernel kAvx512Kernels[] = {
     kernel(GgmlType::Q4_0, avx512::packed_gemm_q4_0, IsaLevel::kAvx512),
     kernel(GgmlType::Q5_0, avx512::packed_gemm_q5_0, IsaLevel::kAvx512),
     kernel(GgmlType::Q8_0, avx512::packed_gemm_q8_0, IsaLevel::kAvx512),
-    kernel(GgmlType::Q4_K, avx512::packed_gemm_q4_k, IsaLevel::kAvx512),
-    kernel(GgmlType::Q5_K, avx512::packed_gemm_q5_k, IsaLevel::kAvx512),
-    kernel(GgmlType::Q6_K, avx512::packed_gemm_q6_k, IsaLevel::kAvx512),
+    kernel(GgmlType::Q4_K, avx512::packed_gemm_q4_k, IsaLevel::kAvx512, KSums::kFloat),
+    kernel(GgmlType::Q5_K, avx512::packed_gemm_q5_k, IsaLevel::kAvx512, KSums::kFloat),
+    kernel(GgmlType::Q6_K, avx512::packed_gemm_q6_k, IsaLevel::kAvx512, KSums::kFloat),
 };
 
 constexpr PackedKernel kAvx2Kernels[] = {
@@ -686,7 +721,16 @@ const PackedKernel* find_packed_kernel(GgmlType type, IsaLevel max_level) {
   return nullptr;
 }
 
-const PackedKernel* find_packed_kernel_scalar(GgmlType type) { return find_in(kScalarKernels, type); }
+const PackedKernel* find_packed_kernel_scalar(GgmlType type, KSums k_sums) {
+  return k_sums == KSums::kFloat ? find_in(kScalarFloatSumKernels, type) : find_in(kScalarKernels, type);
+}
+
+const PackedKernel& packed_reference(const PackedKernel& k) {
+  const PackedKernel* ref = k.scales == PackedScales::kRowToken ? find_row_scaled_kernel_scalar(k.weight_type)
+                                                                : find_packed_kernel_scalar(k.weight_type, k.k_sums);
+  if (ref == nullptr) raise("no packed reference kernel for {}", type_name(k.weight_type));
+  return *ref;
+}
 
 const PackedKernel* find_row_scaled_kernel(GgmlType type, IsaLevel max_level) {
   const IsaLevel level = std::min(max_level, cpu_features().level);

@@ -17,12 +17,21 @@
 // for bit):
 // for each (row, token), acc = 0; then per block in column order
 //   legacy types (Q4_0, Q5_0, Q8_0): acc = fma(float(Σ q·x), d_w·d_x, acc)
-//   Q4_K, Q5_K: acc = fma(float(Σ_j sc_j Σ q·x), d_w·d_x, acc);
+//   Q4_K, Q5_K: acc = fma(S, d_w·d_x, acc);
 //               acc = fma(-float(Σ_j m_j Σ x), dmin_w·d_x, acc)
-//   Q6_K: acc = fma(float(Σ_j sc_j Σ (q - 32)·x), d_w·d_x, acc)
-// with every Σ an exact int32. Results are therefore batch invariant, but not
-// in llama.cpp's order (within float rounding of it; TESSERA_REPACK=0 keeps
-// the row kernels and llama.cpp's order).
+//   Q6_K: acc = fma(S - 32·float(Σ_j sc_j Σ x), d_w·d_x, acc)
+// with every Σ an exact int32 and S the super-block's scaled sub-block sums
+// Σ_j sc_j·(Σ q·x) (Q6_K: q + 32), added in one of two ways (KSums):
+//   kInt32: in int32, exactly; S = float(that sum)
+//   kFloat: S = ((0 + float(t_0)) + float(t_1)) + ... in float, j in order,
+//           each term t_j = sc_j·(Σ q·x) exact (|t_j| <= 128·16·63·127 < 2^24)
+// The two give the same bits unless a partial sum passes 2^24 (never with
+// real weights and activations in our tests, possible at the extremes). The
+// AVX2 kernels add in int32 (maddwd applies the scale for free); the AVX-512
+// ones in float (a vpmulld is 2 µops; a convert and an fma per sub-block and
+// token made Q4_K / Q6_K GEMMs 9-18 % faster). Results are batch invariant
+// either way, but not in llama.cpp's order (within float rounding of it;
+// TESSERA_REPACK=0 keeps the row kernels and llama.cpp's order).
 //
 // Row-scaled kernels (PackedScales::kRowToken, Q4_0 and Q8_0): for matrices
 // whose rows each have one scale (`quantize --per-channel`) and activations
@@ -61,6 +70,9 @@ enum class PackedScales : uint8_t {
   kRowToken,  // one per weight row, one per token
 };
 
+// How a K-type kernel adds a super-block's scaled sub-block sums (above).
+enum class KSums : uint8_t { kInt32, kFloat };
+
 struct PackedKernel {
   GgmlType weight_type;
   // Bytes of one packed 16-row group of rows `cols` wide.
@@ -79,14 +91,17 @@ struct PackedKernel {
   PackedGemmFn gemm = nullptr;
   IsaLevel isa = IsaLevel::kScalar;
   PackedScales scales = PackedScales::kBlock;
+  KSums k_sums = KSums::kInt32;  // K types only
 };
 
 // The packed kernel for a weight type at the CPU's level (capped by
 // TESSERA_ISA), or null: then the type is not packed on this machine.
 const PackedKernel* find_packed_kernel(GgmlType type);
 const PackedKernel* find_packed_kernel(GgmlType type, IsaLevel max_level);
-// The portable reference of the same layout and float order (tests).
-const PackedKernel* find_packed_kernel_scalar(GgmlType type);
+// The portable reference of the same layout and float order (tests): for a
+// type (K types: in the k_sums order), or for a kernel k (k's order).
+const PackedKernel* find_packed_kernel_scalar(GgmlType type, KSums k_sums = KSums::kInt32);
+const PackedKernel& packed_reference(const PackedKernel& k);
 // Row-scaled kernels (Q4_0, Q8_0; AVX-512 VNNI or AVX2 tiles), or
 // null when the type has none or the CPU (capped by max_level) is below AVX2.
 const PackedKernel* find_row_scaled_kernel(GgmlType type, IsaLevel max_level);

@@ -1,7 +1,7 @@
 // AVX-512 VNNI kernels over packed 16-row groups (layouts: packed_impl.h, float
 // order: packed.h). One 512-bit register holds 4 weights of each of 16 rows;
 // a 4-byte activation broadcast and one vpdpbusd add 16 rows' partial dot
-// products. Up to four tokens share each unpacked weight register (the
+// products. Up to six tokens share each unpacked weight register (the
 // prefill and batched-decode shape); one token is the decode shape.
 // g++ 12's AVX-512 headers warn about their own "undefined" registers (GCC bug
 // 105593); the warnings are about the headers, not this code.
@@ -50,6 +50,15 @@ inline __m512i dot32(__m512i start, const __m512i w[8], const int8_t* x) {
     s1 = _mm512_dpbusd_epi32(s1, w[g + 1], broadcast4(x + 4 * g + 4));
   }
   return _mm512_add_epi32(s0, s1);
+}
+
+// The same sum in one chain of eight: for tiles of several tokens, whose
+// chains interleave, the add that joins two chains costs more than the
+// latency it hides.
+inline __m512i dot32_chain(const __m512i w[8], const int8_t* x) {
+  __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], broadcast4(x));
+  for (int g = 1; g < 8; ++g) s = _mm512_dpbusd_epi32(s, w[g], broadcast4(x + 4 * g));
+  return s;
 }
 
 struct Q4_0Format {
@@ -128,33 +137,35 @@ void q45k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp
   SpreadPrefetch next_lines(next, cols / 256 * 8);
   const uint8_t* blk = group;
   for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kBlock) {
-    __m512i isum[NT], msum[NT];
-    for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
+    // Σ_j sc_j·(Σ u·x) in float: a conversion and an FMA per token and
+    // sub-block instead of vpmulld (2 µops) and an add.
+    const __m512 d = load_f16x16(blk);
+    __m512 part[NT];
+    for (int t = 0; t < NT; ++t) part[t] = _mm512_setzero_ps();
     for (int j = 0; j < 8; ++j) {
       tile_prefetch<kStream>(blk, kBlock, j, 8, next_lines);
       __m512i w[8];
       unpack_nibbles8(blk + kQ4_KQuants + 256 * j, w);
       if constexpr (kHigh) add_high_bits(blk + kQ5_KHigh + 64 * j, w);
-      const __m512i scale =
-          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j)));
+      const __m512 scale = _mm512_cvtepi32_ps(
+          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j))));
       for (int t = 0; t < NT; ++t) {
-        const __m512i s = dot32(_mm512_setzero_si512(), w, x[t].q + 256 * sb + 32 * j);
-        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s, scale));
+        part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot32_chain(w, x[t].q + 256 * sb + 32 * j)), scale, part[t]);
       }
     }
-    for (int p = 0; p < 4; ++p) {
-      const __m512i mins =
-          _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ4_KMins + 32 * p)));
-      for (int t = 0; t < NT; ++t) {
-        msum[t] = _mm512_dpwssd_epi32(msum[t], mins, _mm512_set1_epi32(load_i32(x[t].sum32 + 8 * sb + 2 * p)));
-      }
-    }
-    const __m512 d = load_f16x16(blk);
     const __m512 dmin = load_f16x16(blk + kQ4_KDmin);
     for (int t = 0; t < NT; ++t) {
+      // The mins' share after the scales' loop: its registers are not live
+      // there, which leaves room for six tokens' sums.
+      __m512i msum = _mm512_setzero_si512();
+      for (int p = 0; p < 4; ++p) {
+        const __m512i mins =
+            _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ4_KMins + 32 * p)));
+        msum = _mm512_dpwssd_epi32(msum, mins, _mm512_set1_epi32(load_i32(x[t].sum32 + 8 * sb + 2 * p)));
+      }
       const __m512 dx = _mm512_set1_ps(x[t].d[sb]);
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, dx), acc[t]);
-      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[t]), _mm512_mul_ps(dmin, dx), acc[t]);
+      acc[t] = _mm512_fmadd_ps(part[t], _mm512_mul_ps(d, dx), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, dx), acc[t]);
     }
   }
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
@@ -176,17 +187,16 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
   SpreadPrefetch next_lines(next, cols / 256 * 8);
   const uint8_t* blk = group;
   for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ6_KBlock) {
-    __m512i isum[NT], corr[NT];
-    for (int t = 0; t < NT; ++t) isum[t] = corr[t] = _mm512_setzero_si512();
+    // Σ_j sc_j·(Σ u·x) in float, as in q45k_tile.
+    __m512 part[NT];
+    for (int t = 0; t < NT; ++t) part[t] = _mm512_setzero_ps();
     for (int p = 0; p < 8; ++p) {
       tile_prefetch<kStream>(blk, kQ6_KBlock, p, 8, next_lines);
       // Row i's scales of sub-blocks 2p, 2p+1 as an int16 pair in lane i.
       const __m512i pair =
           _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ6_KScales + 32 * p)));
-      const __m512i scales[2] = {_mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16), _mm512_srai_epi32(pair, 16)};
-      for (int t = 0; t < NT; ++t) {
-        corr[t] = _mm512_dpwssd_epi32(corr[t], pair, _mm512_set1_epi32(load_i32(x[t].bsum + 16 * sb + 2 * p)));
-      }
+      const __m512 scales[2] = {_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16)),
+                                _mm512_cvtepi32_ps(_mm512_srai_epi32(pair, 16))};
       for (int h = 0; h < 2; ++h) {
         const int j = 2 * p + h;
         const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
@@ -200,18 +210,26 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
         w[3] = _mm512_ternarylogic_epi32(w[3], _mm512_srli_epi16(high, 2), bits45, kOrAndMask);
         for (int t = 0; t < NT; ++t) {
           const int8_t* xq = x[t].q + 256 * sb + 16 * j;
-          __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], broadcast4(xq));
-          __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], broadcast4(xq + 4));
-          s0 = _mm512_dpbusd_epi32(s0, w[2], broadcast4(xq + 8));
-          s1 = _mm512_dpbusd_epi32(s1, w[3], broadcast4(xq + 12));
-          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), scales[h]));
+          __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], broadcast4(xq));
+          s = _mm512_dpbusd_epi32(s, w[1], broadcast4(xq + 4));
+          s = _mm512_dpbusd_epi32(s, w[2], broadcast4(xq + 8));
+          s = _mm512_dpbusd_epi32(s, w[3], broadcast4(xq + 12));
+          part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scales[h], part[t]);
         }
       }
     }
     const __m512 d = load_f16x16(blk);
     for (int t = 0; t < NT; ++t) {
-      const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(corr[t], 5));  // offset 32
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(x[t].d[sb])), acc[t]);
+      // The offset's correction (32·Σ sc·Σx) after the scales' loop, whose
+      // registers it would otherwise compete for.
+      __m512i corr = _mm512_setzero_si512();
+      for (int p = 0; p < 8; ++p) {
+        const __m512i pair =
+            _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ6_KScales + 32 * p)));
+        corr = _mm512_dpwssd_epi32(corr, pair, _mm512_set1_epi32(load_i32(x[t].bsum + 16 * sb + 2 * p)));
+      }
+      const __m512 total = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(corr), _mm512_set1_ps(32.0f), part[t]);
+      acc[t] = _mm512_fmadd_ps(total, _mm512_mul_ps(d, _mm512_set1_ps(x[t].d[sb])), acc[t]);
     }
   }
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
@@ -282,36 +300,36 @@ TESSERA_PACKED_TILE(Q6KTile, (q6k_tile<NT, kStream>), cols / 256 * kQ6_KBlock)
 
 void packed_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q4_0Format>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q4_0Format>::Of, 6>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q5_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q5_0Format>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q5_0Format>::Of, 6>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q8_0Format>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q8_0Format>::Of, 6>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q4KTile, 4>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q4KTile, 6>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q5_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q5KTile, 4>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q5KTile, 6>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q6KTile, 4>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q6KTile, 6>(g, c, xp, xs, n, y, ys, rows);
 }
 
 void row_scaled_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,
                           int64_t ys, int rows) {
-  gemm_tokens<RowScaledTile<Q4_0RowFormat>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<RowScaledTile<Q4_0RowFormat>::Of, 6>(g, c, xp, xs, n, y, ys, rows);
 }
 void row_scaled_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,
                           int64_t ys, int rows) {
-  gemm_tokens<RowScaledTile<Q8_0RowFormat>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<RowScaledTile<Q8_0RowFormat>::Of, 6>(g, c, xp, xs, n, y, ys, rows);
 }
 
 }  // namespace tessera::avx512

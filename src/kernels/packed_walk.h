@@ -89,8 +89,8 @@ void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, in
   }
 }
 
-// Tokens in tiles of kTile, the last one shorter (the tile widths are measured
-// per type and ISA, at the kernels' entry points).
+// Tokens in as few tiles of at most kTile as hold them (the widest tile is
+// measured per type and ISA, at the kernels' entry points).
 //
 // Prefetch. One tile (decode, small batches) streams its group from memory
 // and prefetches ahead of itself (into the next group at its end; kStream).
@@ -115,11 +115,12 @@ void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
   const int64_t group_bytes = Tile<1>::group_bytes(cols);
   const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
   for (int64_t i = 0; i < n_tiles; ++i) {
-    const int64_t t = i * kTile;
+    // Tiles of balanced widths (8 tokens in tiles of at most 6: 4 + 4, not
+    // 6 + 2): a narrow tile unpacks the group for few tokens.
+    const int64_t t = n_tokens * i / n_tiles, t_end = n_tokens * (i + 1) / n_tiles;
     const int64_t share_begin = group_bytes * i / n_tiles, share_end = group_bytes * (i + 1) / n_tiles;
-    tile_of<Tile, kTile, false>(std::min<int64_t>(kTile, n_tokens - t), group, cols, xp + t * xp_stride, xp_stride,
-                                y + t * y_stride, y_stride, n_rows,
-                                PrefetchWindow{group + group_bytes + share_begin, share_end - share_begin});
+    tile_of<Tile, kTile, false>(t_end - t, group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride,
+                                n_rows, PrefetchWindow{group + group_bytes + share_begin, share_end - share_begin});
   }
 }
 

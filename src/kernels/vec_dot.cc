@@ -79,6 +79,8 @@ const VecDotKernel kAvx2[] = {
     kernel(GgmlType::Q8_0, avx2::dot_q8_0, avx2::dot4_q8_0, kA2),
     with_batched(kernel(GgmlType::Q4_K, avx2::dot_q4_k, avx2::dot4_q4_k, kA2), avx2::dot_q4_k_pairs,
                  avx2::dot4_q4_k_pairs, kGgmlRepackGemmTokens, kGgmlRepackGemmTokens),
+    with_batched(kernel(GgmlType::Q5_K, avx2::dot_q5_k, avx2::dot4_q5_k, kA2), avx2::dot_q5_k_blocks,
+                 avx2::dot4_q5_k_blocks, kGgmlTiledMinTokens),
     with_batched(kernel(GgmlType::Q6_K, avx2::dot_q6_k, avx2::dot4_q6_k, kA2), avx2::dot_q6_k_blocks,
                  avx2::dot4_q6_k_blocks, kGgmlTiledMinTokens),
 };

@@ -215,6 +215,64 @@ void q6_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, f
   for (int t = 0; t < NT; ++t) out[t] = kBlocks ? acc_block[t] : hsum(acc_f[t]);
 }
 
+// Q5_K against Q8_K. Float order as llama.cpp's x86 Q5_K kernel (AVX2; its
+// AVX-512 builds use it too): eight int32 lanes per super-block, lane k =
+// Σ over sub-blocks s of sc_s · Σ q·x over elements [4k, 4k + 4) of s;
+// acc_k = fma(d_x·d_w, float(lane k), acc_k); the mins in a scalar
+// summs = fma(-(d_x·dmin_w), float(Σ_s m_s (bsum_2s + bsum_2s+1)), summs);
+// the result hsum(acc) + summs.
+// kBlocks: the float order of ggml's tiled K-quant matmul (from 8 tokens per
+// batch on): the block's integer sums s1 = Σ_s sc_s Σ q·x, s2 = Σ_s m_s bsum_s,
+// then acc = fma(fma(-dmin_w, float(s2), float(s1)·d_w), d_x, acc).
+template <int NT, bool kBlocks = false>
+void q5_k_n(const uint8_t* wr, const uint8_t* xr, int64_t x_stride, int64_t n, float* out) {
+  const auto* w = reinterpret_cast<const BlockQ5_K*>(wr);
+  __m256 acc_f[NT];
+  float summs[NT] = {}, acc_block[NT] = {};
+  for (int t = 0; t < NT; ++t) acc_f[t] = _mm256_setzero_ps();
+  const __m256i low_mask = _mm256_set1_epi8(0x0F);
+  const __m256i bit0 = _mm256_set1_epi8(0x01);
+  for (int64_t b = 0; b < n / kQKK; ++b) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
+    // Unsigned 5-bit weights (0..31) of the 8 sub-blocks of 32: the nibbles
+    // of qs (low: sub-block 2c, high: 2c + 1), the fifth bit is bit s of qh.
+    const __m256i hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh));
+    __m256i q[8];
+    for (int c = 0; c < 4; ++c) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * c));
+      const __m256i nibbles[2] = {_mm256_and_si256(raw, low_mask),
+                                  _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_mask)};
+      for (int h = 0; h < 2; ++h) {
+        const int s = 2 * c + h;
+        const __m256i fifth = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, s), bit0), 4);
+        q[s] = _mm256_or_si256(nibbles[h], fifth);
+      }
+    }
+    const float dw = half_to_float(w[b].d);
+    const float dmin_w = half_to_float(w[b].dmin);
+    for (int t = 0; t < NT; ++t) {
+      const auto* x = reinterpret_cast<const BlockQ8_K*>(xr + t * x_stride) + b;
+      int summ = 0;
+      for (int s = 0; s < 8; ++s) summ += mn[s] * (x->bsums[2 * s] + x->bsums[2 * s + 1]);
+      // q <= 31: a maddubs pair is at most 2·31·128 = 7936.
+      __m256i sumi = _mm256_setzero_si256();
+      for (int s = 0; s < 8; ++s) {
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * s));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_set1_epi16(sc[s]), _mm256_maddubs_epi16(q[s], a)));
+      }
+      if constexpr (kBlocks) {
+        const float scaled = std::fma(-dmin_w, static_cast<float>(summ), static_cast<float>(hsum_i32(sumi)) * dw);
+        acc_block[t] = std::fma(scaled, x->d, acc_block[t]);
+      } else {
+        summs[t] = std::fma(-(x->d * dmin_w), static_cast<float>(summ), summs[t]);
+        acc_f[t] = _mm256_fmadd_ps(_mm256_set1_ps(x->d * dw), _mm256_cvtepi32_ps(sumi), acc_f[t]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = kBlocks ? acc_block[t] : hsum(acc_f[t]) + summs[t];
+}
+
 // Float types: four independent 8-lane accumulators hide the FMA latency.
 template <typename Load>
 float dot_float(int64_t n, Load load) {
@@ -252,6 +310,8 @@ float dot_q4_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4
 float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q6_k_n<1>>(w, x, n); }
 float dot_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q4_k_n<1, true>>(w, x, n); }
 float dot_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q6_k_n<1, true>>(w, x, n); }
+float dot_q5_k(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q5_k_n<1>>(w, x, n); }
+float dot_q5_k_blocks(const uint8_t* w, const uint8_t* x, int64_t n) { return single<q5_k_n<1, true>>(w, x, n); }
 
 float dot_f32(const uint8_t* wr, const uint8_t* xr, int64_t n) {
   const auto* w = reinterpret_cast<const float*>(wr);
@@ -300,6 +360,10 @@ void dot4_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, f
 }
 void dot4_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) {
   q6_k_n<4, true>(w, x, s, n, o);
+}
+void dot4_q5_k(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) { q5_k_n<4>(w, x, s, n, o); }
+void dot4_q5_k_blocks(const uint8_t* w, const uint8_t* x, int64_t s, int64_t n, float* o) {
+  q5_k_n<4, true>(w, x, s, n, o);
 }
 
 }  // namespace tessera::avx2

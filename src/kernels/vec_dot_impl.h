@@ -47,6 +47,12 @@ float dot_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t n);
 void dot4_q4_k_pairs(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
 float dot_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t n);
 void dot4_q6_k_blocks(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
+// Q5_K in llama.cpp's x86 order and in ggml's tiled-matmul order; the AVX-512
+// table has no Q5_K entry, so AVX-512 CPUs run these too (as llama.cpp does).
+float dot_q5_k(const uint8_t* w, const uint8_t* x, int64_t n);
+void dot4_q5_k(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
+float dot_q5_k_blocks(const uint8_t* w, const uint8_t* x, int64_t n);
+void dot4_q5_k_blocks(const uint8_t* w, const uint8_t* x, int64_t x_stride, int64_t n, float* out);
 }  // namespace avx2
 
 // Built with AVX-512 F/BW/VL/VNNI flags (vec_dot_avx512.cc); call only when

@@ -155,7 +155,12 @@ def quantize(src: pathlib.Path, dst: pathlib.Path, ftype_name: str) -> None:
         raise RuntimeError(f"llama.cpp could not quantize {src} to {ftype_name}")
 
 
-FTYPES = {"F32": None, "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "Q4_K": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
+FTYPES = {
+    "F32": None,
+    "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
+    "Q4_K": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
+    "Q5_K": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
+}
 
 
 def build(directory: pathlib.Path, arch_variant: str, ftype: str) -> pathlib.Path:

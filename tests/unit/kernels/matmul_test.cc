@@ -308,6 +308,70 @@ TEST(VecDot, BatchedQ6kKernelsFollowTheBlockOrder) {
   if (checked == 0) GTEST_SKIP() << "no batched Q6_K kernel at this CPU's levels";
 }
 
+// Q5_K (AVX2 kernels at every SIMD level, as in llama.cpp): the single-token
+// kernel follows llama.cpp's x86 order (eight integer lanes per block, lane k
+// holding elements 4k..4k+3 of every sub-block, an fma per lane and block,
+// the mins in a separate scalar sum), the batched one ggml's tiled order (the
+// block's integer sums, one fma per block); both written out in scalar code
+// here, and the four-token forms equal the single-token ones bit for bit.
+TEST(VecDot, Q5kKernelsFollowLlamaCppOrders) {
+  std::mt19937 rng(23);
+  int checked = 0;
+  for (IsaLevel l : runnable_levels()) {
+    const VecDotKernel* k = find_vec_dot(GgmlType::Q5_K, l);
+    if (k->dot4 == nullptr) continue;  // the scalar level: generic order
+    ASSERT_NE(k->batched_dot, nullptr);
+    ASSERT_NE(k->batched_dot4, nullptr);
+    EXPECT_EQ(k->batched_min_tokens, 8);
+    const int64_t n = 1024;
+    auto w = random_weights(GgmlType::Q5_K, 1, n, rng);
+    const int64_t stride = k->activation_row_bytes(n);
+    std::vector<uint8_t> xq(static_cast<size_t>(4 * stride));
+    for (int r = 0; r < 4; ++r) k->quantize_activation(random_floats(n, rng).data(), xq.data() + r * stride, n);
+    float four[4], four_blocks[4];
+    k->dot4(w.data(), xq.data(), stride, n, four);
+    k->batched_dot4(w.data(), xq.data(), stride, n, four_blocks);
+    const auto* wb = reinterpret_cast<const BlockQ5_K*>(w.data());
+    for (int r = 0; r < 4; ++r) {
+      const auto* xb = reinterpret_cast<const BlockQ8_K*>(xq.data() + r * stride);
+      float lanes[8] = {}, summs = 0.0f, blocks = 0.0f;
+      for (int64_t b = 0; b < n / kQKK; ++b) {
+        int32_t lane[8] = {}, s1 = 0, s2 = 0;
+        for (int s = 0; s < 8; ++s) {
+          uint8_t sc, m;
+          q4k_scale_min(s, wb[b].scales, &sc, &m);
+          s2 += m * (xb[b].bsums[2 * s] + xb[b].bsums[2 * s + 1]);
+          for (int e = 0; e < 32; ++e) {
+            // Sub-block s: nibble (s % 2) of qs byte 32·(s / 2) + e, fifth bit s of qh byte e.
+            const uint8_t byte = wb[b].qs[32 * (s / 2) + e];
+            const int q = ((s % 2 == 0) ? (byte & 0x0F) : (byte >> 4)) + 16 * ((wb[b].qh[e] >> s) & 1);
+            const int32_t product = sc * q * xb[b].qs[32 * s + e];
+            lane[e / 4] += product;
+            s1 += product;
+          }
+        }
+        const float dw = half_to_float(wb[b].d), dmin = half_to_float(wb[b].dmin);
+        for (int i = 0; i < 8; ++i) lanes[i] = std::fma(xb[b].d * dw, static_cast<float>(lane[i]), lanes[i]);
+        summs = std::fma(-(xb[b].d * dmin), static_cast<float>(s2), summs);
+        blocks = std::fma(std::fma(-dmin, static_cast<float>(s2), static_cast<float>(s1) * dw), xb[b].d, blocks);
+      }
+      // hsum of eight lanes as the AVX2 reduction adds them.
+      float quad[4];
+      for (int i = 0; i < 4; ++i) quad[i] = lanes[i] + lanes[i + 4];
+      const float expected = ((quad[0] + quad[2]) + (quad[1] + quad[3])) + summs;
+      const float one = k->dot(w.data(), xq.data() + r * stride, n);
+      const float one_blocks = k->batched_dot(w.data(), xq.data() + r * stride, n);
+      EXPECT_EQ(std::memcmp(&one, &four[r], sizeof(float)), 0) << isa_level_name(l);
+      EXPECT_EQ(std::memcmp(&one_blocks, &four_blocks[r], sizeof(float)), 0) << isa_level_name(l);
+      EXPECT_EQ(std::memcmp(&one, &expected, sizeof(float)), 0) << isa_level_name(l) << ": " << one << " vs " << expected;
+      EXPECT_EQ(std::memcmp(&one_blocks, &blocks, sizeof(float)), 0)
+          << isa_level_name(l) << ": " << one_blocks << " vs " << blocks;
+    }
+    ++checked;
+  }
+  if (checked == 0) GTEST_SKIP() << "no SIMD Q5_K kernel at this CPU's levels";
+}
+
 // Q4_K's batched kernels (the order of llama.cpp's repacked q4_K_8x8 gemm):
 // four-token form equals single-token form bit for bit, and both equal the
 // order written out: per 64-weight pair of sub-blocks one fma of the exact

@@ -89,6 +89,26 @@ TEST(Packed, ScalarReferenceAgreesWithRowKernels) {
   }
 }
 
+// The K types' two ways of adding a super-block's scaled sub-block sums
+// (KSums, packed.h) give the same bits while the partial sums stay below 2^24,
+// as they do for random weights and activations; both references pack alike.
+TEST(Packed, KSumOrdersAgreeBelowTwoToTheTwentyFour) {
+  std::mt19937 rng(13);
+  ThreadPool pool(1);
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const PackedKernel* int_sums = find_packed_kernel_scalar(type, KSums::kInt32);
+    const PackedKernel* float_sums = find_packed_kernel_scalar(type, KSums::kFloat);
+    ASSERT_NE(int_sums, nullptr);
+    ASSERT_NE(float_sums, nullptr);
+    EXPECT_EQ(float_sums->k_sums, KSums::kFloat);
+    EXPECT_EQ(&packed_reference(*float_sums), float_sums);
+    Case c = make_case(type, 45, 768, rng, pool);
+    const auto x = random_floats(7 * 768, rng);
+    EXPECT_TRUE(same_bits(run_kernel(*int_sums, c, x, 7), run_kernel(*float_sums, c, x, 7))) << type_name(type);
+  }
+  EXPECT_EQ(find_packed_kernel_scalar(GgmlType::Q4_0, KSums::kFloat), nullptr);  // legacy types have one order
+}
+
 // The SIMD levels this CPU (and TESSERA_ISA) can run that have packed kernels.
 std::vector<IsaLevel> simd_levels() {
   std::vector<IsaLevel> levels;
@@ -112,8 +132,7 @@ TEST(Packed, SimdKernelsEqualScalarReferenceBitForBit) {
           Case c = make_case(type, rows, cols, rng, pool);
           for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 11}) {  // every tile width and remainder
             const auto x = random_floats(n_tokens * cols, rng);
-            EXPECT_TRUE(same_bits(run_kernel(*simd, c, x, n_tokens),
-                                  run_kernel(*find_packed_kernel_scalar(type), c, x, n_tokens)))
+            EXPECT_TRUE(same_bits(run_kernel(*simd, c, x, n_tokens), run_kernel(packed_reference(*simd), c, x, n_tokens)))
                 << isa_level_name(level) << " " << type_name(type) << " " << rows << "x" << cols << ", " << n_tokens
                 << " tokens";
           }
@@ -147,10 +166,49 @@ TEST(Packed, SimdKernelsExactAtExtremeValues) {
       c.packed = pack_matrix(*find_packed_kernel_scalar(type), c.w, pool);
       for (float sign : {1.0f, -1.0f}) {
         const std::vector<float> x(static_cast<size_t>(cols), sign);
-        EXPECT_TRUE(same_bits(run_kernel(*find_packed_kernel(type, level), c, x, 1),
-                              run_kernel(*find_packed_kernel_scalar(type), c, x, 1)))
+        const PackedKernel& simd = *find_packed_kernel(type, level);
+        EXPECT_TRUE(same_bits(run_kernel(simd, c, x, 1), run_kernel(packed_reference(simd), c, x, 1)))
             << isa_level_name(level) << " " << type_name(type) << " x = " << sign;
       }
+    }
+  }
+}
+
+// Near the largest sums (every quant byte one of 0xEE, 0xEF, 0xFE, 0xFF, all
+// scales at their largest, activations all 1) the K types' partial sums pass
+// 2^24 with arbitrary low bits: the two KSums orders then round differently,
+// and each SIMD kernel must still equal the reference of its own order.
+TEST(Packed, KSumOrdersDifferOnlyByRoundingAtTheExtremes) {
+  std::mt19937 rng(17);
+  ThreadPool pool(1);
+  const int64_t rows = 32, cols = 2048;
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    Case c = make_case(type, rows, cols, rng, pool);
+    const TypeTraits& tt = type_traits(type);
+    std::vector<bool> is_scale(static_cast<size_t>(tt.block_bytes), false);
+    for (int off : testing::fp16_scale_offsets(type)) is_scale[off] = is_scale[off + 1] = true;
+    const uint8_t near_max[] = {0xEE, 0xEF, 0xFE, 0xFF};
+    for (size_t i = 0; i < c.data.size(); ++i) {
+      // Q6_K's int8 scales: 0x7F, the largest positive one.
+      const bool q6k_scale = type == GgmlType::Q6_K && i % tt.block_bytes >= 192 && i % tt.block_bytes < 208;
+      if (q6k_scale) {
+        c.data[i] = 0x7F;
+      } else if (!is_scale[i % tt.block_bytes]) {
+        c.data[i] = near_max[rng() % 4];
+      }
+    }
+    c.packed = pack_matrix(*find_packed_kernel_scalar(type), c.w, pool);
+    const std::vector<float> x(static_cast<size_t>(cols), 1.0f);
+    const auto int_sums = run_kernel(*find_packed_kernel_scalar(type, KSums::kInt32), c, x, 1);
+    const auto float_sums = run_kernel(*find_packed_kernel_scalar(type, KSums::kFloat), c, x, 1);
+    EXPECT_FALSE(same_bits(int_sums, float_sums)) << type_name(type) << ": the orders should differ here";
+    for (int64_t r = 0; r < rows; ++r) {
+      EXPECT_NEAR(float_sums[r], int_sums[r], 1e-6 * std::fabs(int_sums[r])) << type_name(type) << " row " << r;
+    }
+    for (IsaLevel level : simd_levels()) {
+      const PackedKernel& simd = *find_packed_kernel(type, level);
+      EXPECT_TRUE(same_bits(run_kernel(simd, c, x, 1), run_kernel(packed_reference(simd), c, x, 1)))
+          << isa_level_name(level) << " " << type_name(type);
     }
   }
 }
