@@ -150,7 +150,10 @@ void q45k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp
       const __m512 scale = _mm512_cvtepi32_ps(
           _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j))));
       for (int t = 0; t < NT; ++t) {
-        part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot32_chain(w, x[t].q + 256 * sb + 32 * j)), scale, part[t]);
+        // One token (decode) has nothing else to overlap with the chain: two.
+        const int8_t* xq = x[t].q + 256 * sb + 32 * j;
+        const __m512i s = NT <= 2 ? dot32(_mm512_setzero_si512(), w, xq) : dot32_chain(w, xq);
+        part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, part[t]);
       }
     }
     const __m512 dmin = load_f16x16(blk + kQ4_KDmin);
