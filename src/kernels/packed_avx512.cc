@@ -1,7 +1,7 @@
 // AVX-512 VNNI kernels over packed 16-row groups (layouts: packed_impl.h, float
 // order: packed.h). One 512-bit register holds 4 weights of each of 16 rows;
 // a 4-byte activation broadcast and one vpdpbusd add 16 rows' partial dot
-// products. Up to six tokens share each unpacked weight register (the
+// products. Up to eight tokens share each unpacked weight register (the
 // prefill and batched-decode shape); one token is the decode shape.
 // g++ 12's AVX-512 headers warn about their own "undefined" registers (GCC bug
 // 105593); the warnings are about the headers, not this code.
@@ -303,36 +303,36 @@ TESSERA_PACKED_TILE(Q6KTile, (q6k_tile<NT, kStream>), cols / 256 * kQ6_KBlock)
 
 void packed_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q4_0Format>::Of, 6>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q4_0Format>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q5_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q5_0Format>::Of, 6>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q5_0Format>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q8_0Format>::Of, 6>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q8_0Format>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q4KTile, 6>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q4KTile, 6, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q5_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q5KTile, 6>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q5KTile, 6, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q6KTile, 6>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q6KTile, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 
 void row_scaled_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,
                           int64_t ys, int rows) {
-  gemm_tokens<RowScaledTile<Q4_0RowFormat>::Of, 6>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<RowScaledTile<Q4_0RowFormat>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void row_scaled_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,
                           int64_t ys, int rows) {
-  gemm_tokens<RowScaledTile<Q8_0RowFormat>::Of, 6>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<RowScaledTile<Q8_0RowFormat>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 
 }  // namespace tessera::avx512

@@ -74,18 +74,15 @@ inline void tile_prefetch(const uint8_t* blk, int64_t block_bytes, int i, int n,
   }
 }
 
-// One tile of n tokens, 1 <= n <= kTile.
+// One tile of n tokens, 1 <= n <= kTile (Tile<kTile>, Tile<kTile - 1>, ...
+// down to the one that fits).
 template <template <int> class Tile, int kTile, bool kStream>
 void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, int64_t xp_stride, float* y,
              int64_t y_stride, int n_rows, PrefetchWindow next) {
-  switch (n) {
-    case 6: if constexpr (kTile >= 6) Tile<6>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    case 5: if constexpr (kTile >= 5) Tile<5>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    case 4: if constexpr (kTile >= 4) Tile<4>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    case 3: if constexpr (kTile >= 3) Tile<3>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    case 2: if constexpr (kTile >= 2) Tile<2>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    case 1: Tile<1>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next); break;
-    default: break;
+  if (n == kTile) {
+    Tile<kTile>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next);
+  } else if constexpr (kTile > 1) {
+    tile_of<Tile, kTile - 1, kStream>(n, group, cols, x, xp_stride, y, y_stride, n_rows, next);
   }
 }
 
@@ -103,13 +100,17 @@ void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, in
 //
 // Tile<NT> provides group_bytes(cols) and run<kStream>(group, cols, x,
 // x_stride, y, y_stride, n_rows, next).
-template <template <int> class Tile, int kTile>
+//
+// kStreamTile >= kTile: up to that many tokens (a decode batch) go in one
+// streaming tile, which reads the group once; a long prefill's tiles stay at
+// kTile, where a type's registers and L1 serve it best (both measured per type).
+template <template <int> class Tile, int kTile, int kStreamTile = kTile>
 void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens, float* y,
                  int64_t y_stride, int n_rows) {
-  static_assert(kTile >= 1 && kTile <= 6);
+  static_assert(kTile >= 1 && kTile <= kStreamTile && kStreamTile <= 16);
   if (n_tokens <= 0) return;
-  if (n_tokens <= kTile) {
-    tile_of<Tile, kTile, true>(n_tokens, group, cols, xp, xp_stride, y, y_stride, n_rows, PrefetchWindow{});
+  if (n_tokens <= kStreamTile) {
+    tile_of<Tile, kStreamTile, true>(n_tokens, group, cols, xp, xp_stride, y, y_stride, n_rows, PrefetchWindow{});
     return;
   }
   const int64_t group_bytes = Tile<1>::group_bytes(cols);
