@@ -130,7 +130,7 @@ TEST(Packed, SimdKernelsEqualScalarReferenceBitForBit) {
       for (int64_t rows : {16, 45}) {
         for (int64_t cols : {256, 768}) {
           Case c = make_case(type, rows, cols, rng, pool);
-          for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 11}) {  // every tile width and remainder
+          for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 16}) {  // every tile width, streaming or not
             const auto x = random_floats(n_tokens * cols, rng);
             EXPECT_TRUE(same_bits(run_kernel(*simd, c, x, n_tokens), run_kernel(packed_reference(*simd), c, x, n_tokens)))
                 << isa_level_name(level) << " " << type_name(type) << " " << rows << "x" << cols << ", " << n_tokens
@@ -369,7 +369,7 @@ TEST(RowScaled, SimdKernelsEqualScalarReferenceBitForBit) {
       for (int64_t rows : {16, 45}) {
         for (int64_t cols : {256, 800}) {
           Case c = make_row_scaled_case(type, rows, cols, rng, pool);
-          for (int64_t n_tokens : {1, 2, 3, 4, 5, 7, 8, 10}) {  // every tile width and remainder
+          for (int64_t n_tokens : {1, 2, 3, 4, 5, 7, 8, 10, 16}) {  // every tile width, streaming or not
             const auto x = random_floats(n_tokens * cols, rng);
             EXPECT_TRUE(same_bits(run_kernel(*simd, c, x, n_tokens),
                                   run_kernel(*find_row_scaled_kernel_scalar(type), c, x, n_tokens)))
