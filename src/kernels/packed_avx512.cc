@@ -159,7 +159,7 @@ void q45k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp
     const __m512 dmin = load_f16x16(blk + kQ4_KDmin);
     for (int t = 0; t < NT; ++t) {
       // The mins' share after the scales' loop: its registers are not live
-      // there, which leaves room for six tokens' sums.
+      // there, which leaves room for eight tokens' sums.
       __m512i msum = _mm512_setzero_si512();
       for (int p = 0; p < 4; ++p) {
         const __m512i mins =
