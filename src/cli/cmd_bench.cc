@@ -84,6 +84,7 @@ void run_bench(const BenchOptions& o) {
         {"isa", cpu_features().summary()},
         {"n_prompt", o.speed.n_prompt},
         {"n_gen", o.speed.n_gen},
+        {"n_parallel", o.speed.n_parallel},
         {"repetitions", o.speed.repetitions},
         {"prefill_tok_s", r.prefill.mean},
         {"prefill_tok_s_stddev", r.prefill.stddev},
@@ -113,8 +114,13 @@ void run_bench(const BenchOptions& o) {
     std::printf("pp%-5d  %8.2f ± %.2f tok/s\n", o.speed.n_prompt, r.prefill.mean, r.prefill.stddev);
   }
   if (o.speed.n_gen > 0) {
-    std::printf("tg%-5d  %8.2f ± %.2f tok/s\n", o.speed.n_gen, r.decode.mean, r.decode.stddev);
-    std::printf("decode   %.1f MiB of weights per token, %.1f GB/s = %.0f%% of measured read "
+    if (o.speed.n_parallel > 1) {
+      std::printf("tg%-5d  %8.2f ± %.2f tok/s in total, %d sequences decoding together\n", o.speed.n_gen,
+                  r.decode.mean, r.decode.stddev, o.speed.n_parallel);
+    } else {
+      std::printf("tg%-5d  %8.2f ± %.2f tok/s\n", o.speed.n_gen, r.decode.mean, r.decode.stddev);
+    }
+    std::printf("decode   %.1f MiB of weights per step, %.1f GB/s = %.0f%% of measured read "
                 "bandwidth (%.1f GB/s)\n",
                 r.weight_bytes_per_token / 1048576.0, r.decode_read_gbps, 100.0 * share,
                 roof.read_gbps);
@@ -141,6 +147,9 @@ void register_bench(CLI::App& app) {
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-n,--n-gen", o->speed.n_gen, "tokens for the decode test")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-r,--repetitions", o->speed.repetitions, "repetitions")->check(CLI::Range(1, 1000));
+  cmd->add_option("-b,--parallel", o->speed.n_parallel,
+                  "sequences decoded together in the decode test (one token each per step; tok/s counts all)")
+      ->check(CLI::Range(1, kMaxParallel));
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
   cmd->add_flag("--roofline", o->roofline, "also measure peak FMA and int8 throughput");
   cmd->add_flag("--profile", o->speed.profile,

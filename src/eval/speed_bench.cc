@@ -35,23 +35,34 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
   if (o.n_prompt < 0 || o.n_gen < 0 || o.repetitions <= 0) {
     raise<InvalidArgument>("bench: -p and -n must be >= 0 and -r > 0");
   }
+  if (o.n_parallel < 1 || o.n_parallel > kMaxParallel) {
+    raise<InvalidArgument>("bench: parallel sequences must be in [1, {}], got {}", kMaxParallel, o.n_parallel);
+  }
   const int64_t n_vocab = model.hparams().n_vocab;
-  const int64_t ctx = std::max(o.n_prompt, o.n_gen) + 1;
-  auto kv = model.make_kv_cache(ctx);
+  // Room for the prefill's sequence, or for every decoding sequence (the pool
+  // is paged: a sequence's last block may be partly empty).
+  const int64_t block = 32;
+  const int64_t per_seq = (std::max(o.n_prompt, o.n_gen) + 1 + block - 1) / block * block;
+  auto kv = model.make_kv_cache(per_seq * o.n_parallel);
   std::mt19937 rng(o.seed);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(n_vocab - 1));
-  std::vector<float> logits(static_cast<size_t>(n_vocab));
+  std::vector<float> logits(static_cast<size_t>(n_vocab * o.n_parallel));
   Batch batch;
   std::vector<double> pp, tg;
-  // n_gen single-token steps of one sequence, from an empty cache.
+  // n_gen steps of n_parallel sequences (one token each), from an empty cache.
   auto decode_from_empty = [&] {
-    kv->release(0);
-    kv->reserve(0, o.n_gen);
+    for (int s = 0; s < o.n_parallel; ++s) {
+      kv->release(s);
+      if (!kv->reserve(s, o.n_gen)) raise("bench: the KV cache cannot hold {} sequences", o.n_parallel);
+    }
     for (int i = 0; i < o.n_gen; ++i) {
       batch.clear();
-      batch.add(token(rng), i, 0, true);
+      // Several sequences decode as the serving engine runs them.
+      batch.invariant = o.n_parallel > 1;
+      for (int s = 0; s < o.n_parallel; ++s) batch.add(token(rng), i, s, true);
       model.forward(batch, *kv, logits.data(), pool);
     }
+    for (int s = 1; s < o.n_parallel; ++s) kv->release(s);
   };
 
   // One prefill of n_prompt tokens from an empty cache; returns its seconds.
@@ -94,7 +105,7 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
       if (progress) progress("decode", rep);
       const auto t0 = std::chrono::steady_clock::now();
       decode_from_empty();
-      tg.push_back(o.n_gen / elapsed(t0));
+      tg.push_back(static_cast<double>(o.n_gen) * o.n_parallel / elapsed(t0));
     }
   }
   SpeedBenchResult r;
@@ -104,12 +115,12 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
   }
   if (o.profile && o.n_gen > 0) {
     if (progress) progress("profiled decode", 0);
-    r.decode_profile = profiled(decode_from_empty, o.n_gen);
+    r.decode_profile = profiled(decode_from_empty, static_cast<int64_t>(o.n_gen) * o.n_parallel);
   }
   r.prefill = summarize(pp);
   r.decode = summarize(tg);
   r.weight_bytes_per_token = model.weight_bytes_per_token();
-  r.decode_read_gbps = static_cast<double>(r.weight_bytes_per_token) * r.decode.mean / 1e9;
+  r.decode_read_gbps = static_cast<double>(r.weight_bytes_per_token) * r.decode.mean / o.n_parallel / 1e9;
   return r;
 }
 

@@ -12,9 +12,16 @@
 
 namespace tessera {
 
+// The most sequences `tessera bench` decodes together.
+inline constexpr int kMaxParallel = 256;
+
 struct SpeedBenchOptions {
   int n_prompt = 512;
   int n_gen = 128;
+  // Sequences decoded together: each decode step is one token of each (the
+  // serving engine's batched decode; llama-batched-bench's parallel
+  // sequences). Decode tok/s counts every sequence's tokens.
+  int n_parallel = 1;
   int repetitions = 3;
   uint32_t seed = 42;
   // After the timed repetitions, one more prefill of n_prompt tokens and one
@@ -40,7 +47,7 @@ struct SpeedBenchResult {
   Throughput prefill;
   Throughput decode;
   int64_t weight_bytes_per_token = 0;  // bytes of weights one decode step reads
-  double decode_read_gbps = 0;         // weight_bytes_per_token * decode tok/s
+  double decode_read_gbps = 0;         // weight_bytes_per_token * decode steps / s
   ProfiledRun prefill_profile;  // with options.profile (empty without prompt tokens)
   ProfiledRun decode_profile;   // with options.profile (empty without decode tokens)
 };

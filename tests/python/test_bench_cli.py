@@ -56,3 +56,20 @@ def test_bench_refuses_bad_options(tmp_path):
     assert proc.returncode != 0 and "--repetitions: Value 0 not in range 1 to 1000" in proc.stderr
     proc = run_tessera("bench", "-m", model, "-n", "-1", check=False)
     assert proc.returncode != 0 and "--n-gen: Value -1 not in range" in proc.stderr
+    proc = run_tessera("bench", "-m", model, "-b", "0", check=False)
+    assert proc.returncode != 0 and "--parallel: Value 0 not in range 1 to 256" in proc.stderr
+
+
+def test_bench_parallel_decode_counts_every_sequence(tmp_path):
+    """-b N decodes N sequences together (one token each per step): tok/s
+    counts all of them, and the weights are read once per step, so the GB/s
+    figure is per step; the profile is per generated token."""
+    model = model_fixtures.build(tmp_path, "llama", "Q4_K")
+    r = json.loads(run_tessera("bench", "-m", model, "-p", "0", "-n", "6", "-b", "5", "-r", "1", "-t", "2",
+                               "--profile", "--json").stdout)
+    assert r["n_parallel"] == 5 and r["decode_tok_s"] > 0
+    assert abs(r["decode_read_gbps"] - r["weight_bytes_per_token"] * r["decode_tok_s"] / 5 / 1e9) < 1e-9
+    ops = {op["op"]: op for op in r["decode_profile"]}
+    # 2 layers x (q+k+v, o, gate+up, down) + the output, per step of 5 tokens.
+    matmul_calls = sum(op["calls_per_token"] for name, op in ops.items() if name.startswith("matmul "))
+    assert abs(matmul_calls - (4 * 2 + 1) / 5) < 1e-9
