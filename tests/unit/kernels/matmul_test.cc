@@ -44,6 +44,19 @@ std::vector<float> random_floats(int64_t n, std::mt19937& rng) {
   return x;
 }
 
+// One weight row of `type` and four activation rows quantized by k, laid out
+// as the four-token kernels (dot4, batched_dot4) take them.
+struct FourTokenCase {
+  std::vector<uint8_t> w, xq;
+  int64_t stride;
+};
+FourTokenCase four_token_case(const VecDotKernel& k, GgmlType type, int64_t n, std::mt19937& rng) {
+  FourTokenCase c{random_weights(type, 1, n, rng), {}, k.activation_row_bytes(n)};
+  c.xq.resize(static_cast<size_t>(4 * c.stride));
+  for (int r = 0; r < 4; ++r) k.quantize_activation(random_floats(n, rng).data(), c.xq.data() + r * c.stride, n);
+  return c;
+}
+
 // The float value of a quantized activation row (what the kernels multiply).
 std::vector<float> dequantize_activation(GgmlType t, const uint8_t* xq, int64_t n) {
   std::vector<float> xf(static_cast<size_t>(n));
@@ -247,10 +260,7 @@ TEST(VecDot, FourTokenKernelsEqualSingleTokenKernelsBitForBit) {
       const VecDotKernel* k = find_vec_dot(t, l);
       if (k->dot4 == nullptr) continue;  // the scalar level has none
       const int64_t n = 768;
-      auto w = random_weights(t, 1, n, rng);
-      const int64_t stride = k->activation_row_bytes(n);
-      std::vector<uint8_t> xq(static_cast<size_t>(4 * stride));
-      for (int r = 0; r < 4; ++r) k->quantize_activation(random_floats(n, rng).data(), xq.data() + r * stride, n);
+      auto [w, xq, stride] = four_token_case(*k, t, n, rng);
       float four[4];
       k->dot4(w.data(), xq.data(), stride, n, four);
       for (int r = 0; r < 4; ++r) {
@@ -275,10 +285,7 @@ TEST(VecDot, BatchedQ6kKernelsFollowTheBlockOrder) {
     ASSERT_NE(k->batched_dot4, nullptr);
     EXPECT_EQ(k->batched_min_tokens, 8);
     const int64_t n = 1024;
-    auto w = random_weights(GgmlType::Q6_K, 1, n, rng);
-    const int64_t stride = k->activation_row_bytes(n);
-    std::vector<uint8_t> xq(static_cast<size_t>(4 * stride));
-    for (int r = 0; r < 4; ++r) k->quantize_activation(random_floats(n, rng).data(), xq.data() + r * stride, n);
+    auto [w, xq, stride] = four_token_case(*k, GgmlType::Q6_K, n, rng);
     float four[4];
     k->batched_dot4(w.data(), xq.data(), stride, n, four);
     const auto* wb = reinterpret_cast<const BlockQ6_K*>(w.data());
@@ -324,10 +331,7 @@ TEST(VecDot, Q5kKernelsFollowLlamaCppOrders) {
     ASSERT_NE(k->batched_dot4, nullptr);
     EXPECT_EQ(k->batched_min_tokens, 8);
     const int64_t n = 1024;
-    auto w = random_weights(GgmlType::Q5_K, 1, n, rng);
-    const int64_t stride = k->activation_row_bytes(n);
-    std::vector<uint8_t> xq(static_cast<size_t>(4 * stride));
-    for (int r = 0; r < 4; ++r) k->quantize_activation(random_floats(n, rng).data(), xq.data() + r * stride, n);
+    auto [w, xq, stride] = four_token_case(*k, GgmlType::Q5_K, n, rng);
     float four[4], four_blocks[4];
     k->dot4(w.data(), xq.data(), stride, n, four);
     k->batched_dot4(w.data(), xq.data(), stride, n, four_blocks);
@@ -386,10 +390,7 @@ TEST(VecDot, BatchedQ4kKernelsFollowThePairOrder) {
     EXPECT_EQ(k->batched_min_tokens, 4);
     EXPECT_EQ(k->batched_group, 4);
     const int64_t n = 1024;
-    auto w = random_weights(GgmlType::Q4_K, 1, n, rng);
-    const int64_t stride = k->activation_row_bytes(n);
-    std::vector<uint8_t> xq(static_cast<size_t>(4 * stride));
-    for (int r = 0; r < 4; ++r) k->quantize_activation(random_floats(n, rng).data(), xq.data() + r * stride, n);
+    auto [w, xq, stride] = four_token_case(*k, GgmlType::Q4_K, n, rng);
     float four[4];
     k->batched_dot4(w.data(), xq.data(), stride, n, four);
     const auto* wb = reinterpret_cast<const BlockQ4_K*>(w.data());
