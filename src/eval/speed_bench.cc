@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kv/kv_cache.h"
 
 namespace tessera {
 
@@ -39,11 +40,12 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
     raise<InvalidArgument>("bench: parallel sequences must be in [1, {}], got {}", kMaxParallel, o.n_parallel);
   }
   const int64_t n_vocab = model.hparams().n_vocab;
-  // Room for the prefill's sequence, or for every decoding sequence (the pool
-  // is paged: a sequence's last block may be partly empty).
-  const int64_t block = 32;
-  const int64_t per_seq = (std::max(o.n_prompt, o.n_gen) + 1 + block - 1) / block * block;
-  auto kv = model.make_kv_cache(per_seq * o.n_parallel);
+  // The model's cache geometry (as the serving engine takes it), with room for
+  // the prefill's sequence or for every decoding sequence: the pool is paged,
+  // so each sequence needs its own whole blocks.
+  KvCacheConfig kc = model.make_kv_cache(1)->config();
+  kc.n_blocks = (std::max(o.n_prompt, o.n_gen) + 1 + kc.block_tokens - 1) / kc.block_tokens * o.n_parallel;
+  auto kv = std::make_unique<KvCache>(kc);
   std::mt19937 rng(o.seed);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(n_vocab - 1));
   std::vector<float> logits(static_cast<size_t>(n_vocab * o.n_parallel));
