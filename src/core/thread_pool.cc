@@ -15,12 +15,17 @@ constexpr int kSpinBeforeSleep = 1 << 14;
 // A waiting caller yields its core after this many pauses, in case the thread
 // it waits for is preempted and needs that core.
 constexpr int kSpinBeforeYield = 1 << 10;
-// parallel_for's tasks per thread (see there).
-constexpr int64_t kTasksPerThread = 2;
+// parallel_for: a participant claims its own part in chunks of about this
+// fraction of it; a thief takes half of what a part has left.
+constexpr int64_t kChunksPerPart = 8;
 
 inline void cpu_relax() { __builtin_ia32_pause(); }
 
 uint32_t generation_of(uint64_t ticket) { return static_cast<uint32_t>(ticket >> 32); }
+
+uint64_t make_span(uint64_t front, uint64_t back) { return front | (back << 32); }
+uint64_t span_front(uint64_t span) { return span & 0xFFFFFFFFu; }
+uint64_t span_back(uint64_t span) { return span >> 32; }
 
 }  // namespace
 
@@ -30,7 +35,8 @@ int default_thread_count() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(std::max(1, n_threads)), parts_(std::make_unique<Part[]>(static_cast<size_t>(n_threads_))) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
@@ -61,7 +67,10 @@ void ThreadPool::work_on(uint32_t generation) {
 }
 
 void ThreadPool::worker_loop() {
-  uint32_t seen = generation_of(ticket_.load(std::memory_order_acquire));
+  // Generation 0 is the constructor's: a worker that starts after the first
+  // job was published still takes part in it (it used to read that job's
+  // generation here and sit it out).
+  uint32_t seen = 0;
   for (;;) {
     uint32_t current = seen;
     for (int spin = 0; spin < kSpinBeforeSleep && current == seen; ++spin) {
@@ -128,28 +137,61 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
+  // Spans count grains in 32 bits: coarser grains (multiples of the asked
+  // one) for ranges of more than 2^31 of them.
+  constexpr int64_t kMaxGrains = int64_t{1} << 31;
+  if ((n + grain - 1) / grain > kMaxGrains) grain *= ((n + grain - 1) / grain + kMaxGrains - 1) / kMaxGrains;
   const int64_t n_grains = (n + grain - 1) / grain;
-  // Two tasks per thread: a late or slow thread's second half is picked up by
-  // the others, while each task start stays rare. A task starts a new stream
-  // of memory, whose first lines the prefetchers have not fetched: on the
-  // AVX-512 VM (2 threads, 2026-12-03) 1.1B Q4_K_M decode ran 39.5 / 40.4 /
-  // 41.2 tok/s with 4 / 2 / 1 tasks per thread (16: 36.2), prefill at 2 as
-  // fast as at 1; Gemma 3 decode +2 %, prefill +5 % against 4.
-  const int64_t n_tasks = std::min<int64_t>(n_grains, kTasksPerThread * static_cast<int64_t>(n_threads_));
-  if (n_threads_ == 1 || n_tasks <= 1) {
+  const int64_t n_parts = std::min<int64_t>(n_grains, n_threads_);
+  if (n_parts <= 1) {
     fn(0, n);
     return;
   }
+  for (int64_t p = 0; p < n_parts; ++p) {
+    parts_[p].span.store(make_span(n_grains * p / n_parts, n_grains * (p + 1) / n_parts), std::memory_order_relaxed);
+  }
   struct Context {
     const std::function<void(int64_t, int64_t)>* fn;
-    int64_t n, grain, n_grains, n_tasks;
-  } ctx{&fn, n, grain, n_grains, n_tasks};
+    int64_t n, grain, n_parts, chunk;
+    Part* parts;
+  } ctx{&fn, n, grain, n_parts, std::max<int64_t>(1, n_grains / n_parts / kChunksPerPart), parts_.get()};
+  // Task p is part p's participant: whichever thread claims it.
   execute([](const void* c, int task) {
     const auto* ctx = static_cast<const Context*>(c);
-    const int64_t begin = ctx->n_grains * task / ctx->n_tasks * ctx->grain;
-    const int64_t end = std::min(ctx->n, ctx->n_grains * (task + 1) / ctx->n_tasks * ctx->grain);
-    if (begin < end) (*ctx->fn)(begin, end);
-  }, &ctx, static_cast<int>(n_tasks));
+    auto run = [ctx](uint64_t first, uint64_t last) {
+      (*ctx->fn)(static_cast<int64_t>(first) * ctx->grain, std::min(ctx->n, static_cast<int64_t>(last) * ctx->grain));
+    };
+    std::atomic<uint64_t>& own = ctx->parts[task].span;
+    for (;;) {
+      // The own part, from the front.
+      uint64_t span = own.load(std::memory_order_acquire);
+      while (span_front(span) < span_back(span)) {
+        const uint64_t first = span_front(span);
+        const uint64_t last = std::min(span_back(span), first + static_cast<uint64_t>(ctx->chunk));
+        if (own.compare_exchange_weak(span, make_span(last, span_back(span)), std::memory_order_acq_rel)) {
+          run(first, last);
+          span = own.load(std::memory_order_acquire);
+        }
+      }
+      // Out of work: the back half of another part's rest becomes the own
+      // part (where a third participant may split it again).
+      bool stole = false;
+      for (int64_t k = 1; k < ctx->n_parts && !stole; ++k) {
+        std::atomic<uint64_t>& other = ctx->parts[(task + k) % ctx->n_parts].span;
+        uint64_t s = other.load(std::memory_order_acquire);
+        while (span_front(s) < span_back(s)) {
+          const uint64_t back = span_back(s);
+          const uint64_t cut = back - (back - span_front(s) + 1) / 2;
+          if (other.compare_exchange_weak(s, make_span(span_front(s), cut), std::memory_order_acq_rel)) {
+            own.store(make_span(cut, back), std::memory_order_release);
+            stole = true;
+            break;
+          }
+        }
+      }
+      if (!stole) return;
+    }
+  }, &ctx, static_cast<int>(n_parts));
 }
 
 }  // namespace tessera

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -36,6 +37,13 @@ class ThreadPool {
 
   // Splits [0, n) into contiguous chunks whose bounds are multiples of
   // `grain` (except the end) and runs fn(begin, end) on each, in parallel.
+  //
+  // Chunks come from one contiguous part per thread: each participant works
+  // through its part from the front, a few chunks in a row (a decode matmul's
+  // rows then stay one memory stream per thread), and one that runs out takes
+  // the back half of what another part has left, which the others may split
+  // again. So threads finish together even when one runs slower or starts
+  // late, without cutting every job into many short streams.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
@@ -70,6 +78,15 @@ class ThreadPool {
   std::condition_variable wake_;
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
+
+  // parallel_for's parts, one per thread: the unclaimed grains [front, back)
+  // of part i as front | back << 32. The part's participant claims at the
+  // front, others at the back, each by compare-and-swap of the whole word, so
+  // no grain is claimed twice. A cache line each: they are written often.
+  struct alignas(64) Part {
+    std::atomic<uint64_t> span{0};
+  };
+  std::unique_ptr<Part[]> parts_;
 };
 
 // Default thread count: the number of cores this process may run on.

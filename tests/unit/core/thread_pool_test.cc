@@ -27,6 +27,36 @@ TEST(ThreadPool, ParallelForCoversEveryIndexOnceWithGrainAlignedChunks) {
   }
 }
 
+// A participant stalled inside one chunk (a descheduled thread) holds only
+// that chunk: the others take the rest of its part. (With whole tasks per
+// thread the stalled one would keep a quarter of the range to itself and this
+// test would time out.)
+TEST(ThreadPool, ParallelForLetsOthersTakeAStalledParticipantsRest) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    const int64_t n = 4096;
+    std::atomic<int64_t> done{0};
+    std::atomic<bool> timed_out{false};
+    pool.parallel_for(n, 1, [&](int64_t b, int64_t e) {
+      if (b <= n / 2 && n / 2 < e) {
+        // The chunk at the start of the second part waits for everything else.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (done.load() != n - (e - b)) {
+          if (std::chrono::steady_clock::now() > deadline) {
+            timed_out = true;
+            break;
+          }
+          std::this_thread::yield();
+        }
+        EXPECT_LT(e - b, n / 8) << "a chunk of a part is a small share of it";
+      }
+      done.fetch_add(e - b);
+    });
+    EXPECT_FALSE(timed_out.load()) << threads << " threads: the rest of the stalled part was not taken";
+    EXPECT_EQ(done.load(), n);
+  }
+}
+
 TEST(ThreadPool, RunCallsEveryIndexExactlyOnce) {
   ThreadPool pool(4);
   for (int rep = 0; rep < 200; ++rep) {
