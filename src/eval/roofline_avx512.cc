@@ -1,6 +1,7 @@
-// The AVX-512 VNNI int8 peak for the roofline (built with AVX-512 flags; call
-// only when cpu_features().level is kAvx512): vpdpbusd on 512-bit registers,
-// the instruction the Q4_0 / Q5_0 / Q8_0 / Q4_K kernels use on this level.
+// The roofline's AVX-512 loops (built with AVX-512 flags; call only when
+// cpu_features().level is kAvx512): the read loop, and the VNNI int8 peak
+// (vpdpbusd on 512-bit registers, the instruction the packed kernels use on
+// this level).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -8,6 +9,19 @@
 #include "eval/roofline_impl.h"
 
 namespace tessera::avx512 {
+
+float read_range_zmm(const float* p, size_t n, int64_t ahead) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (size_t i = 0; i + 64 <= n; i += 64) {
+    for (int k = 0; k < 4; ++k) {
+      _mm_prefetch(reinterpret_cast<const char*>(p + i + 16 * k) + ahead, _MM_HINT_T0);
+      acc[k] = _mm512_add_ps(acc[k], _mm512_load_ps(p + i + 16 * k));
+    }
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  return lanes[0] + lanes[15];
+}
 
 int vnni_loop(int64_t iters) {
   // Eight independent accumulators hide vpdpbusd's latency.
