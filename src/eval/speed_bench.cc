@@ -57,10 +57,10 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
       kv->release(s);
       if (!kv->reserve(s, o.n_gen)) raise("bench: the KV cache cannot hold {} sequences", o.n_parallel);
     }
+    // Several sequences decode as the serving engine runs them.
+    batch.invariant = o.n_parallel > 1;
     for (int i = 0; i < o.n_gen; ++i) {
       batch.clear();
-      // Several sequences decode as the serving engine runs them.
-      batch.invariant = o.n_parallel > 1;
       for (int s = 0; s < o.n_parallel; ++s) batch.add(token(rng), i, s, true);
       model.forward(batch, *kv, logits.data(), pool);
     }
@@ -72,6 +72,8 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
     kv->release(0);
     kv->reserve(0, o.n_prompt);
     batch.clear();
+    // One sequence, in llama.cpp's order, also after a batch-invariant -b decode.
+    batch.invariant = false;
     for (int i = 0; i < o.n_prompt; ++i) batch.add(token(rng), i, 0, i + 1 == o.n_prompt);
     const auto t0 = std::chrono::steady_clock::now();
     model.forward(batch, *kv, logits.data(), pool);
