@@ -162,7 +162,24 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
       (*ctx->fn)(static_cast<int64_t>(first) * ctx->grain, std::min(ctx->n, static_cast<int64_t>(last) * ctx->grain));
     };
     std::atomic<uint64_t>& own = ctx->parts[task].span;
-    for (;;) {
+    // Out of work: the back half of another part's rest becomes the own part
+    // (where a third participant may split it again). False: nothing is left.
+    auto steal = [ctx, task, &own] {
+      for (int64_t k = 1; k < ctx->n_parts; ++k) {
+        std::atomic<uint64_t>& other = ctx->parts[(task + k) % ctx->n_parts].span;
+        uint64_t s = other.load(std::memory_order_acquire);
+        while (span_front(s) < span_back(s)) {
+          const uint64_t back = span_back(s);
+          const uint64_t cut = back - (back - span_front(s) + 1) / 2;
+          if (other.compare_exchange_weak(s, make_span(span_front(s), cut), std::memory_order_acq_rel)) {
+            own.store(make_span(cut, back), std::memory_order_release);
+            return true;
+          }
+        }
+      }
+      return false;
+    };
+    do {
       // The own part, from the front.
       uint64_t span = own.load(std::memory_order_acquire);
       while (span_front(span) < span_back(span)) {
@@ -173,24 +190,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
           span = own.load(std::memory_order_acquire);
         }
       }
-      // Out of work: the back half of another part's rest becomes the own
-      // part (where a third participant may split it again).
-      bool stole = false;
-      for (int64_t k = 1; k < ctx->n_parts && !stole; ++k) {
-        std::atomic<uint64_t>& other = ctx->parts[(task + k) % ctx->n_parts].span;
-        uint64_t s = other.load(std::memory_order_acquire);
-        while (span_front(s) < span_back(s)) {
-          const uint64_t back = span_back(s);
-          const uint64_t cut = back - (back - span_front(s) + 1) / 2;
-          if (other.compare_exchange_weak(s, make_span(span_front(s), cut), std::memory_order_acq_rel)) {
-            own.store(make_span(cut, back), std::memory_order_release);
-            stole = true;
-            break;
-          }
-        }
-      }
-      if (!stole) return;
-    }
+    } while (steal());
   }, &ctx, static_cast<int>(n_parts));
 }
 

@@ -115,19 +115,20 @@ Roofline measure_roofline(ThreadPool& pool, size_t buffer_bytes) {
   // (bench/probes/read_jobs.cc), and a read figure below what the machine
   // delivers would flatter the decode's share of it.
   const bool zmm = cpu_features().level >= IsaLevel::kAvx512;
+  const size_t n_read = n / 64 * 64;  // whole iterations of either loop
   double best = 1e30;
   for (int rep = 0; rep < (zmm ? 10 : 5); ++rep) {
     const bool use_zmm = zmm && rep % 2 == 1;
     const auto t0 = Clock::now();
     pool.run([&](int t, int threads) {
       const size_t begin = (n / threads) * t / 64 * 64;
-      const size_t end = t + 1 == threads ? n / 64 * 64 : (n / threads) * (t + 1) / 64 * 64;
+      const size_t end = t + 1 == threads ? n_read : (n / threads) * (t + 1) / 64 * 64;
       sink[t] += use_zmm ? avx512::read_range_zmm(buf.get() + begin, end - begin, kReadAhead)
                          : read_range(buf.get() + begin, end - begin);
     });
     best = std::min(best, seconds_since(t0));
   }
-  r.read_gbps = static_cast<double>(n / 64 * 64 * sizeof(float)) / best / 1e9;
+  r.read_gbps = static_cast<double>(n_read * sizeof(float)) / best / 1e9;
 
   const int64_t iters = 20'000'000;
   best = 1e30;
