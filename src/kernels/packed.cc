@@ -773,11 +773,11 @@ void check_layout(const PackedKernel& k, const WeightMatrix& w) {
 
 }  // namespace
 
-int64_t packed_matrix_bytes(const PackedKernel& k, const WeightMatrix& w) {
+int64_t packed_matrix_bytes(const PackedKernel& k, const WeightMatrix& w, bool row_scales_known) {
   check_layout(k, w);
   // A scan of every block's scale: checked here once, where the size is
   // settled, not again by pack_matrix_into.
-  if (k.scales == PackedScales::kRowToken && !has_row_scales(w)) {
+  if (k.scales == PackedScales::kRowToken && !row_scales_known && !has_row_scales(w)) {
     raise<InvalidArgument>("pack_matrix: a row-scaled kernel needs one scale per row and at most {} columns",
                            kRowScaledMaxCols);
   }

@@ -130,7 +130,9 @@ PackedMatrix pack_matrix(const PackedKernel& k, const WeightMatrix& w, ThreadPoo
 // pack_matrix throws), memory for them (huge-page aligned,
 // core/huge_pages.h), and packing into dst (64-byte aligned, that many bytes;
 // packed_matrix_bytes made the row-scale check, which is not repeated).
-int64_t packed_matrix_bytes(const PackedKernel& k, const WeightMatrix& w);
+// row_scales_known: the caller has just seen has_row_scales(w) hold, so the
+// scan of every block's scale (a read of the whole matrix) is not repeated.
+int64_t packed_matrix_bytes(const PackedKernel& k, const WeightMatrix& w, bool row_scales_known = false);
 PackedMatrix allocate_packed(int64_t bytes);
 void pack_matrix_into(const PackedKernel& k, const WeightMatrix& w, ThreadPool& pool, uint8_t* dst,
                       bool release_source = false);

@@ -138,12 +138,13 @@ std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool, bool t
   std::vector<Planned> plan;
   int64_t total = 0;
   auto add = [&](WeightMatrix& m, bool row_scaled) {
-    const PackedKernel* k = row_scaled && has_row_scales(m) ? find_row_scaled_kernel(m.type, cpu_features().level)
-                                                            : nullptr;
+    if (m.packed != nullptr) return;
+    const bool row_scales = row_scaled && has_row_scales(m);
+    const PackedKernel* k = row_scales ? find_row_scaled_kernel(m.type, cpu_features().level) : nullptr;
     if (k == nullptr) k = find_packed_kernel(m.type);
-    if (k == nullptr || m.packed != nullptr) return;
+    if (k == nullptr) return;
     plan.push_back({&m, k, total});
-    total += packed_matrix_bytes(*k, m);
+    total += packed_matrix_bytes(*k, m, /*row_scales_known=*/row_scales);
   };
   for (LayerWeights& l : w.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
