@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Times tessera against llama.cpp (llama-cpp-python) on the same GGUF files and threads.
 
-Writes a Llama-shaped model with random weights (F16) and llama.cpp's Q4_0, Q4_K_M, Q8_0
-and Q5_K_M quantizations of it, then, alternating the two engines, measures prefill (ppN: one
+Writes a Llama-shaped model with random weights (F16) and llama.cpp's Q4_0, Q4_K_M, Q8_0,
+Q5_K_M and Q3_K_M quantizations of it, then, alternating the two engines, measures prefill (ppN: one
 batch of N prompt tokens from an empty cache) and decode (tgN: N single-token steps) on
 each file and on the default Gemma 3 model, at each thread count. Prints every figure and
 the ratio tessera / llama.cpp (median over the alternations) as a Markdown table.
@@ -27,6 +27,11 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 from random_llama import SHAPES, write_random_llama  # noqa: E402
+
+# The random model's quantizations, by llama.cpp's file type.
+QUANTIZATIONS = {"Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "Q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
+                 "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "Q5_K_M": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
+                 "Q3_K_M": "LLAMA_FTYPE_MOSTLY_Q3_K_M"}
 
 TINYLLAMA = SHAPES["tinyllama"]
 SMALL = SHAPES["small"]
@@ -96,6 +101,8 @@ def main() -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("-p", "--n-prompt", type=int, default=None)
     ap.add_argument("-n", "--n-gen", type=int, default=None)
+    ap.add_argument("--types", default=",".join(QUANTIZATIONS),
+                    help="quantizations of the random model to time, comma-separated (default: all)")
     ap.add_argument("--work-dir", default=str(REPO / "build" / "bench-models"))
     ap.add_argument("--binary", default=str(REPO / "build" / "tessera"))
     ap.add_argument("--no-default-model", action="store_true")
@@ -109,6 +116,10 @@ def main() -> int:
     n_prompt = args.n_prompt if args.n_prompt is not None else (64 if args.short else 512)
     n_gen = args.n_gen if args.n_gen is not None else (16 if args.short else 128)
     threads = [int(t) for t in args.threads.split(",")]
+    types = [t for t in args.types.split(",") if t]
+    unknown = [t for t in types if t not in QUANTIZATIONS]
+    if unknown:
+        ap.error(f"unknown --types {', '.join(unknown)}; known: {', '.join(QUANTIZATIONS)}")
     shape = SMALL if args.short else TINYLLAMA
     work = pathlib.Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -119,8 +130,8 @@ def main() -> int:
         print(f"writing {f16} ({shape})", file=sys.stderr)
         write_random_llama(f16, shape, seed=1)
     files = {}
-    for name, ftype in [("Q4_K_M", "LLAMA_FTYPE_MOSTLY_Q4_K_M"), ("Q4_0", "LLAMA_FTYPE_MOSTLY_Q4_0"),
-                        ("Q8_0", "LLAMA_FTYPE_MOSTLY_Q8_0"), ("Q5_K_M", "LLAMA_FTYPE_MOSTLY_Q5_K_M")]:
+    for name in types:
+        ftype = QUANTIZATIONS[name]
         dst = work / f"{tag}-{name.lower()}.gguf"
         print(f"quantizing {dst.name}", file=sys.stderr)
         quantize(f16, dst, ftype)

@@ -28,6 +28,7 @@ void packed_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
 void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q5_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q3_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 }  // namespace avx512
@@ -38,6 +39,7 @@ void packed_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
 void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q5_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q3_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void prepare_token_row(const float* x, uint8_t* out, int64_t n);
@@ -93,6 +95,42 @@ void q6k_quants(const BlockQ6_K& b, uint8_t u[256]) {
       y[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
       y[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
     }
+  }
+}
+
+// Q3_K: u(c) = q + 4 of the 256 columns and the sixteen scales (6-bit - 32).
+// ggml's layout: two halves of 128 columns, each four runs of 32 from bit
+// pairs 2s of qs[32·half + l] and bit 4·half + s of hmask[l] (set: q = pair,
+// clear: q = pair - 4); scale j's low 4 bits in byte j (j < 8) or the high
+// nibble of byte j - 8, its high 2 bits at bit 2·(j / 4) of byte 8 + j % 4.
+void q3k_quants(const BlockQ3_K& b, uint8_t u[256], int8_t scales[16]) {
+  for (int c = 0; c < 256; ++c) {
+    const int half = c / 128, s = (c % 128) / 32, l = c % 32;
+    const int pair = (b.qs[32 * half + l] >> (2 * s)) & 3;
+    const int high = (b.hmask[l] >> (4 * half + s)) & 1;
+    u[c] = static_cast<uint8_t>(pair | (high << 2));
+  }
+  for (int j = 0; j < 16; ++j) {
+    const int low = j < 8 ? (b.scales[j] & 0x0F) : (b.scales[j - 8] >> 4);
+    const int high = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+    scales[j] = static_cast<int8_t>((low | (high << 4)) - 32);
+  }
+}
+
+// The inverse of q3k_quants (b.d untouched).
+void q3k_set(const uint8_t u[256], const int8_t scales[16], BlockQ3_K& b) {
+  std::memset(b.hmask, 0, sizeof(b.hmask));
+  std::memset(b.qs, 0, sizeof(b.qs));
+  std::memset(b.scales, 0, sizeof(b.scales));
+  for (int c = 0; c < 256; ++c) {
+    const int half = c / 128, s = (c % 128) / 32, l = c % 32;
+    b.qs[32 * half + l] |= static_cast<uint8_t>((u[c] & 3) << (2 * s));
+    b.hmask[l] |= static_cast<uint8_t>(((u[c] >> 2) & 1) << (4 * half + s));
+  }
+  for (int j = 0; j < 16; ++j) {
+    const int v = scales[j] + 32;
+    b.scales[j < 8 ? j : j - 8] |= static_cast<uint8_t>((v & 0x0F) << (j < 8 ? 0 : 4));
+    b.scales[8 + j % 4] |= static_cast<uint8_t>(((v >> 4) & 3) << (2 * (j / 4)));
   }
 }
 
@@ -240,6 +278,26 @@ void pack_q6k_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t
   }
 }
 
+int64_t q3k_group_bytes(int64_t cols) { return cols / 256 * kQ3_KBlock; }
+
+void pack_q3k_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out) {
+  std::memset(out, 0, static_cast<size_t>(q3k_group_bytes(cols)));
+  uint8_t u[kPackRows][256] = {};
+  const uint8_t* u_rows[kPackRows];
+  for (int i = 0; i < kPackRows; ++i) u_rows[i] = u[i];
+  for (int64_t sb = 0; sb < cols / 256; ++sb) {
+    uint8_t* dst = out + sb * kQ3_KBlock;
+    for (int i = 0; i < n_rows; ++i) {
+      const auto& b = reinterpret_cast<const BlockQ3_K*>(rows + i * row_stride)[sb];
+      std::memcpy(dst + 2 * i, &b.d, 2);
+      int8_t scales[16];
+      q3k_quants(b, u[i], scales);
+      for (int j = 0; j < 16; ++j) std::memcpy(dst + kQ6_KScales + 32 * (j / 2) + 2 * i + (j % 2), &scales[j], 1);
+    }
+    for (int j = 0; j < 16; ++j) put_nibbles(u_rows, n_rows, 16 * j, 2, dst + kQ6_KSubBlocks + kQ3_KSubBlock * j);
+  }
+}
+
 // ---- one packed row back to GGUF bytes (inverse of the packing above) ------
 
 // u(row i, column 4g + m) of a 4-register nibble array (Q4 layouts).
@@ -329,6 +387,24 @@ void unpack_q6k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
       }
     }
     q6k_set_quants(u, b);  // the inverse of q6k_quants
+  }
+}
+
+void unpack_q3k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
+  for (int64_t sb = 0; sb < cols / 256; ++sb) {
+    const uint8_t* blk = group + sb * kQ3_KBlock;
+    auto& b = reinterpret_cast<BlockQ3_K*>(out)[sb];
+    std::memcpy(&b.d, blk + 2 * i, 2);
+    uint8_t u[256];
+    int8_t scales[16];
+    for (int j = 0; j < 16; ++j) {
+      std::memcpy(&scales[j], blk + kQ6_KScales + 32 * (j / 2) + 2 * i + (j % 2), 1);
+      const uint8_t* sub = blk + kQ6_KSubBlocks + kQ3_KSubBlock * j;
+      for (int g = 0; g < 4; ++g) {
+        for (int m = 0; m < 4; ++m) u[16 * j + 4 * g + m] = static_cast<uint8_t>(nibble_quant(sub, i, g, m));
+      }
+    }
+    q3k_set(u, scales, b);
   }
 }
 
@@ -581,24 +657,27 @@ void scalar_gemm_q45k(const uint8_t* group, int64_t cols, const uint8_t* xp, int
   }
 }
 
-template <KSums kSums>
-void scalar_gemm_q6k(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
+// Q6_K (kSixBit) and Q3_K, whose layouts differ only in Q6_K's high bits.
+template <bool kSixBit, KSums kSums>
+void scalar_gemm_k16(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
                      float* y, int64_t y_stride, int n_rows) {
+  using Layout = K16Layout<kSixBit>;
   for (int64_t t = 0; t < n_tokens; ++t) {
     const KRow x = k_row(xp + t * xp_stride, cols);
     for (int i = 0; i < n_rows; ++i) {
       float acc = 0.0f;
       for (int64_t sb = 0; sb < cols / 256; ++sb) {
-        const uint8_t* blk = group + sb * kQ6_KBlock;
+        const uint8_t* blk = group + sb * Layout::kBlock;
         const int8_t* xq = x.q + 256 * sb;
         SubBlockSum<kSums> scaled;
         int32_t corr = 0;
         for (int j = 0; j < 16; ++j) {
-          const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
+          const uint8_t* sub = blk + kQ6_KSubBlocks + Layout::kSubBlock * j;
           int32_t s = 0;
           for (int g = 0; g < 4; ++g) {
             for (int m = 0; m < 4; ++m) {
-              const int u = nibble_quant(sub, i, g, m) | (((sub[128 + 4 * i + m] >> (2 * g)) & 3) << 4);
+              int u = nibble_quant(sub, i, g, m);
+              if constexpr (kSixBit) u |= ((sub[128 + 4 * i + m] >> (2 * g)) & 3) << 4;
               s += u * xq[16 * j + 4 * g + m];
             }
           }
@@ -608,9 +687,9 @@ void scalar_gemm_q6k(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
         }
         uint16_t d;
         std::memcpy(&d, blk + 2 * i, 2);
-        // 32·corr is exact in float (|corr| < 2^24), so the kFloat order's
-        // difference is the AVX-512 kernel's single-rounding fnmadd.
-        const float total = scaled.minus(kOffsetQ6_K * corr);
+        // offset·corr is exact in float (|corr| < 2^24 / 32), so the kFloat
+        // order's difference is the AVX-512 kernel's single-rounding fnmadd.
+        const float total = scaled.minus(Layout::kOffset * corr);
         acc = std::fma(total, half_to_float(d) * x.d[sb], acc);
       }
       y[t * y_stride + i] = acc;
@@ -642,6 +721,9 @@ constexpr PackedKernel kernel(GgmlType type, PackedGemmFn gemm, IsaLevel isa, KS
     case GgmlType::Q5_K:
       return {type, q45k_group_bytes<GgmlType::Q5_K>, pack_q45k_group<GgmlType::Q5_K>,
               unpack_q45k_row<GgmlType::Q5_K>, prepared_k_bytes, prepare_k, gemm, isa, PackedScales::kBlock, k_sums};
+    case GgmlType::Q3_K:
+      return {type, q3k_group_bytes, pack_q3k_group, unpack_q3k_row, prepared_k_bytes, prepare_k, gemm, isa,
+              PackedScales::kBlock, k_sums};
     default:  // Q6_K
       return {type, q6k_group_bytes, pack_q6k_group, unpack_q6k_row, prepared_k_bytes, prepare_k, gemm, isa,
               PackedScales::kBlock, k_sums};
@@ -673,13 +755,15 @@ constexpr PackedKernel kScalarKernels[] = {
     kernel(GgmlType::Q8_0, scalar_gemm_legacy<GgmlType::Q8_0>, IsaLevel::kScalar),
     kernel(GgmlType::Q4_K, scalar_gemm_q45k<GgmlType::Q4_K, KSums::kInt32>, IsaLevel::kScalar),
     kernel(GgmlType::Q5_K, scalar_gemm_q45k<GgmlType::Q5_K, KSums::kInt32>, IsaLevel::kScalar),
-    kernel(GgmlType::Q6_K, scalar_gemm_q6k<KSums::kInt32>, IsaLevel::kScalar),
+    kernel(GgmlType::Q6_K, scalar_gemm_k16<true, KSums::kInt32>, IsaLevel::kScalar),
+    kernel(GgmlType::Q3_K, scalar_gemm_k16<false, KSums::kInt32>, IsaLevel::kScalar),
 };
 // The references of the AVX-512 K kernels' order.
 constexpr PackedKernel kScalarFloatSumKernels[] = {
     kernel(GgmlType::Q4_K, scalar_gemm_q45k<GgmlType::Q4_K, KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
     kernel(GgmlType::Q5_K, scalar_gemm_q45k<GgmlType::Q5_K, KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
-    kernel(GgmlType::Q6_K, scalar_gemm_q6k<KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
+    kernel(GgmlType::Q6_K, scalar_gemm_k16<true, KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
+    kernel(GgmlType::Q3_K, scalar_gemm_k16<false, KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
 };
 
 constexpr PackedKernel kAvx512Kernels[] = {
@@ -689,6 +773,7 @@ constexpr PackedKernel kAvx512Kernels[] = {
     kernel(GgmlType::Q4_K, avx512::packed_gemm_q4_k, IsaLevel::kAvx512, KSums::kFloat),
     kernel(GgmlType::Q5_K, avx512::packed_gemm_q5_k, IsaLevel::kAvx512, KSums::kFloat),
     kernel(GgmlType::Q6_K, avx512::packed_gemm_q6_k, IsaLevel::kAvx512, KSums::kFloat),
+    kernel(GgmlType::Q3_K, avx512::packed_gemm_q3_k, IsaLevel::kAvx512, KSums::kFloat),
 };
 
 constexpr PackedKernel kAvx2Kernels[] = {
@@ -698,6 +783,7 @@ constexpr PackedKernel kAvx2Kernels[] = {
     kernel(GgmlType::Q4_K, avx2::packed_gemm_q4_k, IsaLevel::kAvx2),
     kernel(GgmlType::Q5_K, avx2::packed_gemm_q5_k, IsaLevel::kAvx2),
     kernel(GgmlType::Q6_K, avx2::packed_gemm_q6_k, IsaLevel::kAvx2),
+    kernel(GgmlType::Q3_K, avx2::packed_gemm_q3_k, IsaLevel::kAvx2),
 };
 
 template <size_t N>

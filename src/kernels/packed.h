@@ -10,7 +10,9 @@
 // block's integer sum is exact, and the float work (one fma per block and row)
 // is shared by 16 rows per instruction. The weights stay in their GGUF
 // quantization (same bits, same bytes per weight, give or take the K types'
-// 6-bit scales, stored as bytes); only their order changes.
+// 6-bit scales, stored as bytes); only their order changes. Except Q3_K:
+// its 3-bit weights take nibbles (Q6_K's layout without the high bits).
+//
 //
 // Float order (the contract every implementation of a kernel keeps, so the
 // scalar reference, the AVX2 and AVX-512 kernels and any token count agree bit
@@ -19,9 +21,10 @@
 //   legacy types (Q4_0, Q5_0, Q8_0): acc = fma(float(Σ q·x), d_w·d_x, acc)
 //   Q4_K, Q5_K: acc = fma(S, d_w·d_x, acc);
 //               acc = fma(-float(Σ_j m_j Σ x), dmin_w·d_x, acc)
-//   Q6_K: acc = fma(S - 32·float(Σ_j sc_j Σ x), d_w·d_x, acc)
+//   Q6_K, Q3_K: acc = fma(S - offset·float(Σ_j sc_j Σ x), d_w·d_x, acc)
+//         (offset 32 and 4, u = q + offset)
 // with every Σ an exact int32 and S the super-block's scaled sub-block sums
-// Σ_j sc_j·(Σ q·x) (Q6_K: q + 32), added in one of two ways (KSums):
+// Σ_j sc_j·(Σ q·x) (Q6_K, Q3_K: u = q + offset), added in one of two ways (KSums):
 //   kInt32: in int32, exactly; S = float(that sum)
 //   kFloat: S = ((0 + float(t_0)) + float(t_1)) + ... in float, j in order,
 //           each term t_j = sc_j·(Σ q·x) exact (|t_j| <= 128·16·63·127 < 2^24)

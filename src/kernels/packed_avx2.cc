@@ -421,19 +421,30 @@ void q45k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
   write_rows<NT>(acc, y, y_stride, n_rows);
 }
 
-template <int NT, bool kStream>
-void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
+// Q6_K's bits 4 and 5 into its four lane registers of a sub-block half:
+// bits 2g, 2g+1 of each byte of `high` belong to lane register g.
+inline void add_high_bit_pairs(__m256i high, __m256i (&w)[4]) {
+  const __m256i bits45 = _mm256_set1_epi8(0x30);
+  w[0] = _mm256_or_si256(w[0], _mm256_and_si256(_mm256_slli_epi16(high, 4), bits45));
+  w[1] = _mm256_or_si256(w[1], _mm256_and_si256(_mm256_slli_epi16(high, 2), bits45));
+  w[2] = _mm256_or_si256(w[2], _mm256_and_si256(high, bits45));
+  w[3] = _mm256_or_si256(w[3], _mm256_and_si256(_mm256_srli_epi16(high, 2), bits45));
+}
+
+// Q6_K (kSixBit), and Q3_K: its layout without the high bits (packed_impl.h).
+template <bool kSixBit, int NT, bool kStream>
+void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
               int n_rows, PrefetchWindow next) {
+  using Layout = K16Layout<kSixBit>;
   KRow x[NT];
   for (int t = 0; t < NT; ++t) x[t] = k_row(xp + t * xp_stride, cols);
-  const __m256i bits45 = _mm256_set1_epi8(0x30);
-  for_each_half_block<NT, kStream, true>(group, cols / 256, kQ6_KBlock, y, y_stride, n_rows, next,
+  for_each_half_block<NT, kStream, true>(group, cols / 256, Layout::kBlock, y, y_stride, n_rows, next,
                                 [&](int half, int64_t sb, const uint8_t* blk, __m256* acc) {
     __m256i isum[NT], corr[NT];
     for (int t = 0; t < NT; ++t) isum[t] = corr[t] = _mm256_setzero_si256();
     for (int p = 0; p < 8; ++p) {
       if constexpr (kStream) {
-        if (half == 0) prefetch_slice(blk, kQ6_KBlock, p, 8);
+        if (half == 0) prefetch_slice(blk, Layout::kBlock, p, 8);
       }
       // Rows' scales of sub-blocks 2p, 2p+1 as int16 pairs, and each alone as (s, s).
       const __m256i pair =
@@ -447,15 +458,11 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
       }
       for (int h = 0; h < 2; ++h) {
         const int j = 2 * p + h;
-        const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
-        const __m256i high = load256(sub + 128 + 32 * half);
+        const uint8_t* sub = blk + kQ6_KSubBlocks + Layout::kSubBlock * j;
         __m256i w[4];
         split_nibbles(load256(sub + 32 * half), w[0], w[1]);
         split_nibbles(load256(sub + 64 + 32 * half), w[2], w[3]);
-        w[0] = _mm256_or_si256(w[0], _mm256_and_si256(_mm256_slli_epi16(high, 4), bits45));
-        w[1] = _mm256_or_si256(w[1], _mm256_and_si256(_mm256_slli_epi16(high, 2), bits45));
-        w[2] = _mm256_or_si256(w[2], _mm256_and_si256(high, bits45));
-        w[3] = _mm256_or_si256(w[3], _mm256_and_si256(_mm256_srli_epi16(high, 2), bits45));
+        if constexpr (kSixBit) add_high_bit_pairs(load256(sub + 128 + 32 * half), w);
         // u < 64: a maddubs pair is at most 2·63·128 = 16128, two of them 32256.
         for (int t = 0; t < NT; ++t) {
           const int8_t* xq = x[t].q + 256 * sb + 16 * j;
@@ -470,7 +477,7 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
     }
     const __m256 d = load_f16x8(blk + 16 * half);
     for (int t = 0; t < NT; ++t) {
-      const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(corr[t], 5));  // offset 32
+      const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(corr[t], Layout::kOffsetLog2));
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(x[t].d[sb])), acc[t]);
     }
   });
@@ -479,19 +486,19 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
 // One token of Q6_K with both halves per activation broadcast (decode): the
 // four broadcasts of a 16-column sub-block serve all 16 rows, where q6k_tile
 // broadcasts them once per half. Same integer sums and float order.
-template <bool kStream>
-void q6k_tile_one_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, float* y, int n_rows,
+template <bool kSixBit, bool kStream>
+void k16_tile_one_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, float* y, int n_rows,
                          PrefetchWindow next) {
+  using Layout = K16Layout<kSixBit>;
   const KRow x = k_row(xp, cols);
-  const __m256i bits45 = _mm256_set1_epi8(0x30);
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   SpreadPrefetch next_lines(next, cols / 256 * 8);
   const uint8_t* blk = group;
-  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ6_KBlock) {
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += Layout::kBlock) {
     __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     __m256i corr[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int p = 0; p < 8; ++p) {
-      tile_prefetch<kStream>(blk, kQ6_KBlock, p, 8, next_lines);
+      tile_prefetch<kStream>(blk, Layout::kBlock, p, 8, next_lines);
       const __m256i x_pair = _mm256_set1_epi32(load_i32(x.bsum + 16 * sb + 2 * p));
       __m256i scales[2][2];  // [half][sub-block 2p + h]: each row's scale as (s, s)
       for (int half = 0; half < 2; ++half) {
@@ -505,18 +512,14 @@ void q6k_tile_one_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, 
       }
       for (int h = 0; h < 2; ++h) {
         const int j = 2 * p + h;
-        const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
+        const uint8_t* sub = blk + kQ6_KSubBlocks + Layout::kSubBlock * j;
         const int8_t* xq = x.q + 256 * sb + 16 * j;
         const __m256i xb[4] = {broadcast4(xq), broadcast4(xq + 4), broadcast4(xq + 8), broadcast4(xq + 12)};
         for (int half = 0; half < 2; ++half) {
-          const __m256i high = load256(sub + 128 + 32 * half);
           __m256i w[4];
           split_nibbles(load256(sub + 32 * half), w[0], w[1]);
           split_nibbles(load256(sub + 64 + 32 * half), w[2], w[3]);
-          w[0] = _mm256_or_si256(w[0], _mm256_and_si256(_mm256_slli_epi16(high, 4), bits45));
-          w[1] = _mm256_or_si256(w[1], _mm256_and_si256(_mm256_slli_epi16(high, 2), bits45));
-          w[2] = _mm256_or_si256(w[2], _mm256_and_si256(high, bits45));
-          w[3] = _mm256_or_si256(w[3], _mm256_and_si256(_mm256_srli_epi16(high, 2), bits45));
+          if constexpr (kSixBit) add_high_bit_pairs(load256(sub + 128 + 32 * half), w);
           // u < 64: a maddubs pair is at most 2·63·128 = 16128, two of them 32256.
           const __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], xb[0]), _mm256_maddubs_epi16(w[1], xb[1]));
           const __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], xb[2]), _mm256_maddubs_epi16(w[3], xb[3]));
@@ -527,7 +530,7 @@ void q6k_tile_one_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, 
     }
     const __m256 dx = _mm256_set1_ps(x.d[sb]);
     for (int half = 0; half < 2; ++half) {
-      const __m256i total = _mm256_sub_epi32(isum[half], _mm256_slli_epi32(corr[half], 5));  // offset 32
+      const __m256i total = _mm256_sub_epi32(isum[half], _mm256_slli_epi32(corr[half], Layout::kOffsetLog2));
       acc[half] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(load_f16x8(blk + 16 * half), dx), acc[half]);
     }
   }
@@ -631,22 +634,41 @@ TESSERA_PACKED_TILE(Q5_0SharedTile, (q5_0_tile_shared<NT, kStream>), cols / 32 *
 TESSERA_PACKED_TILE(Q8_0SharedTile, (q8_0_tile_shared<NT, kStream>), cols / 32 * kQ8_0Block)
 TESSERA_PACKED_TILE(Q4KTile, (q45k_tile_shared<false, NT, kStream>), cols / 256 * kQ4_KBlock)
 TESSERA_PACKED_TILE(Q5KTile, (q45k_tile_shared<true, NT, kStream>), cols / 256 * kQ5_KBlock)
-TESSERA_PACKED_TILE(Q6KTile, (q6k_tile<NT, kStream>), cols / 256 * kQ6_KBlock)
+TESSERA_PACKED_TILE(Q6KTile, (k16_tile<true, NT, kStream>), cols / 256 * kQ6_KBlock)
+TESSERA_PACKED_TILE(Q3KTile, (k16_tile<false, NT, kStream>), cols / 256 * kQ3_KBlock)
 TESSERA_PACKED_TILE(Q4_0RowTile, (q4_0_row_tile<NT, kStream>), kRowScaledHeader + cols / 32 * kQ4_0RowBlock)
 TESSERA_PACKED_TILE(Q8_0RowTile, (q8_0_row_tile<NT, kStream>), kRowScaledHeader + cols / 32 * kQ8_0RowBlock)
 #undef TESSERA_PACKED_TILE
 
-// One token only (gemm_tokens<Q6KOneTokenTile, 1>).
-template <int NT>
-struct Q6KOneTokenTile {
-  static_assert(NT == 1);
-  static int64_t group_bytes(int64_t cols) { return cols / 256 * kQ6_KBlock; }
-  template <bool kStream>
-  static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t, float* y, int64_t, int rows,
-                  PrefetchWindow next) {
-    q6k_tile_one_shared<kStream>(g, c, xp, y, rows, next);
-  }
+// One token only (gemm_tokens<K16OneTokenTile<kSixBit>::Of, 1>).
+template <bool kSixBit>
+struct K16OneTokenTile {
+  template <int NT>
+  struct Of {
+    static_assert(NT == 1);
+    static int64_t group_bytes(int64_t cols) { return cols / 256 * K16Layout<kSixBit>::kBlock; }
+    template <bool kStream>
+    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t, float* y, int64_t, int rows,
+                    PrefetchWindow next) {
+      k16_tile_one_shared<kSixBit, kStream>(g, c, xp, y, rows, next);
+    }
+  };
 };
+
+// Q6_K / Q3_K: one token walks both halves per broadcast (GemvDram/Q6_K one
+// thread, medians of four: 3.45 against 3.79 ms; at two threads
+// memory-bound, no change); batches take half-outer tiles of up to six.
+template <bool kSixBit>
+void gemm_k16(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+              int rows) {
+  if (n == 1) {
+    gemm_tokens<K16OneTokenTile<kSixBit>::template Of, 1>(g, c, xp, xs, n, y, ys, rows);
+  } else if constexpr (kSixBit) {
+    gemm_tokens<Q6KTile, 6>(g, c, xp, xs, n, y, ys, rows);
+  } else {
+    gemm_tokens<Q3KTile, 6>(g, c, xp, xs, n, y, ys, rows);
+  }
+}
 
 float hmax(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -724,13 +746,12 @@ void packed_gemm_q5_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 }
 void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  // One token: both halves per broadcast (GemvDram/Q6_K one thread, medians
-  // of four: 3.45 against 3.79 ms; at two threads memory-bound, no change).
-  if (n == 1) {
-    gemm_tokens<Q6KOneTokenTile, 1>(g, c, xp, xs, n, y, ys, rows);
-  } else {
-    gemm_tokens<Q6KTile, 6>(g, c, xp, xs, n, y, ys, rows);
-  }
+  gemm_k16<true>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q3_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  // Q6_K's walk; u < 8 keeps every maddubs pair far from int16's limit.
+  gemm_k16<false>(g, c, xp, xs, n, y, ys, rows);
 }
 
 }  // namespace tessera::avx2

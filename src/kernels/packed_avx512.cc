@@ -250,9 +250,11 @@ void q45k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp
 // (lo | (high & 0x30)) in one instruction: vpternlog truth table of A | (B & C).
 constexpr int kOrAndMask = 0xF8;
 
-template <int NT, bool kStream>
-void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
+// Q6_K (kSixBit), and Q3_K: its layout without the high bits (packed_impl.h).
+template <bool kSixBit, int NT, bool kStream>
+void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
               int n_rows, PrefetchWindow next) {
+  using Layout = K16Layout<kSixBit>;
   KRow x[NT];
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) {
@@ -262,12 +264,12 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
   const __m512i bits45 = _mm512_set1_epi8(0x30);
   SpreadPrefetch next_lines(next, cols / 256 * 8);
   const uint8_t* blk = group;
-  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ6_KBlock) {
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += Layout::kBlock) {
     // Σ_j sc_j·(Σ u·x) in float, as in q45k_tile.
     __m512 part[NT];
     for (int t = 0; t < NT; ++t) part[t] = _mm512_setzero_ps();
     for (int p = 0; p < 8; ++p) {
-      tile_prefetch<kStream>(blk, kQ6_KBlock, p, 8, next_lines);
+      tile_prefetch<kStream>(blk, Layout::kBlock, p, 8, next_lines);
       // Row i's scales of sub-blocks 2p, 2p+1 as an int16 pair in lane i.
       const __m512i pair =
           _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ6_KScales + 32 * p)));
@@ -275,15 +277,17 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
                                 _mm512_cvtepi32_ps(_mm512_srai_epi32(pair, 16))};
       for (int h = 0; h < 2; ++h) {
         const int j = 2 * p + h;
-        const uint8_t* sub = blk + kQ6_KSubBlocks + kQ6_KSubBlock * j;
-        const __m512i high = load512(sub + 128);
+        const uint8_t* sub = blk + kQ6_KSubBlocks + Layout::kSubBlock * j;
         __m512i w[4];
         split_nibbles(load512(sub), w[0], w[1]);
         split_nibbles(load512(sub + 64), w[2], w[3]);
-        w[0] = _mm512_ternarylogic_epi32(w[0], _mm512_slli_epi16(high, 4), bits45, kOrAndMask);
-        w[1] = _mm512_ternarylogic_epi32(w[1], _mm512_slli_epi16(high, 2), bits45, kOrAndMask);
-        w[2] = _mm512_ternarylogic_epi32(w[2], high, bits45, kOrAndMask);
-        w[3] = _mm512_ternarylogic_epi32(w[3], _mm512_srli_epi16(high, 2), bits45, kOrAndMask);
+        if constexpr (kSixBit) {
+          const __m512i high = load512(sub + 128);
+          w[0] = _mm512_ternarylogic_epi32(w[0], _mm512_slli_epi16(high, 4), bits45, kOrAndMask);
+          w[1] = _mm512_ternarylogic_epi32(w[1], _mm512_slli_epi16(high, 2), bits45, kOrAndMask);
+          w[2] = _mm512_ternarylogic_epi32(w[2], high, bits45, kOrAndMask);
+          w[3] = _mm512_ternarylogic_epi32(w[3], _mm512_srli_epi16(high, 2), bits45, kOrAndMask);
+        }
         for (int t = 0; t < NT; ++t) {
           const int8_t* xq = x[t].q + 256 * sb + 16 * j;
           __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], broadcast4(xq));
@@ -296,7 +300,7 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
     }
     const __m512 d = load_f16x16(blk);
     for (int t = 0; t < NT; ++t) {
-      // The offset's correction (32·Σ sc·Σx) after the scales' loop, whose
+      // The offset's correction (offset·Σ sc·Σx) after the scales' loop, whose
       // registers it would otherwise compete for.
       __m512i corr = _mm512_setzero_si512();
       for (int p = 0; p < 8; ++p) {
@@ -304,7 +308,8 @@ void q6k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
             _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ6_KScales + 32 * p)));
         corr = _mm512_dpwssd_epi32(corr, pair, _mm512_set1_epi32(load_i32(x[t].bsum + 16 * sb + 2 * p)));
       }
-      const __m512 total = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(corr), _mm512_set1_ps(32.0f), part[t]);
+      const __m512 total =
+          _mm512_fnmadd_ps(_mm512_cvtepi32_ps(corr), _mm512_set1_ps(static_cast<float>(Layout::kOffset)), part[t]);
       acc[t] = _mm512_fmadd_ps(total, _mm512_mul_ps(d, _mm512_set1_ps(x[t].d[sb])), acc[t]);
     }
   }
@@ -372,7 +377,8 @@ struct RowScaledTile {
 };
 TESSERA_PACKED_TILE(Q4KTile, (q45k_tile<false, NT, kStream>), cols / 256 * kQ4_KBlock)
 TESSERA_PACKED_TILE(Q5KTile, (q45k_tile<true, NT, kStream>), cols / 256 * kQ5_KBlock)
-TESSERA_PACKED_TILE(Q6KTile, (q6k_tile<NT, kStream>), cols / 256 * kQ6_KBlock)
+TESSERA_PACKED_TILE(Q6KTile, (k16_tile<true, NT, kStream>), cols / 256 * kQ6_KBlock)
+TESSERA_PACKED_TILE(Q3KTile, (k16_tile<false, NT, kStream>), cols / 256 * kQ3_KBlock)
 #undef TESSERA_PACKED_TILE
 
 }  // namespace
@@ -400,6 +406,10 @@ void packed_gemm_q5_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
   gemm_tokens<Q6KTile, 8>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q3_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<Q3KTile, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 
 void row_scaled_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,

@@ -26,6 +26,9 @@
 //                  nib[2][64] as above (columns 16j + 8k + m, 16j + 8k + 4 + m)
 //                  and high[64]: bits 2g, 2g+1 of byte 4i+m are bits 4, 5 of
 //                  u(i, 16j + 4g + m); u = q + 32 (0..63)
+//   Q3_K (2336 B): Q6_K's layout without the high bits: f16 d[16] |
+//                  i8 scale_pair[8][16][2] (GGUF's 6-bit scale - 32) | per
+//                  16-column sub-block j: nib[2][64]; u = q + 4 (0..7)
 // Row-scaled legacy types (PackedScales::kRowToken: every block of a row
 // carries the same d, so the group stores it once):
 //   header (64 B): f32 d[16] (row i's scale)
@@ -62,6 +65,8 @@ inline constexpr int64_t kQ5_KHigh = 2368;  // after Q4_K's part; 64 bytes per s
 inline constexpr int64_t kQ6_KScales = 32;
 inline constexpr int64_t kQ6_KSubBlocks = 32 + 256;
 inline constexpr int64_t kQ6_KSubBlock = 192;
+inline constexpr int64_t kQ3_KBlock = 2336;
+inline constexpr int64_t kQ3_KSubBlock = 128;  // after Q6_K's header (kQ6_KSubBlocks)
 
 inline constexpr int64_t kRowScaledHeader = 64;  // f32 d[16]
 inline constexpr int64_t kQ4_0RowBlock = 256;
@@ -74,6 +79,16 @@ inline constexpr int kOffsetQ4_0 = 8;
 inline constexpr int kOffsetQ5_0 = 16;
 inline constexpr int kOffsetQ8_0 = 128;
 inline constexpr int kOffsetQ6_K = 32;
+inline constexpr int kOffsetQ3_K = 4;
+
+// Q6_K and Q3_K share one layout and one kernel up to Q6_K's high bits.
+template <bool kSixBit>
+struct K16Layout {
+  static constexpr int64_t kBlock = kSixBit ? kQ6_KBlock : kQ3_KBlock;
+  static constexpr int64_t kSubBlock = kSixBit ? kQ6_KSubBlock : kQ3_KSubBlock;
+  static constexpr int kOffset = kSixBit ? kOffsetQ6_K : kOffsetQ3_K;
+  static constexpr int kOffsetLog2 = kSixBit ? 5 : 2;
+};
 
 inline int64_t round_up_64(int64_t n) { return (n + 63) / 64 * 64; }
 

@@ -26,7 +26,7 @@ using testing::random_floats;
 using testing::random_weights;
 
 constexpr GgmlType kPackedTypes[] = {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K,
-                                     GgmlType::Q6_K};
+                                     GgmlType::Q6_K, GgmlType::Q3_K};
 
 struct Case {
   std::vector<uint8_t> data;
@@ -95,7 +95,7 @@ TEST(Packed, ScalarReferenceAgreesWithRowKernels) {
 TEST(Packed, KSumOrdersAgreeBelowTwoToTheTwentyFour) {
   std::mt19937 rng(13);
   ThreadPool pool(1);
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q3_K}) {
     const PackedKernel* int_sums = find_packed_kernel_scalar(type, KSums::kInt32);
     const PackedKernel* float_sums = find_packed_kernel_scalar(type, KSums::kFloat);
     ASSERT_NE(int_sums, nullptr);
