@@ -2,10 +2,11 @@
 """Times tessera against llama.cpp (llama-cpp-python) on the same GGUF files and threads.
 
 Writes a Llama-shaped model with random weights (F16) and llama.cpp's Q4_0, Q4_K_M, Q8_0,
-Q5_K_M and Q3_K_M quantizations of it, then, alternating the two engines, measures prefill (ppN: one
-batch of N prompt tokens from an empty cache) and decode (tgN: N single-token steps) on
-each file and on the default Gemma 3 model, at each thread count. Prints every figure and
-the ratio tessera / llama.cpp (median over the alternations) as a Markdown table.
+Q5_K_M, Q3_K_M, Q4_1 and Q5_1 quantizations of it (--types picks some), then, alternating
+the two engines, measures prefill (ppN: one batch of N prompt tokens from an empty cache)
+and decode (tgN: N single-token steps) on each file and on the default Gemma 3 model, at
+each thread count. Prints every figure and the ratio tessera / llama.cpp (median over the
+alternations) as a Markdown table.
 
   build/venv/bin/python bench/compare_llamacpp.py                # full run (1.1B model)
   build/venv/bin/python bench/compare_llamacpp.py --short        # CI: small model, 1 rep
@@ -31,7 +32,8 @@ from random_llama import SHAPES, write_random_llama  # noqa: E402
 # The random model's quantizations, by llama.cpp's file type.
 QUANTIZATIONS = {"Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "Q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
                  "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "Q5_K_M": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
-                 "Q3_K_M": "LLAMA_FTYPE_MOSTLY_Q3_K_M"}
+                 "Q3_K_M": "LLAMA_FTYPE_MOSTLY_Q3_K_M", "Q4_1": "LLAMA_FTYPE_MOSTLY_Q4_1",
+                 "Q5_1": "LLAMA_FTYPE_MOSTLY_Q5_1"}
 
 TINYLLAMA = SHAPES["tinyllama"]
 SMALL = SHAPES["small"]

@@ -25,6 +25,8 @@ namespace avx512 {
 void packed_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q5_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q4_1(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q5_1(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q5_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
@@ -36,6 +38,8 @@ namespace avx2 {
 void packed_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q5_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q4_1(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q5_1(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q5_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
@@ -51,7 +55,8 @@ using namespace packed;
 
 // ---- unsigned quants of one GGUF row, per type --------------------------
 
-// u(c) of the 32 columns of a legacy block (Q4_0: q + 8, Q5_0: q + 16, Q8_0: q + 128).
+// u(c) of the 32 columns of a legacy block (Q4_0: q + 8, Q5_0: q + 16, Q8_0: q + 128;
+// Q4_1, Q5_1: q, their weights being d·q + m).
 void legacy_block_quants(GgmlType type, const uint8_t* block, uint8_t u[32]) {
   switch (type) {
     case GgmlType::Q4_0: {
@@ -75,6 +80,24 @@ void legacy_block_quants(GgmlType type, const uint8_t* block, uint8_t u[32]) {
     case GgmlType::Q8_0: {
       const auto& b = *reinterpret_cast<const BlockQ8_0*>(block);
       for (int c = 0; c < 32; ++c) u[c] = static_cast<uint8_t>(b.qs[c] + 128);
+      break;
+    }
+    case GgmlType::Q4_1: {
+      const auto& b = *reinterpret_cast<const BlockQ4_1*>(block);
+      for (int c = 0; c < 16; ++c) {
+        u[c] = b.qs[c] & 0x0F;
+        u[c + 16] = b.qs[c] >> 4;
+      }
+      break;
+    }
+    case GgmlType::Q5_1: {
+      const auto& b = *reinterpret_cast<const BlockQ5_1*>(block);
+      uint32_t qh;
+      std::memcpy(&qh, b.qh, 4);
+      for (int c = 0; c < 16; ++c) {
+        u[c] = static_cast<uint8_t>((b.qs[c] & 0x0F) | (((qh >> c) & 1) << 4));
+        u[c + 16] = static_cast<uint8_t>((b.qs[c] >> 4) | (((qh >> (c + 16)) & 1) << 4));
+      }
       break;
     }
     default:
@@ -167,8 +190,21 @@ inline int high_bit(const uint8_t* words, int i, int g, int m) {
 }
 
 int64_t legacy_block_bytes(GgmlType type) {
-  return type == GgmlType::Q4_0 ? kQ4_0Block : type == GgmlType::Q5_0 ? kQ5_0Block : kQ8_0Block;
+  switch (type) {
+    case GgmlType::Q4_0: return kQ4_0Block;
+    case GgmlType::Q5_0: return kQ5_0Block;
+    case GgmlType::Q4_1: return kQ4_1Block;
+    case GgmlType::Q5_1: return kQ5_1Block;
+    default: return kQ8_0Block;
+  }
 }
+
+// Q4_1 and Q5_1: weights d·q + m, a min per block besides the scale.
+constexpr bool has_mins(GgmlType type) { return type == GgmlType::Q4_1 || type == GgmlType::Q5_1; }
+constexpr bool has_fifth_bit(GgmlType type) { return type == GgmlType::Q5_0 || type == GgmlType::Q5_1; }
+// Where a packed legacy block's quants start, and its high-bit words.
+constexpr int64_t legacy_quants_at(GgmlType type) { return has_mins(type) ? kLegacyMinQuants : kLegacyQuants; }
+constexpr int64_t legacy_high_at(GgmlType type) { return has_mins(type) ? kQ5_1High : kQ5_0High; }
 
 template <GgmlType kType>
 int64_t legacy_group_bytes(int64_t cols) {
@@ -188,6 +224,7 @@ void pack_legacy_group(const uint8_t* rows, int64_t row_stride, int n_rows, int6
     for (int i = 0; i < n_rows; ++i) {
       const uint8_t* src = rows + i * row_stride + b * src_block;
       std::memcpy(dst + 2 * i, src, 2);  // every legacy block starts with its f16 d
+      if constexpr (has_mins(kType)) std::memcpy(dst + kLegacyMins + 2 * i, src + 2, 2);  // then m
       legacy_block_quants(kType, src, u[i]);
     }
     if constexpr (kType == GgmlType::Q8_0) {
@@ -195,9 +232,9 @@ void pack_legacy_group(const uint8_t* rows, int64_t row_stride, int n_rows, int6
         for (int i = 0; i < n_rows; ++i) std::memcpy(dst + kLegacyQuants + 64 * g + 4 * i, u[i] + 4 * g, 4);
       }
     } else {
-      put_nibbles(u_rows, n_rows, 0, 4, dst + kLegacyQuants);
+      put_nibbles(u_rows, n_rows, 0, 4, dst + legacy_quants_at(kType));
     }
-    if constexpr (kType == GgmlType::Q5_0) put_high_bits(u_rows, n_rows, 0, dst + kQ5_0High);
+    if constexpr (has_fifth_bit(kType)) put_high_bits(u_rows, n_rows, 0, dst + legacy_high_at(kType));
   }
 }
 
@@ -313,28 +350,34 @@ void unpack_legacy_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) 
   for (int64_t b = 0; b < cols / 32; ++b) {
     const uint8_t* blk = group + b * src_block;
     uint8_t* dst = out + b * dst_block;
-    std::memcpy(dst, blk + 2 * i, 2);  // d
+    std::memcpy(dst, blk + 2 * i, 2);                                                      // d
+    if constexpr (has_mins(kType)) std::memcpy(dst + 2, blk + kLegacyMins + 2 * i, 2);  // m
     uint8_t u[32];
     for (int g = 0; g < 8; ++g) {
       for (int m = 0; m < 4; ++m) {
         if constexpr (kType == GgmlType::Q8_0) {
           u[4 * g + m] = blk[kLegacyQuants + 64 * g + 4 * i + m];
         } else {
-          u[4 * g + m] = static_cast<uint8_t>(nibble_quant(blk + kLegacyQuants, i, g, m));
+          u[4 * g + m] = static_cast<uint8_t>(nibble_quant(blk + legacy_quants_at(kType), i, g, m));
         }
-        if constexpr (kType == GgmlType::Q5_0) u[4 * g + m] |= static_cast<uint8_t>(high_bit(blk + kQ5_0High, i, g, m) << 4);
+        if constexpr (has_fifth_bit(kType)) {
+          u[4 * g + m] |= static_cast<uint8_t>(high_bit(blk + legacy_high_at(kType), i, g, m) << 4);
+        }
       }
     }
     if constexpr (kType == GgmlType::Q8_0) {
       auto& q = *reinterpret_cast<BlockQ8_0*>(dst);
       for (int c = 0; c < 32; ++c) q.qs[c] = static_cast<int8_t>(u[c] - 128);
     } else {
-      uint8_t* qs = kType == GgmlType::Q5_0 ? reinterpret_cast<BlockQ5_0*>(dst)->qs : reinterpret_cast<BlockQ4_0*>(dst)->qs;
+      // The nibbles come last in every 4-bit GGUF legacy block, the 5th bits
+      // (Q5_0, Q5_1) just before them.
+      const int64_t block = type_traits(kType).block_bytes;
+      uint8_t* qs = dst + block - 16;
       for (int c = 0; c < 16; ++c) qs[c] = static_cast<uint8_t>((u[c] & 0x0F) | ((u[c + 16] & 0x0F) << 4));
-      if constexpr (kType == GgmlType::Q5_0) {
+      if constexpr (has_fifth_bit(kType)) {
         uint32_t qh = 0;
         for (int c = 0; c < 32; ++c) qh |= static_cast<uint32_t>((u[c] >> 4) & 1) << c;
-        std::memcpy(reinterpret_cast<BlockQ5_0*>(dst)->qh, &qh, 4);
+        std::memcpy(dst + block - 20, &qh, 4);
       }
     }
   }
@@ -562,6 +605,55 @@ void scalar_gemm_row_scaled(const uint8_t* group, int64_t cols, const uint8_t* x
     }
   }
 }
+// Q4_1 / Q5_1 activations: ggml's Q8_1 blocks (quantized as the row kernels
+// quantize them), with s = d·Σq as the blocks carry it (through f16).
+void prepare_legacy1(const float* x, uint8_t* out, int64_t n) {
+  const VecDotKernel* k = find_vec_dot(GgmlType::Q4_1);
+  uint8_t* blocks = scratch(static_cast<size_t>(k->activation_row_bytes(n)));
+  k->quantize_activation(x, blocks, n);
+  const auto* xb = reinterpret_cast<const BlockQ8_1*>(blocks);
+  const int64_t nb = n / 32;
+  auto* q = reinterpret_cast<int8_t*>(out);
+  auto* d = reinterpret_cast<float*>(out + n);
+  auto* s = reinterpret_cast<float*>(out + n + 4 * nb);
+  for (int64_t b = 0; b < nb; ++b) {
+    std::memcpy(q + 32 * b, xb[b].qs, 32);
+    d[b] = half_to_float(xb[b].d);
+    s[b] = half_to_float(xb[b].s);
+  }
+  std::memset(out + n + 8 * nb, 0, static_cast<size_t>(legacy_row_bytes(n) - n - 8 * nb));
+}
+
+// Q4_1, Q5_1: per block acc = fma(float(Σ q·x), d_w·d_x, acc);
+// acc = fma(m_w, s_x, acc).
+template <GgmlType kType>
+void scalar_gemm_legacy1(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
+                         float* y, int64_t y_stride, int n_rows) {
+  const int64_t block = legacy_block_bytes(kType);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const Legacy1Row x = legacy1_row(xp + t * xp_stride, cols);
+    for (int i = 0; i < n_rows; ++i) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < cols / 32; ++b) {
+        const uint8_t* blk = group + b * block;
+        int32_t isum = 0;
+        for (int g = 0; g < 8; ++g) {
+          for (int m = 0; m < 4; ++m) {
+            int u = nibble_quant(blk + kLegacyMinQuants, i, g, m);
+            if constexpr (kType == GgmlType::Q5_1) u |= high_bit(blk + kQ5_1High, i, g, m) << 4;
+            isum += u * x.q[32 * b + 4 * g + m];
+          }
+        }
+        uint16_t dw, mw;
+        std::memcpy(&dw, blk + 2 * i, 2);
+        std::memcpy(&mw, blk + kLegacyMins + 2 * i, 2);
+        acc = std::fma(static_cast<float>(isum), half_to_float(dw) * x.d[b], acc);
+        acc = std::fma(half_to_float(mw), x.s[b], acc);
+      }
+      y[t * y_stride + i] = acc;
+    }
+  }
+}
 
 template <GgmlType kType>
 void scalar_gemm_legacy(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
@@ -715,6 +807,12 @@ constexpr PackedKernel kernel(GgmlType type, PackedGemmFn gemm, IsaLevel isa, KS
       return {type, legacy_group_bytes<GgmlType::Q8_0>, pack_legacy_group<GgmlType::Q8_0>,
               unpack_legacy_row<GgmlType::Q8_0>, prepared_legacy_bytes,
               prepare_legacy, gemm, isa};
+    case GgmlType::Q4_1:
+      return {type, legacy_group_bytes<GgmlType::Q4_1>, pack_legacy_group<GgmlType::Q4_1>,
+              unpack_legacy_row<GgmlType::Q4_1>, prepared_legacy_bytes, prepare_legacy1, gemm, isa};
+    case GgmlType::Q5_1:
+      return {type, legacy_group_bytes<GgmlType::Q5_1>, pack_legacy_group<GgmlType::Q5_1>,
+              unpack_legacy_row<GgmlType::Q5_1>, prepared_legacy_bytes, prepare_legacy1, gemm, isa};
     case GgmlType::Q4_K:
       return {type, q45k_group_bytes<GgmlType::Q4_K>, pack_q45k_group<GgmlType::Q4_K>,
               unpack_q45k_row<GgmlType::Q4_K>, prepared_k_bytes, prepare_k, gemm, isa, PackedScales::kBlock, k_sums};
@@ -753,6 +851,8 @@ constexpr PackedKernel kScalarKernels[] = {
     kernel(GgmlType::Q4_0, scalar_gemm_legacy<GgmlType::Q4_0>, IsaLevel::kScalar),
     kernel(GgmlType::Q5_0, scalar_gemm_legacy<GgmlType::Q5_0>, IsaLevel::kScalar),
     kernel(GgmlType::Q8_0, scalar_gemm_legacy<GgmlType::Q8_0>, IsaLevel::kScalar),
+    kernel(GgmlType::Q4_1, scalar_gemm_legacy1<GgmlType::Q4_1>, IsaLevel::kScalar),
+    kernel(GgmlType::Q5_1, scalar_gemm_legacy1<GgmlType::Q5_1>, IsaLevel::kScalar),
     kernel(GgmlType::Q4_K, scalar_gemm_q45k<GgmlType::Q4_K, KSums::kInt32>, IsaLevel::kScalar),
     kernel(GgmlType::Q5_K, scalar_gemm_q45k<GgmlType::Q5_K, KSums::kInt32>, IsaLevel::kScalar),
     kernel(GgmlType::Q6_K, scalar_gemm_k16<true, KSums::kInt32>, IsaLevel::kScalar),
@@ -770,6 +870,8 @@ constexpr PackedKernel kAvx512Kernels[] = {
     kernel(GgmlType::Q4_0, avx512::packed_gemm_q4_0, IsaLevel::kAvx512),
     kernel(GgmlType::Q5_0, avx512::packed_gemm_q5_0, IsaLevel::kAvx512),
     kernel(GgmlType::Q8_0, avx512::packed_gemm_q8_0, IsaLevel::kAvx512),
+    kernel(GgmlType::Q4_1, avx512::packed_gemm_q4_1, IsaLevel::kAvx512),
+    kernel(GgmlType::Q5_1, avx512::packed_gemm_q5_1, IsaLevel::kAvx512),
     kernel(GgmlType::Q4_K, avx512::packed_gemm_q4_k, IsaLevel::kAvx512, KSums::kFloat),
     kernel(GgmlType::Q5_K, avx512::packed_gemm_q5_k, IsaLevel::kAvx512, KSums::kFloat),
     kernel(GgmlType::Q6_K, avx512::packed_gemm_q6_k, IsaLevel::kAvx512, KSums::kFloat),
@@ -780,6 +882,8 @@ constexpr PackedKernel kAvx2Kernels[] = {
     kernel(GgmlType::Q4_0, avx2::packed_gemm_q4_0, IsaLevel::kAvx2),
     kernel(GgmlType::Q5_0, avx2::packed_gemm_q5_0, IsaLevel::kAvx2),
     kernel(GgmlType::Q8_0, avx2::packed_gemm_q8_0, IsaLevel::kAvx2),
+    kernel(GgmlType::Q4_1, avx2::packed_gemm_q4_1, IsaLevel::kAvx2),
+    kernel(GgmlType::Q5_1, avx2::packed_gemm_q5_1, IsaLevel::kAvx2),
     kernel(GgmlType::Q4_K, avx2::packed_gemm_q4_k, IsaLevel::kAvx2),
     kernel(GgmlType::Q5_K, avx2::packed_gemm_q5_k, IsaLevel::kAvx2),
     kernel(GgmlType::Q6_K, avx2::packed_gemm_q6_k, IsaLevel::kAvx2),

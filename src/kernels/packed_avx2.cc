@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/packed.h"
 #include "kernels/packed_impl.h"
@@ -62,15 +63,22 @@ inline __m256i q5_high_bits(const uint8_t* words, int g, int half) {
   return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-struct Q5_0Format {
-  static constexpr int64_t kBlock = kQ5_0Block;
-  static constexpr int kOffset = kOffsetQ5_0;
+// Half-outer legacy formats of 4- and 5-bit weights: the nibbles at kQuants,
+// the fifth bits (kHigh) at kHighAt. kMins: weights d·u + m (Q4_1, Q5_1),
+// no offset; the activations carry s = d·Σq.
+template <int64_t kBlockBytes, int kOffsetValue, bool kMinsValue, bool kHigh, int64_t kQuants, int64_t kHighAt>
+struct NibbleFormat {
+  static constexpr int64_t kBlock = kBlockBytes;
+  static constexpr int kOffset = kOffsetValue;
+  static constexpr bool kMins = kMinsValue;
   struct Weights {
     __m256i w[8];
   };
   static void unpack(const uint8_t* blk, int half, Weights& w) {
-    unpack_nibbles8(blk + kLegacyQuants, half, w.w);
-    for (int g = 0; g < 8; ++g) w.w[g] = _mm256_or_si256(w.w[g], q5_high_bits(blk + kQ5_0High, g, half));
+    unpack_nibbles8(blk + kQuants, half, w.w);
+    if constexpr (kHigh) {
+      for (int g = 0; g < 8; ++g) w.w[g] = _mm256_or_si256(w.w[g], q5_high_bits(blk + kHighAt, g, half));
+    }
   }
   // u < 32: a maddubs pair is at most 2·31·128 = 7936, four of them 31744.
   static __m256i dot(const Weights& w, const int8_t* x) {
@@ -86,6 +94,9 @@ struct Q5_0Format {
     return _mm256_add_epi32(_mm256_madd_epi16(s[0], ones16()), _mm256_madd_epi16(s[1], ones16()));
   }
 };
+using Q5_0Format = NibbleFormat<kQ5_0Block, kOffsetQ5_0, false, true, kLegacyQuants, kQ5_0High>;
+using Q4_1Format = NibbleFormat<kQ4_1Block, 0, true, false, kLegacyMinQuants, 0>;
+using Q5_1Format = NibbleFormat<kQ5_1Block, 0, true, true, kLegacyMinQuants, kQ5_1High>;
 
 // Runs step(half, b, blk, acc) over the blocks of a group for both halves,
 // where acc[t] is token t's accumulator of that half's 8 rows, then writes
@@ -135,8 +146,16 @@ void for_each_half_block(const uint8_t* group, int64_t n_blocks, int64_t block_b
 template <typename Format, int NT, bool kStream>
 void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
                  int64_t y_stride, int n_rows, PrefetchWindow next) {
-  LegacyRow x[NT];
-  for (int t = 0; t < NT; ++t) x[t] = legacy_row(xp + t * xp_stride, cols);
+  // Rows of the prepared layout: LegacyRow's sums, or Legacy1Row's s (kMins).
+  using Row = std::conditional_t<Format::kMins, Legacy1Row, LegacyRow>;
+  Row x[NT];
+  for (int t = 0; t < NT; ++t) {
+    if constexpr (Format::kMins) {
+      x[t] = legacy1_row(xp + t * xp_stride, cols);
+    } else {
+      x[t] = legacy_row(xp + t * xp_stride, cols);
+    }
+  }
   for_each_half_block<NT, kStream>(group, cols / 32, Format::kBlock, y, y_stride, n_rows, next,
                           [&](int half, int64_t b, const uint8_t* blk, __m256* acc) {
     typename Format::Weights w;
@@ -144,10 +163,13 @@ void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
     const __m256 dw = load_f16x8(blk + 16 * half);
     for (int t = 0; t < NT; ++t) {
       // Σ u·x = Σ q·x + offset·Σx.
-      const __m256i isum =
-          _mm256_add_epi32(Format::dot(w, x[t].q + 32 * b), _mm256_set1_epi32(-Format::kOffset * x[t].sum[b]));
+      __m256i isum = Format::dot(w, x[t].q + 32 * b);
+      if constexpr (!Format::kMins) isum = _mm256_add_epi32(isum, _mm256_set1_epi32(-Format::kOffset * x[t].sum[b]));
       const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(x[t].d[b]));
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
+      if constexpr (Format::kMins) {
+        acc[t] = _mm256_fmadd_ps(load_f16x8(blk + kLegacyMins + 16 * half), _mm256_set1_ps(x[t].s[b]), acc[t]);
+      }
     }
   });
 }
@@ -735,6 +757,15 @@ void packed_gemm_q5_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
   gemm_tokens<Q8_0SharedTile, 3>(g, c, xp, xs, n, y, ys, rows);
+}
+// Q4_1 / Q5_1: the half-outer tiles of Q5_0's width (not measured apart).
+void packed_gemm_q4_1(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<LegacyTile<Q4_1Format>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q5_1(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<LegacyTile<Q5_1Format>::Of, 4>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {

@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/packed.h"
 #include "kernels/packed_impl.h"
@@ -96,11 +97,13 @@ inline void dot32_tokens(const __m512i w[8], const int8_t* const (&x)[NT], __m51
 }
 
 // A format's kNibbles: its weights are the four nibble registers at
-// nibbles(blk) alone (unpack_nibbles8_times16 applies).
+// nibbles(blk) alone (unpack_nibbles8_times16 applies). kMins: its weights
+// are d·u + m (Q4_1, Q5_1; no offset, activations carry s = d·Σq).
 struct Q4_0Format {
   static constexpr int64_t kBlock = kQ4_0Block;
   static constexpr int kOffset = kOffsetQ4_0;
   static constexpr bool kNibbles = true;
+  static constexpr bool kMins = false;
   static const uint8_t* nibbles(const uint8_t* blk) { return blk + kLegacyQuants; }
   static void unpack(const uint8_t* blk, __m512i w[8]) { unpack_nibbles8(nibbles(blk), w); }
 };
@@ -120,6 +123,7 @@ struct Q5_0Format {
   static constexpr int64_t kBlock = kQ5_0Block;
   static constexpr int kOffset = kOffsetQ5_0;
   static constexpr bool kNibbles = false;
+  static constexpr bool kMins = false;
   static void unpack(const uint8_t* blk, __m512i w[8]) {
     unpack_nibbles8(blk + kLegacyQuants, w);
     add_high_bits(blk + kQ5_0High, w);
@@ -130,8 +134,29 @@ struct Q8_0Format {
   static constexpr int64_t kBlock = kQ8_0Block;
   static constexpr int kOffset = kOffsetQ8_0;
   static constexpr bool kNibbles = false;
+  static constexpr bool kMins = false;
   static void unpack(const uint8_t* blk, __m512i w[8]) {
     for (int g = 0; g < 8; ++g) w[g] = load512(blk + kLegacyQuants + 64 * g);
+  }
+};
+
+struct Q4_1Format {
+  static constexpr int64_t kBlock = kQ4_1Block;
+  static constexpr int kOffset = 0;
+  static constexpr bool kNibbles = true;
+  static constexpr bool kMins = true;
+  static const uint8_t* nibbles(const uint8_t* blk) { return blk + kLegacyMinQuants; }
+  static void unpack(const uint8_t* blk, __m512i w[8]) { unpack_nibbles8(nibbles(blk), w); }
+};
+
+struct Q5_1Format {
+  static constexpr int64_t kBlock = kQ5_1Block;
+  static constexpr int kOffset = 0;
+  static constexpr bool kNibbles = false;
+  static constexpr bool kMins = true;
+  static void unpack(const uint8_t* blk, __m512i w[8]) {
+    unpack_nibbles8(blk + kLegacyMinQuants, w);
+    add_high_bits(blk + kQ5_1High, w);
   }
 };
 
@@ -159,10 +184,16 @@ inline __mmask16 row_mask(int n_rows) { return static_cast<__mmask16>((1u << n_r
 template <typename Format, int NT, bool kStream>
 void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
                  int64_t y_stride, int n_rows, PrefetchWindow next) {
-  LegacyRow x[NT];
+  // Rows of the prepared layout: LegacyRow's sums, or Legacy1Row's s (kMins).
+  using Row = std::conditional_t<Format::kMins, Legacy1Row, LegacyRow>;
+  Row x[NT];
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) {
-    x[t] = legacy_row(xp + t * xp_stride, cols);
+    if constexpr (Format::kMins) {
+      x[t] = legacy1_row(xp + t * xp_stride, cols);
+    } else {
+      x[t] = legacy_row(xp + t * xp_stride, cols);
+    }
     acc[t] = _mm512_setzero_ps();
   }
   SpreadPrefetch next_lines(next, cols / 32);
@@ -173,10 +204,14 @@ void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
     unpack_block<Format, NT>(blk, w);
     const __m512 dw = load_f16x16(blk);
     for (int t = 0; t < NT; ++t) {
-      const __m512i isum =
-          dot32_block<Format, NT>(_mm512_set1_epi32(-Format::kOffset * x[t].sum[b]), w, x[t].q + 32 * b);
+      __m512i start = _mm512_setzero_si512();
+      if constexpr (!Format::kMins) start = _mm512_set1_epi32(-Format::kOffset * x[t].sum[b]);
+      const __m512i isum = dot32_block<Format, NT>(start, w, x[t].q + 32 * b);
       const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(x[t].d[b]));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
+      if constexpr (Format::kMins) {
+        acc[t] = _mm512_fmadd_ps(load_f16x16(blk + kLegacyMins), _mm512_set1_ps(x[t].s[b]), acc[t]);
+      }
     }
   }
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
@@ -394,6 +429,14 @@ void packed_gemm_q5_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
   gemm_tokens<LegacyTile<Q8_0Format>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q4_1(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<LegacyTile<Q4_1Format>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q5_1(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<LegacyTile<Q5_1Format>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {

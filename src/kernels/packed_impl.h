@@ -13,6 +13,8 @@
 //   Q5_0 (352 B): as Q4_0, then u64 high[8]: bit 4i+m of high[g] is bit 4 of
 //                 u(i, 4g+m)
 //   Q8_0 (544 B): f16 d[16] | u[8][64]: byte 4i+m of u[g] = q(i, 4g+m) + 128
+//   Q4_1 (320 B): f16 d[16] | f16 m[16] | nib[4][64] as Q4_0's; u = q (0..15)
+//   Q5_1 (384 B): as Q4_1, then u64 high[8] as Q5_0's; u = q (0..31)
 // K types, one packed super-block per 256 columns:
 //   Q4_K (2368 B): f16 d[16] | f16 dmin[16] | u8 scale[8][16] (sub-block j,
 //                  row i) | u8 min_pair[4][16][2] (mins of sub-blocks 2p, 2p+1
@@ -36,6 +38,8 @@
 //   Q8_0 u[8][64] (512 B), laid out as in the per-block groups
 // Prepared activation rows (n columns):
 //   legacy: i8 q[n] | f32 d[n/32] | i32 sum[n/32] (Σ q of the block)
+//   legacy with mins (Q4_1, Q5_1): i8 q[n] | f32 d[n/32] | f32 s[n/32]
+//           (s = d·Σq rounded to f16, as ggml's Q8_1 blocks carry it)
 //   K:      i8 q[n] | f32 d[n/256] | i16 bsum[n/16] (Σ q per 16, as Q8_K) |
 //           i16 sum32[n/32] (Σ q per 32)
 //   token:  i8 q[n] | f32 d | i32 sum (one scale and Σ q for the whole row)
@@ -50,6 +54,8 @@ namespace tessera::packed {
 inline constexpr int64_t kQ4_0Block = 288;
 inline constexpr int64_t kQ5_0Block = 352;
 inline constexpr int64_t kQ8_0Block = 544;
+inline constexpr int64_t kQ4_1Block = 320;
+inline constexpr int64_t kQ5_1Block = 384;
 inline constexpr int64_t kQ4_KBlock = 2368;
 inline constexpr int64_t kQ5_KBlock = 2880;
 inline constexpr int64_t kQ6_KBlock = 3360;
@@ -57,6 +63,9 @@ inline constexpr int64_t kQ6_KBlock = 3360;
 // Offsets inside a packed block.
 inline constexpr int64_t kLegacyQuants = 32;    // after f16 d[16]
 inline constexpr int64_t kQ5_0High = 32 + 256;
+inline constexpr int64_t kLegacyMins = 32;          // Q4_1, Q5_1: f16 m[16] after d
+inline constexpr int64_t kLegacyMinQuants = 64;     // their nibbles, after d and m
+inline constexpr int64_t kQ5_1High = 64 + 256;
 inline constexpr int64_t kQ4_KDmin = 32;
 inline constexpr int64_t kQ4_KScales = 64;
 inline constexpr int64_t kQ4_KMins = 64 + 128;
@@ -102,6 +111,16 @@ inline LegacyRow legacy_row(const uint8_t* row, int64_t n) {
           reinterpret_cast<const int32_t*>(row + n + 4 * (n / 32))};
 }
 inline int64_t legacy_row_bytes(int64_t n) { return round_up_64(n + 8 * (n / 32)); }
+
+struct Legacy1Row {
+  const int8_t* q;
+  const float* d;
+  const float* s;  // d·Σq of the block, through f16
+};
+inline Legacy1Row legacy1_row(const uint8_t* row, int64_t n) {
+  return {reinterpret_cast<const int8_t*>(row), reinterpret_cast<const float*>(row + n),
+          reinterpret_cast<const float*>(row + n + 4 * (n / 32))};
+}
 
 struct KRow {
   const int8_t* q;

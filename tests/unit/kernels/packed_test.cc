@@ -26,7 +26,7 @@ using testing::random_floats;
 using testing::random_weights;
 
 constexpr GgmlType kPackedTypes[] = {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K,
-                                     GgmlType::Q6_K, GgmlType::Q3_K};
+                                     GgmlType::Q6_K, GgmlType::Q3_K, GgmlType::Q4_1, GgmlType::Q5_1};
 
 struct Case {
   std::vector<uint8_t> data;
@@ -273,7 +273,7 @@ TEST(Packed, RejectsMismatchedMatrices) {
   EXPECT_THROW(pack_matrix(*find_packed_kernel_scalar(GgmlType::Q8_0), w, pool), InvalidArgument);
   EXPECT_EQ(find_packed_kernel_scalar(GgmlType::F16), nullptr);
   EXPECT_EQ(find_packed_kernel(GgmlType::Q4_0, IsaLevel::kScalar), nullptr);  // below AVX2: row kernels
-  EXPECT_EQ(find_packed_kernel(GgmlType::Q4_1, IsaLevel::kAvx2), nullptr);    // no packed layout
+  EXPECT_EQ(find_packed_kernel(GgmlType::Q2_K, IsaLevel::kAvx2), nullptr);    // no packed layout
 }
 
 // ---- row-scaled kernels (one scale per weight row and per token) ---------
