@@ -55,53 +55,32 @@ using namespace packed;
 
 // ---- unsigned quants of one GGUF row, per type --------------------------
 
+// Q4_1 and Q5_1: weights d·q + m, a min per block besides the scale.
+constexpr bool has_mins(GgmlType type) { return type == GgmlType::Q4_1 || type == GgmlType::Q5_1; }
+constexpr bool has_fifth_bit(GgmlType type) { return type == GgmlType::Q5_0 || type == GgmlType::Q5_1; }
+
+// In every 4- and 5-bit GGUF legacy block the 16 nibble bytes come last, the
+// 5th bits (Q5_0, Q5_1: 32 bits) just before them.
+int64_t gguf_nibbles_at(GgmlType type) { return type_traits(type).block_bytes - 16; }
+int64_t gguf_fifth_bits_at(GgmlType type) { return type_traits(type).block_bytes - 20; }
+
 // u(c) of the 32 columns of a legacy block (Q4_0: q + 8, Q5_0: q + 16, Q8_0: q + 128;
 // Q4_1, Q5_1: q, their weights being d·q + m).
 void legacy_block_quants(GgmlType type, const uint8_t* block, uint8_t u[32]) {
-  switch (type) {
-    case GgmlType::Q4_0: {
-      const auto& b = *reinterpret_cast<const BlockQ4_0*>(block);
-      for (int c = 0; c < 16; ++c) {
-        u[c] = b.qs[c] & 0x0F;
-        u[c + 16] = b.qs[c] >> 4;
-      }
-      break;
-    }
-    case GgmlType::Q5_0: {
-      const auto& b = *reinterpret_cast<const BlockQ5_0*>(block);
-      uint32_t qh;
-      std::memcpy(&qh, b.qh, 4);
-      for (int c = 0; c < 16; ++c) {
-        u[c] = static_cast<uint8_t>((b.qs[c] & 0x0F) | (((qh >> c) & 1) << 4));
-        u[c + 16] = static_cast<uint8_t>((b.qs[c] >> 4) | (((qh >> (c + 16)) & 1) << 4));
-      }
-      break;
-    }
-    case GgmlType::Q8_0: {
-      const auto& b = *reinterpret_cast<const BlockQ8_0*>(block);
-      for (int c = 0; c < 32; ++c) u[c] = static_cast<uint8_t>(b.qs[c] + 128);
-      break;
-    }
-    case GgmlType::Q4_1: {
-      const auto& b = *reinterpret_cast<const BlockQ4_1*>(block);
-      for (int c = 0; c < 16; ++c) {
-        u[c] = b.qs[c] & 0x0F;
-        u[c + 16] = b.qs[c] >> 4;
-      }
-      break;
-    }
-    case GgmlType::Q5_1: {
-      const auto& b = *reinterpret_cast<const BlockQ5_1*>(block);
-      uint32_t qh;
-      std::memcpy(&qh, b.qh, 4);
-      for (int c = 0; c < 16; ++c) {
-        u[c] = static_cast<uint8_t>((b.qs[c] & 0x0F) | (((qh >> c) & 1) << 4));
-        u[c + 16] = static_cast<uint8_t>((b.qs[c] >> 4) | (((qh >> (c + 16)) & 1) << 4));
-      }
-      break;
-    }
-    default:
-      raise("legacy_block_quants: {} is not a packed legacy type", type_name(type));
+  if (type == GgmlType::Q8_0) {
+    const auto& b = *reinterpret_cast<const BlockQ8_0*>(block);
+    for (int c = 0; c < 32; ++c) u[c] = static_cast<uint8_t>(b.qs[c] + 128);
+    return;
+  }
+  if (type != GgmlType::Q4_0 && type != GgmlType::Q4_1 && !has_fifth_bit(type)) {
+    raise("legacy_block_quants: {} is not a packed legacy type", type_name(type));
+  }
+  const uint8_t* qs = block + gguf_nibbles_at(type);
+  uint32_t qh = 0;
+  if (has_fifth_bit(type)) std::memcpy(&qh, block + gguf_fifth_bits_at(type), 4);
+  for (int c = 0; c < 16; ++c) {
+    u[c] = static_cast<uint8_t>((qs[c] & 0x0F) | (((qh >> c) & 1) << 4));
+    u[c + 16] = static_cast<uint8_t>((qs[c] >> 4) | (((qh >> (c + 16)) & 1) << 4));
   }
 }
 
@@ -199,9 +178,6 @@ int64_t legacy_block_bytes(GgmlType type) {
   }
 }
 
-// Q4_1 and Q5_1: weights d·q + m, a min per block besides the scale.
-constexpr bool has_mins(GgmlType type) { return type == GgmlType::Q4_1 || type == GgmlType::Q5_1; }
-constexpr bool has_fifth_bit(GgmlType type) { return type == GgmlType::Q5_0 || type == GgmlType::Q5_1; }
 // Where a packed legacy block's quants start, and its high-bit words.
 constexpr int64_t legacy_quants_at(GgmlType type) { return has_mins(type) ? kLegacyMinQuants : kLegacyQuants; }
 constexpr int64_t legacy_high_at(GgmlType type) { return has_mins(type) ? kQ5_1High : kQ5_0High; }
@@ -369,15 +345,12 @@ void unpack_legacy_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) 
       auto& q = *reinterpret_cast<BlockQ8_0*>(dst);
       for (int c = 0; c < 32; ++c) q.qs[c] = static_cast<int8_t>(u[c] - 128);
     } else {
-      // The nibbles come last in every 4-bit GGUF legacy block, the 5th bits
-      // (Q5_0, Q5_1) just before them.
-      const int64_t block = type_traits(kType).block_bytes;
-      uint8_t* qs = dst + block - 16;
+      uint8_t* qs = dst + gguf_nibbles_at(kType);
       for (int c = 0; c < 16; ++c) qs[c] = static_cast<uint8_t>((u[c] & 0x0F) | ((u[c + 16] & 0x0F) << 4));
       if constexpr (has_fifth_bit(kType)) {
         uint32_t qh = 0;
         for (int c = 0; c < 32; ++c) qh |= static_cast<uint32_t>((u[c] >> 4) & 1) << c;
-        std::memcpy(dst + block - 20, &qh, 4);
+        std::memcpy(dst + gguf_fifth_bits_at(kType), &qh, 4);
       }
     }
   }
