@@ -2,10 +2,10 @@
 """Times tessera against llama.cpp (llama-cpp-python) on the same GGUF files and threads.
 
 Writes a Llama-shaped model with random weights (F16) and llama.cpp's Q4_0, Q4_K_M, Q8_0,
-Q5_K_M, Q3_K_M, Q4_1 and Q5_1 quantizations of it (--types picks some), then, alternating
-the two engines, measures prefill (ppN: one batch of N prompt tokens from an empty cache)
-and decode (tgN: N single-token steps) on each file and on the default Gemma 3 model, at
-each thread count. Prints every figure and the ratio tessera / llama.cpp (median over the
+Q5_K_M, Q3_K_M, Q4_1, Q5_1 and Q2_K quantizations of it, then, alternating the two engines,
+on each of them, the F16 file itself (--types picks some) and the default Gemma 3 model, at
+each thread count, measures prefill (ppN: one batch of N prompt tokens from an empty cache)
+and decode (tgN: N single-token steps). Prints every figure and the ratio tessera / llama.cpp (median over the
 alternations) as a Markdown table.
 
   build/venv/bin/python bench/compare_llamacpp.py                # full run (1.1B model)
@@ -29,11 +29,11 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 from random_llama import SHAPES, write_random_llama  # noqa: E402
 
-# The random model's quantizations, by llama.cpp's file type.
+# The random model's files, by llama.cpp's file type (F16: the written model itself).
 QUANTIZATIONS = {"Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "Q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
                  "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "Q5_K_M": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
                  "Q3_K_M": "LLAMA_FTYPE_MOSTLY_Q3_K_M", "Q4_1": "LLAMA_FTYPE_MOSTLY_Q4_1",
-                 "Q5_1": "LLAMA_FTYPE_MOSTLY_Q5_1"}
+                 "Q5_1": "LLAMA_FTYPE_MOSTLY_Q5_1", "Q2_K": "LLAMA_FTYPE_MOSTLY_Q2_K", "F16": None}
 
 TINYLLAMA = SHAPES["tinyllama"]
 SMALL = SHAPES["small"]
@@ -135,8 +135,9 @@ def main() -> int:
     for name in types:
         ftype = QUANTIZATIONS[name]
         dst = work / f"{tag}-{name.lower()}.gguf"
-        print(f"quantizing {dst.name}", file=sys.stderr)
-        quantize(f16, dst, ftype)
+        if ftype is not None:
+            print(f"quantizing {dst.name}", file=sys.stderr)
+            quantize(f16, dst, ftype)
         files[f"{tag} {name}"] = dst
     if not args.no_default_model:
         sys.path.insert(0, str(REPO / "tests" / "python"))

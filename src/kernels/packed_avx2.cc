@@ -505,9 +505,9 @@ void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
   });
 }
 
-// One token of Q6_K with both halves per activation broadcast (decode): the
-// four broadcasts of a 16-column sub-block serve all 16 rows, where q6k_tile
-// broadcasts them once per half. Same integer sums and float order.
+// One token of Q6_K / Q3_K with both halves per activation broadcast
+// (decode): the four broadcasts of a 16-column sub-block serve all 16 rows,
+// where k16_tile broadcasts them once per half. Same integer sums and float order.
 template <bool kSixBit, bool kStream>
 void k16_tile_one_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, float* y, int n_rows,
                          PrefetchWindow next) {
