@@ -25,7 +25,24 @@ using namespace packed;
 
 inline __m512i load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
 
-inline __m512i broadcast4(const int8_t* p) { return _mm512_set1_epi32(load_i32(p)); }
+// acc + w·x lane by lane (vpdpbusd), x's 4 bytes broadcast to every lane by
+// the instruction itself ({1to16}, one fused µop): GCC 12 does not fold a
+// broadcast load into vpdpbusd and issues a separate vpbroadcastd, which
+// costs a slot in the front end per dot instruction.
+inline __m512i dpbusd_x4(__m512i acc, __m512i w, const int8_t* x) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const int32_t(*)[1]>(x)));
+  return acc;
+}
+// The same from zero. vpxord of a register with itself is a zero idiom
+// (resolved at rename); GCC 12 copies a zeroed register instead, a µop on
+// a vector port.
+inline __m512i dpbusd_x4_from_zero(__m512i w, const int8_t* x) {
+  __m512i acc;
+  asm("vpxord %0, %0, %0\n\tvpdpbusd %2%{1to16%}, %1, %0"
+      : "=&v"(acc)
+      : "v"(w), "m"(*reinterpret_cast<const int32_t(*)[1]>(x)));
+  return acc;
+}
 inline __m512 load_f16x16(const uint8_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
@@ -45,10 +62,10 @@ inline void unpack_nibbles8(const uint8_t* nib, __m512i w[8]) {
 // Σ over 32 columns of w·x for one token: two chains of four vpdpbusd
 // (integer sums are exact, so the split only shortens the dependency chain).
 inline __m512i dot32(__m512i start, const __m512i w[8], const int8_t* x) {
-  __m512i s0 = start, s1 = _mm512_setzero_si512();
-  for (int g = 0; g < 8; g += 2) {
-    s0 = _mm512_dpbusd_epi32(s0, w[g], broadcast4(x + 4 * g));
-    s1 = _mm512_dpbusd_epi32(s1, w[g + 1], broadcast4(x + 4 * g + 4));
+  __m512i s0 = dpbusd_x4(start, w[0], x), s1 = dpbusd_x4_from_zero(w[1], x + 4);
+  for (int g = 2; g < 8; g += 2) {
+    s0 = dpbusd_x4(s0, w[g], x + 4 * g);
+    s1 = dpbusd_x4(s1, w[g + 1], x + 4 * g + 4);
   }
   return _mm512_add_epi32(s0, s1);
 }
@@ -75,10 +92,10 @@ inline void unpack_nibbles8_times16(const uint8_t* nib, __m512i w[8]) {
 // exactly (|16 · 15 · 127 · 16| < 2^31), so an arithmetic shift divides it by
 // 16 exactly: the result equals dot32's bit for bit.
 inline __m512i dot32_times16(__m512i start, const __m512i w[8], const int8_t* x) {
-  __m512i s0 = start, s1 = _mm512_setzero_si512();
-  for (int g = 0; g < 8; g += 2) {
-    s0 = _mm512_dpbusd_epi32(s0, w[g], broadcast4(x + 4 * g));
-    s1 = _mm512_dpbusd_epi32(s1, w[g + 1], broadcast4(x + 4 * g + 4));
+  __m512i s0 = dpbusd_x4(start, w[0], x), s1 = dpbusd_x4_from_zero(w[1], x + 4);
+  for (int g = 2; g < 8; g += 2) {
+    s0 = dpbusd_x4(s0, w[g], x + 4 * g);
+    s1 = dpbusd_x4(s1, w[g + 1], x + 4 * g + 4);
   }
   return _mm512_add_epi32(s0, _mm512_srai_epi32(s1, 4));
 }
@@ -90,9 +107,9 @@ inline __m512i dot32_times16(__m512i start, const __m512i w[8], const int8_t* x)
 // would cost an add per token and sub-block.
 template <int NT>
 inline void dot32_tokens(const __m512i w[8], const int8_t* const (&x)[NT], __m512i (&s)[NT]) {
-  for (int t = 0; t < NT; ++t) s[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], broadcast4(x[t]));
+  for (int t = 0; t < NT; ++t) s[t] = dpbusd_x4_from_zero(w[0], x[t]);
   for (int g = 1; g < 8; ++g) {
-    for (int t = 0; t < NT; ++t) s[t] = _mm512_dpbusd_epi32(s[t], w[g], broadcast4(x[t] + 4 * g));
+    for (int t = 0; t < NT; ++t) s[t] = dpbusd_x4(s[t], w[g], x[t] + 4 * g);
   }
 }
 
@@ -325,10 +342,10 @@ void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
         }
         for (int t = 0; t < NT; ++t) {
           const int8_t* xq = x[t].q + 256 * sb + 16 * j;
-          __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], broadcast4(xq));
-          s = _mm512_dpbusd_epi32(s, w[1], broadcast4(xq + 4));
-          s = _mm512_dpbusd_epi32(s, w[2], broadcast4(xq + 8));
-          s = _mm512_dpbusd_epi32(s, w[3], broadcast4(xq + 12));
+          __m512i s = dpbusd_x4_from_zero(w[0], xq);
+          s = dpbusd_x4(s, w[1], xq + 4);
+          s = dpbusd_x4(s, w[2], xq + 8);
+          s = dpbusd_x4(s, w[3], xq + 12);
           part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scales[h], part[t]);
         }
       }
