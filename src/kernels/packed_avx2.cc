@@ -669,9 +669,10 @@ struct K16OneTokenTile {
   struct Of {
     static_assert(NT == 1);
     static int64_t group_bytes(int64_t cols) { return cols / 256 * K16Layout<kSixBit>::kBlock; }
-    template <bool kStream>
-    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t, float* y, int64_t, int rows,
-                    PrefetchWindow next) {
+    template <bool kStream, bool kLanes>
+    static void run(const uint8_t* g, const uint8_t*, int64_t c, const uint8_t* xp, int64_t, float* y, int64_t,
+                    int rows, PrefetchWindow next) {
+      static_assert(!kLanes);
       k16_tile_one_shared<kSixBit, kStream>(g, c, xp, y, rows, next);
     }
   };

@@ -113,6 +113,18 @@ inline void dot32_tokens(const __m512i w[8], const int8_t* const (&x)[NT], __m51
   }
 }
 
+// dot32_tokens over a sub-block's lane registers as gemm_tokens unpacked them
+// (packed_walk.h): each register is loaded once, for all NT tokens.
+template <int NT>
+inline void dot32_tokens_lanes(const uint8_t* lanes, const int8_t* const (&x)[NT], __m512i (&s)[NT]) {
+  const __m512i w0 = _mm512_load_si512(lanes);
+  for (int t = 0; t < NT; ++t) s[t] = dpbusd_x4_from_zero(w0, x[t]);
+  for (int g = 1; g < 8; ++g) {
+    const __m512i w = _mm512_load_si512(lanes + 64 * g);
+    for (int t = 0; t < NT; ++t) s[t] = dpbusd_x4(s[t], w, x[t] + 4 * g);
+  }
+}
+
 // A format's kNibbles: its weights are the four nibble registers at
 // nibbles(blk) alone (unpack_nibbles8_times16 applies). kMins: its weights
 // are d·u + m (Q4_1, Q5_1; no offset, activations carry s = d·Σq).
@@ -236,9 +248,11 @@ void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
 
 // Q4_K, and Q5_K (kHigh: the fifth bit of each weight added from its words;
 // u < 32 changes nothing else, the sums stay exact in int32).
-template <bool kHigh, int NT, bool kStream>
-void q45k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
-               int n_rows, PrefetchWindow next) {
+// kLanes: the weights come unpacked from `lanes` (one lane register per 4
+// columns, packed_walk.h), not from the group's nibbles.
+template <bool kHigh, int NT, bool kStream, bool kLanes>
+void q45k_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const uint8_t* xp, int64_t xp_stride,
+               float* y, int64_t y_stride, int n_rows, PrefetchWindow next) {
   constexpr int64_t kBlock = kHigh ? kQ5_KBlock : kQ4_KBlock;
   // Q5_K's fifth bit lands on bit 4 of each lane byte: its lanes keep u.
   constexpr bool kTimes16 = !kHigh && kHighNibblesTimes16<NT>;
@@ -258,6 +272,16 @@ void q45k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp
     for (int t = 0; t < NT; ++t) part[t] = _mm512_setzero_ps();
     for (int j = 0; j < 8; ++j) {
       tile_prefetch<kStream>(blk, kBlock, j, 8, next_lines);
+      const __m512 scale = _mm512_cvtepi32_ps(
+          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j))));
+      __m512i s[NT];
+      if constexpr (kLanes) {
+        const int8_t* xq[NT];
+        for (int t = 0; t < NT; ++t) xq[t] = x[t].q + 256 * sb + 32 * j;
+        dot32_tokens_lanes<NT>(lanes + 64 * (64 * sb + 8 * j), xq, s);
+        for (int t = 0; t < NT; ++t) part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), scale, part[t]);
+        continue;
+      }
       __m512i w[8];
       if constexpr (kTimes16) {
         unpack_nibbles8_times16(blk + kQ4_KQuants + 256 * j, w);
@@ -265,9 +289,6 @@ void q45k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp
         unpack_nibbles8(blk + kQ4_KQuants + 256 * j, w);
       }
       if constexpr (kHigh) add_high_bits(blk + kQ5_KHigh + 64 * j, w);
-      const __m512 scale = _mm512_cvtepi32_ps(
-          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_KScales + 16 * j))));
-      __m512i s[NT];
       if constexpr (NT <= 2) {
         // One token (decode) has nothing else to overlap with its chain: two.
         for (int t = 0; t < NT; ++t) {
@@ -282,14 +303,17 @@ void q45k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp
       for (int t = 0; t < NT; ++t) part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), scale, part[t]);
     }
     const __m512 dmin = load_f16x16(blk + kQ4_KDmin);
+    // The mins' share after the scales' loop: its registers are not live
+    // there, which leaves room for eight tokens' sums. The mins are widened
+    // once for every token.
+    __m512i mins[4];
+    for (int p = 0; p < 4; ++p) {
+      mins[p] = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ4_KMins + 32 * p)));
+    }
     for (int t = 0; t < NT; ++t) {
-      // The mins' share after the scales' loop: its registers are not live
-      // there, which leaves room for eight tokens' sums.
       __m512i msum = _mm512_setzero_si512();
       for (int p = 0; p < 4; ++p) {
-        const __m512i mins =
-            _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ4_KMins + 32 * p)));
-        msum = _mm512_dpwssd_epi32(msum, mins, _mm512_set1_epi32(load_i32(x[t].sum32 + 8 * sb + 2 * p)));
+        msum = _mm512_dpwssd_epi32(msum, mins[p], _mm512_set1_epi32(load_i32(x[t].sum32 + 8 * sb + 2 * p)));
       }
       const __m512 dx = _mm512_set1_ps(x[t].d[sb]);
       acc[t] = _mm512_fmadd_ps(part[t], _mm512_mul_ps(d, dx), acc[t]);
@@ -302,10 +326,26 @@ void q45k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp
 // (lo | (high & 0x30)) in one instruction: vpternlog truth table of A | (B & C).
 constexpr int kOrAndMask = 0xF8;
 
+// The four lane registers of a Q6_K (kSixBit) or Q3_K sub-block (16 columns).
+template <bool kSixBit>
+inline void unpack_k16_sub_block(const uint8_t* sub, __m512i w[4]) {
+  split_nibbles(load512(sub), w[0], w[1]);
+  split_nibbles(load512(sub + 64), w[2], w[3]);
+  if constexpr (kSixBit) {
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    const __m512i high = load512(sub + 128);
+    w[0] = _mm512_ternarylogic_epi32(w[0], _mm512_slli_epi16(high, 4), bits45, kOrAndMask);
+    w[1] = _mm512_ternarylogic_epi32(w[1], _mm512_slli_epi16(high, 2), bits45, kOrAndMask);
+    w[2] = _mm512_ternarylogic_epi32(w[2], high, bits45, kOrAndMask);
+    w[3] = _mm512_ternarylogic_epi32(w[3], _mm512_srli_epi16(high, 2), bits45, kOrAndMask);
+  }
+}
+
 // Q6_K (kSixBit), and Q3_K: its layout without the high bits (packed_impl.h).
-template <bool kSixBit, int NT, bool kStream>
-void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
-              int n_rows, PrefetchWindow next) {
+// kLanes: as in q45k_tile.
+template <bool kSixBit, int NT, bool kStream, bool kLanes>
+void k16_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const uint8_t* xp, int64_t xp_stride,
+              float* y, int64_t y_stride, int n_rows, PrefetchWindow next) {
   using Layout = K16Layout<kSixBit>;
   KRow x[NT];
   __m512 acc[NT];
@@ -313,7 +353,6 @@ void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
     x[t] = k_row(xp + t * xp_stride, cols);
     acc[t] = _mm512_setzero_ps();
   }
-  const __m512i bits45 = _mm512_set1_epi8(0x30);
   SpreadPrefetch next_lines(next, cols / 256 * 8);
   const uint8_t* blk = group;
   for (int64_t sb = 0; sb < cols / 256; ++sb, blk += Layout::kBlock) {
@@ -329,16 +368,11 @@ void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
                                 _mm512_cvtepi32_ps(_mm512_srai_epi32(pair, 16))};
       for (int h = 0; h < 2; ++h) {
         const int j = 2 * p + h;
-        const uint8_t* sub = blk + kQ6_KSubBlocks + Layout::kSubBlock * j;
         __m512i w[4];
-        split_nibbles(load512(sub), w[0], w[1]);
-        split_nibbles(load512(sub + 64), w[2], w[3]);
-        if constexpr (kSixBit) {
-          const __m512i high = load512(sub + 128);
-          w[0] = _mm512_ternarylogic_epi32(w[0], _mm512_slli_epi16(high, 4), bits45, kOrAndMask);
-          w[1] = _mm512_ternarylogic_epi32(w[1], _mm512_slli_epi16(high, 2), bits45, kOrAndMask);
-          w[2] = _mm512_ternarylogic_epi32(w[2], high, bits45, kOrAndMask);
-          w[3] = _mm512_ternarylogic_epi32(w[3], _mm512_srli_epi16(high, 2), bits45, kOrAndMask);
+        if constexpr (kLanes) {
+          for (int g = 0; g < 4; ++g) w[g] = _mm512_load_si512(lanes + 64 * (64 * sb + 4 * j + g));
+        } else {
+          unpack_k16_sub_block<kSixBit>(blk + kQ6_KSubBlocks + Layout::kSubBlock * j, w);
         }
         for (int t = 0; t < NT; ++t) {
           const int8_t* xq = x[t].q + 256 * sb + 16 * j;
@@ -366,6 +400,35 @@ void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
     }
   }
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
+}
+
+// ---- groups unpacked once into lane registers (gemm_tokens' lanes) --------
+
+template <bool kHigh>
+void unpack_q45k_lanes(const uint8_t* group, int64_t cols, uint8_t* lanes) {
+  constexpr int64_t kBlock = kHigh ? kQ5_KBlock : kQ4_KBlock;
+  const uint8_t* blk = group;
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kBlock) {
+    for (int j = 0; j < 8; ++j, lanes += 8 * 64) {
+      __m512i w[8];
+      unpack_nibbles8(blk + kQ4_KQuants + 256 * j, w);
+      if constexpr (kHigh) add_high_bits(blk + kQ5_KHigh + 64 * j, w);
+      for (int g = 0; g < 8; ++g) _mm512_store_si512(lanes + 64 * g, w[g]);
+    }
+  }
+}
+
+template <bool kSixBit>
+void unpack_k16_lanes(const uint8_t* group, int64_t cols, uint8_t* lanes) {
+  using Layout = K16Layout<kSixBit>;
+  const uint8_t* blk = group;
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += Layout::kBlock) {
+    for (int j = 0; j < 16; ++j, lanes += 4 * 64) {
+      __m512i w[4];
+      unpack_k16_sub_block<kSixBit>(blk + kQ6_KSubBlocks + Layout::kSubBlock * j, w);
+      for (int g = 0; g < 4; ++g) _mm512_store_si512(lanes + 64 * g, w[g]);
+    }
+  }
 }
 
 // ---- row-scaled tiles (one scale per weight row and per token) ------------
@@ -427,11 +490,16 @@ template <typename Format>
 struct RowScaledTile {
   TESSERA_PACKED_TILE(Of, (row_scaled_tile<Format, NT, kStream>), kRowScaledHeader + cols / 32 * Format::kBlock)
 };
-TESSERA_PACKED_TILE(Q4KTile, (q45k_tile<false, NT, kStream>), cols / 256 * kQ4_KBlock)
-TESSERA_PACKED_TILE(Q5KTile, (q45k_tile<true, NT, kStream>), cols / 256 * kQ5_KBlock)
-TESSERA_PACKED_TILE(Q6KTile, (k16_tile<true, NT, kStream>), cols / 256 * kQ6_KBlock)
-TESSERA_PACKED_TILE(Q3KTile, (k16_tile<false, NT, kStream>), cols / 256 * kQ3_KBlock)
+TESSERA_PACKED_LANE_TILE(Q4KTile, (q45k_tile<false, NT, kStream, kLanes>), cols / 256 * kQ4_KBlock,
+                         unpack_q45k_lanes<false>)
+TESSERA_PACKED_LANE_TILE(Q5KTile, (q45k_tile<true, NT, kStream, kLanes>), cols / 256 * kQ5_KBlock,
+                         unpack_q45k_lanes<true>)
+TESSERA_PACKED_LANE_TILE(Q6KTile, (k16_tile<true, NT, kStream, kLanes>), cols / 256 * kQ6_KBlock,
+                         unpack_k16_lanes<true>)
+TESSERA_PACKED_LANE_TILE(Q3KTile, (k16_tile<false, NT, kStream, kLanes>), cols / 256 * kQ3_KBlock,
+                         unpack_k16_lanes<false>)
 #undef TESSERA_PACKED_TILE
+#undef TESSERA_PACKED_LANE_TILE
 
 }  // namespace
 
@@ -457,19 +525,19 @@ void packed_gemm_q5_1(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 }
 void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q4KTile, 6, 8>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q4KTile, 6, 8, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q5_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q5KTile, 6, 8>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q5KTile, 6, 8, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q6KTile, 8>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q6KTile, 8, 8, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q3_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q3KTile, 8>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q3KTile, 8, 8, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 
 void row_scaled_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,

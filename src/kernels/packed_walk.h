@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace tessera::packed {
 namespace {
@@ -75,15 +76,24 @@ inline void tile_prefetch(const uint8_t* blk, int64_t block_bytes, int i, int n,
 }
 
 // One tile of n tokens, 1 <= n <= kTile (Tile<kTile>, Tile<kTile - 1>, ...
-// down to the one that fits).
-template <template <int> class Tile, int kTile, bool kStream>
-void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, int64_t xp_stride, float* y,
-             int64_t y_stride, int n_rows, PrefetchWindow next) {
+// down to the one that fits); kLanes: its weights come from `lanes`.
+template <template <int> class Tile, int kTile, bool kStream, bool kLanes = false>
+void tile_of(int64_t n, const uint8_t* group, const uint8_t* lanes, int64_t cols, const uint8_t* x, int64_t xp_stride,
+             float* y, int64_t y_stride, int n_rows, PrefetchWindow next) {
   if (n == kTile) {
-    Tile<kTile>::template run<kStream>(group, cols, x, xp_stride, y, y_stride, n_rows, next);
+    Tile<kTile>::template run<kStream, kLanes>(group, lanes, cols, x, xp_stride, y, y_stride, n_rows, next);
   } else if constexpr (kTile > 1) {
-    tile_of<Tile, kTile - 1, kStream>(n, group, cols, x, xp_stride, y, y_stride, n_rows, next);
+    tile_of<Tile, kTile - 1, kStream, kLanes>(n, group, lanes, cols, x, xp_stride, y, y_stride, n_rows, next);
   }
+}
+
+// A thread's buffer for one group's lane registers (below), 64-byte aligned;
+// it grows to the widest matrix the thread has multiplied, and stays.
+inline uint8_t* lane_buffer(int64_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < static_cast<size_t>(bytes + 64)) buf.resize(static_cast<size_t>(bytes + 64));
+  const auto address = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + (64 - address % 64) % 64;
 }
 
 // Tokens in as few tiles of at most kTile as hold them (the widest tile is
@@ -98,30 +108,49 @@ void tile_of(int64_t n, const uint8_t* group, int64_t cols, const uint8_t* x, in
 // streamed its own group; docs/performance.md). The first group a thread
 // takes is not prefetched; the last one's window runs past it (harmless).
 //
-// Tile<NT> provides group_bytes(cols) and run<kStream>(group, cols, x,
-// x_stride, y, y_stride, n_rows, next).
+// Lanes (kLaneTile > 0). Tiles that walk a group in cache each unpack its
+// weights (nibbles and high bits into bytes) for themselves: a fifth of a
+// Q4_K prefill tile's instructions, a quarter of Q6_K's. With kLaneTile, the
+// group is unpacked once into lane registers, one 64-byte register of
+// unsigned weights per 4 columns (register r holds u(row i, column 4r + m) at
+// byte 4i + m: what a tile unpacks, stored in column order), and tiles of up
+// to kLaneTile tokens load them; the float work and its order do not change.
+//
+// Tile<NT> provides group_bytes(cols) and run<kStream, kLanes>(group, lanes,
+// cols, x, x_stride, y, y_stride, n_rows, next); with kLaneTile, also
+// unpack_lanes(group, cols, lanes) and tiles that read lanes when kLanes.
 //
 // kStreamTile >= kTile: up to that many tokens (a decode batch) go in one
 // streaming tile, which reads the group once; a long prefill's tiles stay at
-// kTile, where a type's registers and L1 serve it best (both measured per type).
-template <template <int> class Tile, int kTile, int kStreamTile = kTile>
+// kTile (kLaneTile), where a type's registers and L1 serve it best (both
+// measured per type).
+template <template <int> class Tile, int kTile, int kStreamTile = kTile, int kLaneTile = 0>
 void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens, float* y,
                  int64_t y_stride, int n_rows) {
-  static_assert(kTile >= 1 && kTile <= kStreamTile && kStreamTile <= 16);
+  static_assert(kTile >= 1 && kTile <= kStreamTile && kStreamTile <= 16 && kLaneTile <= 16);
   if (n_tokens <= 0) return;
   if (n_tokens <= kStreamTile) {
-    tile_of<Tile, kStreamTile, true>(n_tokens, group, cols, xp, xp_stride, y, y_stride, n_rows, PrefetchWindow{});
+    tile_of<Tile, kStreamTile, true>(n_tokens, group, nullptr, cols, xp, xp_stride, y, y_stride, n_rows,
+                                     PrefetchWindow{});
     return;
   }
+  constexpr bool kLanes = kLaneTile > 0;
+  constexpr int kWidest = kLanes ? kLaneTile : kTile;
+  uint8_t* lanes = nullptr;
+  if constexpr (kLanes) {
+    lanes = lane_buffer(cols * 16);
+    Tile<1>::unpack_lanes(group, cols, lanes);
+  }
   const int64_t group_bytes = Tile<1>::group_bytes(cols);
-  const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
+  const int64_t n_tiles = (n_tokens + kWidest - 1) / kWidest;
   for (int64_t i = 0; i < n_tiles; ++i) {
     // Tiles of balanced widths (8 tokens in tiles of at most 6: 4 + 4, not
     // 6 + 2): a narrow tile unpacks the group for few tokens.
     const int64_t t = n_tokens * i / n_tiles, t_end = n_tokens * (i + 1) / n_tiles;
     const int64_t share_begin = group_bytes * i / n_tiles, share_end = group_bytes * (i + 1) / n_tiles;
-    tile_of<Tile, kTile, false>(t_end - t, group, cols, xp + t * xp_stride, xp_stride, y + t * y_stride, y_stride,
-                                n_rows, PrefetchWindow{group + group_bytes + share_begin, share_end - share_begin});
+    tile_of<Tile, kWidest, false, kLanes>(t_end - t, group, lanes, cols, xp + t * xp_stride, xp_stride,
+                                          y + t * y_stride, y_stride, n_rows,
+                                          PrefetchWindow{group + group_bytes + share_begin, share_end - share_begin});
   }
 }
 
@@ -129,15 +158,30 @@ void gemm_tokens(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
 // expression in NT and kStream naming it, parenthesized when it holds commas,
 // e.g. (q45k_tile<true, NT, kStream>)) whose 16-row groups are
 // `group_bytes_expr` bytes long (an expression of `cols`).
-#define TESSERA_PACKED_TILE(Name, tile_fn, group_bytes_expr)                                                 \
-  template <int NT>                                                                                           \
-  struct Name {                                                                                               \
-    static int64_t group_bytes(int64_t cols) { return group_bytes_expr; }                                     \
-    template <bool kStream>                                                                                   \
-    static void run(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, float* y, int64_t ys, int rows, \
-                    ::tessera::packed::PrefetchWindow next) {                                                 \
-      tile_fn(g, c, xp, xs, y, ys, rows, next);                                                               \
-    }                                                                                                         \
+#define TESSERA_PACKED_TILE(Name, tile_fn, group_bytes_expr)                                                   \
+  template <int NT>                                                                                             \
+  struct Name {                                                                                                 \
+    static int64_t group_bytes(int64_t cols) { return group_bytes_expr; }                                       \
+    template <bool kStream, bool kLanes>                                                                        \
+    static void run(const uint8_t* g, const uint8_t*, int64_t c, const uint8_t* xp, int64_t xs, float* y,       \
+                    int64_t ys, int rows, ::tessera::packed::PrefetchWindow next) {                             \
+      static_assert(!kLanes, "this tile reads no lanes");                                                       \
+      tile_fn(g, c, xp, xs, y, ys, rows, next);                                                                 \
+    }                                                                                                           \
+  };
+
+// The same for a tile function that also takes the lanes (after the group;
+// `tile_fn` may name kLanes), and `unpack_fn`, which unpacks a group into them.
+#define TESSERA_PACKED_LANE_TILE(Name, tile_fn, group_bytes_expr, unpack_fn)                                   \
+  template <int NT>                                                                                             \
+  struct Name {                                                                                                 \
+    static int64_t group_bytes(int64_t cols) { return group_bytes_expr; }                                       \
+    static void unpack_lanes(const uint8_t* g, int64_t c, uint8_t* lanes) { unpack_fn(g, c, lanes); }           \
+    template <bool kStream, bool kLanes>                                                                        \
+    static void run(const uint8_t* g, const uint8_t* lanes, int64_t c, const uint8_t* xp, int64_t xs, float* y, \
+                    int64_t ys, int rows, ::tessera::packed::PrefetchWindow next) {                             \
+      tile_fn(g, lanes, c, xp, xs, y, ys, rows, next);                                                          \
+    }                                                                                                           \
   };
 
 }  // namespace

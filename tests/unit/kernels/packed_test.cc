@@ -130,7 +130,9 @@ TEST(Packed, SimdKernelsEqualScalarReferenceBitForBit) {
       for (int64_t rows : {16, 45}) {
         for (int64_t cols : {256, 768}) {
           Case c = make_case(type, rows, cols, rng, pool);
-          for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 16}) {  // every tile width, streaming or not
+          // Every tile width, streaming, walking the group or reading its
+          // unpacked lanes (9 tokens and more: 5 + 4, ..., 6 + 6 + 5, ...).
+          for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 16, 17, 29}) {
             const auto x = random_floats(n_tokens * cols, rng);
             EXPECT_TRUE(same_bits(run_kernel(*simd, c, x, n_tokens), run_kernel(packed_reference(*simd), c, x, n_tokens)))
                 << isa_level_name(level) << " " << type_name(type) << " " << rows << "x" << cols << ", " << n_tokens
