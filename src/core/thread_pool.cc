@@ -15,8 +15,12 @@ constexpr int kSpinBeforeSleep = 1 << 14;
 // A waiting caller yields its core after this many pauses, in case the thread
 // it waits for is preempted and needs that core.
 constexpr int kSpinBeforeYield = 1 << 10;
-// parallel_for: a participant claims its own part in chunks of about this
-// fraction of it; a thief takes half of what a part has left.
+// parallel_for: a participant claims its own part in chunks of at most this
+// fraction of it, and of at most a quarter of what the part has left (so the
+// last claims are single grains and threads end together: claims of one part
+// are contiguous, so the finer tail costs compare-and-swaps, not streams;
+// 1.1B Q4_K_M decode, 2 threads, 8 alternations: +1.4 %). A thief takes half
+// of what a part has left.
 constexpr int64_t kChunksPerPart = 8;
 
 inline void cpu_relax() { __builtin_ia32_pause(); }
@@ -184,7 +188,8 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
       uint64_t span = own.load(std::memory_order_acquire);
       while (span_front(span) < span_back(span)) {
         const uint64_t first = span_front(span);
-        const uint64_t last = std::min(span_back(span), first + static_cast<uint64_t>(ctx->chunk));
+        const uint64_t last =
+            first + std::max<uint64_t>(1, std::min<uint64_t>(ctx->chunk, (span_back(span) - first) / 4));
         if (own.compare_exchange_weak(span, make_span(last, span_back(span)), std::memory_order_acq_rel)) {
           run(first, last);
           span = own.load(std::memory_order_acquire);
