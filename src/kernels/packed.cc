@@ -31,6 +31,7 @@ void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
 void packed_gemm_q5_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q3_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q2_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 }  // namespace avx512
@@ -44,6 +45,7 @@ void packed_gemm_q4_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
 void packed_gemm_q5_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q3_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_q2_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void prepare_token_row(const float* x, uint8_t* out, int64_t n);
@@ -116,6 +118,25 @@ void q3k_quants(const BlockQ3_K& b, uint8_t u[256], int8_t scales[16]) {
     const int low = j < 8 ? (b.scales[j] & 0x0F) : (b.scales[j - 8] >> 4);
     const int high = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
     scales[j] = static_cast<int8_t>((low | (high << 4)) - 32);
+  }
+}
+
+// Q2_K: u(c) = q of the 256 columns. ggml's layout: two halves of 128
+// columns, each four runs of 32 from bit pairs 2s of qs[32·half + l]
+// (column 128·half + 32·s + l).
+void q2k_quants(const BlockQ2_K& b, uint8_t u[256]) {
+  for (int c = 0; c < 256; ++c) {
+    const int half = c / 128, s = (c % 128) / 32, l = c % 32;
+    u[c] = static_cast<uint8_t>((b.qs[32 * half + l] >> (2 * s)) & 3);
+  }
+}
+
+// The inverse of q2k_quants (b.d, b.dmin and b.scales untouched).
+void q2k_set_quants(const uint8_t u[256], BlockQ2_K& b) {
+  std::memset(b.qs, 0, sizeof(b.qs));
+  for (int c = 0; c < 256; ++c) {
+    const int half = c / 128, s = (c % 128) / 32, l = c % 32;
+    b.qs[32 * half + l] |= static_cast<uint8_t>((u[c] & 3) << (2 * s));
   }
 }
 
@@ -291,6 +312,33 @@ void pack_q6k_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t
   }
 }
 
+int64_t q2k_group_bytes(int64_t cols) { return cols / 256 * kQ2_KBlock; }
+
+// Byte of the scale-min pair array holding sub-block j of row i.
+constexpr int64_t q2k_scale_at(int i, int j) { return kQ2_KScales + 32 * (j / 2) + 2 * i + (j % 2); }
+
+void pack_q2k_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out) {
+  std::memset(out, 0, static_cast<size_t>(q2k_group_bytes(cols)));
+  for (int64_t sb = 0; sb < cols / 256; ++sb) {
+    uint8_t* dst = out + sb * kQ2_KBlock;
+    for (int i = 0; i < n_rows; ++i) {
+      const auto& b = reinterpret_cast<const BlockQ2_K*>(rows + i * row_stride)[sb];
+      std::memcpy(dst + 2 * i, &b.d, 2);
+      std::memcpy(dst + kQ2_KDmin + 2 * i, &b.dmin, 2);
+      for (int j = 0; j < 16; ++j) dst[q2k_scale_at(i, j)] = b.scales[j];
+      uint8_t u[256];
+      q2k_quants(b, u);
+      for (int j = 0; j < 16; ++j) {
+        for (int g = 0; g < 4; ++g) {
+          for (int m = 0; m < 4; ++m) {
+            dst[kQ2_KQuants + 64 * j + 4 * i + m] |= static_cast<uint8_t>(u[16 * j + 4 * g + m] << (2 * g));
+          }
+        }
+      }
+    }
+  }
+}
+
 int64_t q3k_group_bytes(int64_t cols) { return cols / 256 * kQ3_KBlock; }
 
 void pack_q3k_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out) {
@@ -403,6 +451,28 @@ void unpack_q6k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
       }
     }
     q6k_set_quants(u, b);  // the inverse of q6k_quants
+  }
+}
+
+// u(i, 16j + 4g + m) of a packed Q2_K super-block.
+inline int q2k_quant(const uint8_t* blk, int i, int j, int g, int m) {
+  return (blk[kQ2_KQuants + 64 * j + 4 * i + m] >> (2 * g)) & 3;
+}
+
+void unpack_q2k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
+  for (int64_t sb = 0; sb < cols / 256; ++sb) {
+    const uint8_t* blk = group + sb * kQ2_KBlock;
+    auto& b = reinterpret_cast<BlockQ2_K*>(out)[sb];
+    std::memcpy(&b.d, blk + 2 * i, 2);
+    std::memcpy(&b.dmin, blk + kQ2_KDmin + 2 * i, 2);
+    uint8_t u[256];
+    for (int j = 0; j < 16; ++j) {
+      b.scales[j] = blk[q2k_scale_at(i, j)];
+      for (int g = 0; g < 4; ++g) {
+        for (int m = 0; m < 4; ++m) u[16 * j + 4 * g + m] = static_cast<uint8_t>(q2k_quant(blk, i, j, g, m));
+      }
+    }
+    q2k_set_quants(u, b);
   }
 }
 
@@ -762,6 +832,41 @@ void scalar_gemm_k16(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
   }
 }
 
+// Q2_K: Q4_K's float order over sixteen 16-column sub-blocks (packed.h).
+// Its sums never reach 2^24 (|S| <= 16 · 15 · 16 · 3 · 128 < 2^21), so the
+// two KSums orders give the same bits.
+template <KSums kSums>
+void scalar_gemm_q2k(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
+                     float* y, int64_t y_stride, int n_rows) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const KRow x = k_row(xp + t * xp_stride, cols);
+    for (int i = 0; i < n_rows; ++i) {
+      float acc = 0.0f;
+      for (int64_t sb = 0; sb < cols / 256; ++sb) {
+        const uint8_t* blk = group + sb * kQ2_KBlock;
+        const int8_t* xq = x.q + 256 * sb;
+        SubBlockSum<kSums> scaled;
+        int32_t msum = 0;
+        for (int j = 0; j < 16; ++j) {
+          int32_t s = 0;
+          for (int g = 0; g < 4; ++g) {
+            for (int m = 0; m < 4; ++m) s += q2k_quant(blk, i, j, g, m) * xq[16 * j + 4 * g + m];
+          }
+          const uint8_t scale_min = blk[q2k_scale_at(i, j)];
+          scaled.add(s * (scale_min & 0x0F));
+          msum += (scale_min >> 4) * x.bsum[16 * sb + j];
+        }
+        uint16_t d, dmin;
+        std::memcpy(&d, blk + 2 * i, 2);
+        std::memcpy(&dmin, blk + kQ2_KDmin + 2 * i, 2);
+        acc = std::fma(scaled.value(), half_to_float(d) * x.d[sb], acc);
+        acc = std::fma(-static_cast<float>(msum), half_to_float(dmin) * x.d[sb], acc);
+      }
+      y[t * y_stride + i] = acc;
+    }
+  }
+}
+
 // ---- registry -----------------------------------------------------------
 
 // The layout half of a kernel (group size, packing, activation preparation)
@@ -792,6 +897,9 @@ constexpr PackedKernel kernel(GgmlType type, PackedGemmFn gemm, IsaLevel isa, KS
     case GgmlType::Q5_K:
       return {type, q45k_group_bytes<GgmlType::Q5_K>, pack_q45k_group<GgmlType::Q5_K>,
               unpack_q45k_row<GgmlType::Q5_K>, prepared_k_bytes, prepare_k, gemm, isa, PackedScales::kBlock, k_sums};
+    case GgmlType::Q2_K:
+      return {type, q2k_group_bytes, pack_q2k_group, unpack_q2k_row, prepared_k_bytes, prepare_k, gemm, isa,
+              PackedScales::kBlock, k_sums};
     case GgmlType::Q3_K:
       return {type, q3k_group_bytes, pack_q3k_group, unpack_q3k_row, prepared_k_bytes, prepare_k, gemm, isa,
               PackedScales::kBlock, k_sums};
@@ -830,6 +938,7 @@ constexpr PackedKernel kScalarKernels[] = {
     kernel(GgmlType::Q5_K, scalar_gemm_q45k<GgmlType::Q5_K, KSums::kInt32>, IsaLevel::kScalar),
     kernel(GgmlType::Q6_K, scalar_gemm_k16<true, KSums::kInt32>, IsaLevel::kScalar),
     kernel(GgmlType::Q3_K, scalar_gemm_k16<false, KSums::kInt32>, IsaLevel::kScalar),
+    kernel(GgmlType::Q2_K, scalar_gemm_q2k<KSums::kInt32>, IsaLevel::kScalar),
 };
 // The references of the AVX-512 K kernels' order.
 constexpr PackedKernel kScalarFloatSumKernels[] = {
@@ -837,6 +946,7 @@ constexpr PackedKernel kScalarFloatSumKernels[] = {
     kernel(GgmlType::Q5_K, scalar_gemm_q45k<GgmlType::Q5_K, KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
     kernel(GgmlType::Q6_K, scalar_gemm_k16<true, KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
     kernel(GgmlType::Q3_K, scalar_gemm_k16<false, KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
+    kernel(GgmlType::Q2_K, scalar_gemm_q2k<KSums::kFloat>, IsaLevel::kScalar, KSums::kFloat),
 };
 
 constexpr PackedKernel kAvx512Kernels[] = {
@@ -849,6 +959,7 @@ constexpr PackedKernel kAvx512Kernels[] = {
     kernel(GgmlType::Q5_K, avx512::packed_gemm_q5_k, IsaLevel::kAvx512, KSums::kFloat),
     kernel(GgmlType::Q6_K, avx512::packed_gemm_q6_k, IsaLevel::kAvx512, KSums::kFloat),
     kernel(GgmlType::Q3_K, avx512::packed_gemm_q3_k, IsaLevel::kAvx512, KSums::kFloat),
+    kernel(GgmlType::Q2_K, avx512::packed_gemm_q2_k, IsaLevel::kAvx512, KSums::kFloat),
 };
 
 constexpr PackedKernel kAvx2Kernels[] = {
@@ -861,6 +972,7 @@ constexpr PackedKernel kAvx2Kernels[] = {
     kernel(GgmlType::Q5_K, avx2::packed_gemm_q5_k, IsaLevel::kAvx2),
     kernel(GgmlType::Q6_K, avx2::packed_gemm_q6_k, IsaLevel::kAvx2),
     kernel(GgmlType::Q3_K, avx2::packed_gemm_q3_k, IsaLevel::kAvx2),
+    kernel(GgmlType::Q2_K, avx2::packed_gemm_q2_k, IsaLevel::kAvx2),
 };
 
 template <size_t N>

@@ -20,7 +20,7 @@
 //   legacy types (Q4_0, Q5_0, Q8_0): acc = fma(float(Σ q·x), d_w·d_x, acc)
 //   Q4_1, Q5_1: acc = fma(float(Σ q·x), d_w·d_x, acc); acc = fma(m_w, s_x, acc)
 //               (s_x = d_x·Σx through f16, as ggml's Q8_1 blocks carry it)
-//   Q4_K, Q5_K: acc = fma(S, d_w·d_x, acc);
+//   Q4_K, Q5_K, Q2_K: acc = fma(S, d_w·d_x, acc);
 //               acc = fma(-float(Σ_j m_j Σ x), dmin_w·d_x, acc)
 //   Q6_K, Q3_K: acc = fma(S - offset·float(Σ_j sc_j Σ x), d_w·d_x, acc)
 //         (offset 32 and 4, u = q + offset)

@@ -505,6 +505,63 @@ void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
   });
 }
 
+// Q2_K: k16_tile's walk with unsigned 4-bit scales and Q4_K's mins (each
+// sub-block's GGUF byte holds both), in the int32 order.
+template <int NT, bool kStream>
+void q2k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
+              int n_rows, PrefetchWindow next) {
+  KRow x[NT];
+  for (int t = 0; t < NT; ++t) x[t] = k_row(xp + t * xp_stride, cols);
+  for_each_half_block<NT, kStream, true>(group, cols / 256, kQ2_KBlock, y, y_stride, n_rows, next,
+                                         [&](int half, int64_t sb, const uint8_t* blk, __m256* acc) {
+    const __m256i low2 = _mm256_set1_epi8(0x03), low4 = _mm256_set1_epi16(0x0F);
+    __m256i isum[NT], msum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm256_setzero_si256();
+    for (int p = 0; p < 8; ++p) {
+      if constexpr (kStream) {
+        if (half == 0) prefetch_slice(blk, kQ2_KBlock, p, 8);
+      }
+      // Rows' scale-min bytes of sub-blocks 2p, 2p+1 as int16 pairs; the
+      // mins as pairs, each scale alone as (s, s).
+      const __m256i bytes =
+          _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ2_KScales + 32 * p + 16 * half)));
+      const __m256i scale_pair = _mm256_and_si256(bytes, low4);
+      const __m256i even = _mm256_and_si256(scale_pair, _mm256_set1_epi32(0xFFFF));
+      const __m256i odd = _mm256_srli_epi32(scale_pair, 16);
+      const __m256i scales[2] = {_mm256_or_si256(even, _mm256_slli_epi32(even, 16)),
+                                 _mm256_or_si256(odd, _mm256_slli_epi32(odd, 16))};
+      const __m256i min_pair = _mm256_srli_epi16(bytes, 4);
+      for (int t = 0; t < NT; ++t) {
+        msum[t] = _mm256_add_epi32(msum[t],
+                                   _mm256_madd_epi16(min_pair, _mm256_set1_epi32(load_i32(x[t].bsum + 16 * sb + 2 * p))));
+      }
+      for (int h = 0; h < 2; ++h) {
+        const int j = 2 * p + h;
+        const __m256i v = load256(blk + kQ2_KQuants + 64 * j + 32 * half);
+        const __m256i w[4] = {_mm256_and_si256(v, low2), _mm256_and_si256(_mm256_srli_epi16(v, 2), low2),
+                              _mm256_and_si256(_mm256_srli_epi16(v, 4), low2),
+                              _mm256_and_si256(_mm256_srli_epi16(v, 6), low2)};
+        // u < 4: a maddubs pair is at most 2·3·128 = 768.
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* xq = x[t].q + 256 * sb + 16 * j;
+          const __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], broadcast4(xq)),
+                                              _mm256_maddubs_epi16(w[1], broadcast4(xq + 4)));
+          const __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], broadcast4(xq + 8)),
+                                              _mm256_maddubs_epi16(w[3], broadcast4(xq + 12)));
+          isum[t] = _mm256_add_epi32(
+              isum[t], _mm256_add_epi32(_mm256_madd_epi16(s0, scales[h]), _mm256_madd_epi16(s1, scales[h])));
+        }
+      }
+    }
+    const __m256 d = load_f16x8(blk + 16 * half), dmin = load_f16x8(blk + kQ2_KDmin + 16 * half);
+    for (int t = 0; t < NT; ++t) {
+      const __m256 dx = _mm256_set1_ps(x[t].d[sb]);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[t]), _mm256_mul_ps(dmin, dx), acc[t]);
+    }
+  });
+}
+
 // One token of Q6_K / Q3_K with both halves per activation broadcast
 // (decode): the four broadcasts of a 16-column sub-block serve all 16 rows,
 // where k16_tile broadcasts them once per half. Same integer sums and float order.
@@ -658,6 +715,7 @@ TESSERA_PACKED_TILE(Q4KTile, (q45k_tile_shared<false, NT, kStream>), cols / 256 
 TESSERA_PACKED_TILE(Q5KTile, (q45k_tile_shared<true, NT, kStream>), cols / 256 * kQ5_KBlock)
 TESSERA_PACKED_TILE(Q6KTile, (k16_tile<true, NT, kStream>), cols / 256 * kQ6_KBlock)
 TESSERA_PACKED_TILE(Q3KTile, (k16_tile<false, NT, kStream>), cols / 256 * kQ3_KBlock)
+TESSERA_PACKED_TILE(Q2KTile, (q2k_tile<NT, kStream>), cols / 256 * kQ2_KBlock)
 TESSERA_PACKED_TILE(Q4_0RowTile, (q4_0_row_tile<NT, kStream>), kRowScaledHeader + cols / 32 * kQ4_0RowBlock)
 TESSERA_PACKED_TILE(Q8_0RowTile, (q8_0_row_tile<NT, kStream>), kRowScaledHeader + cols / 32 * kQ8_0RowBlock)
 #undef TESSERA_PACKED_TILE
@@ -784,6 +842,10 @@ void packed_gemm_q3_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
                       int rows) {
   // Q6_K's walk; u < 8 keeps every maddubs pair far from int16's limit.
   gemm_k16<false>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_q2_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<Q2KTile, 3>(g, c, xp, xs, n, y, ys, rows);
 }
 
 }  // namespace tessera::avx2

@@ -402,7 +402,94 @@ void k16_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const ui
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
 }
 
+// The four lane registers of a Q2_K sub-block (16 columns): bit pair g of
+// each byte.
+inline void unpack_q2k_sub_block(const uint8_t* quants, __m512i w[4]) {
+  const __m512i low2 = _mm512_set1_epi8(0x03);
+  const __m512i v = load512(quants);
+  w[0] = _mm512_and_si512(v, low2);
+  w[1] = _mm512_and_si512(_mm512_srli_epi16(v, 2), low2);
+  w[2] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low2);
+  w[3] = _mm512_and_si512(_mm512_srli_epi16(v, 6), low2);
+}
+
+// Q2_K: k16_tile's walk with unsigned 4-bit scales and Q4_K's mins (each
+// sub-block's GGUF byte holds both). kLanes: as in q45k_tile.
+template <int NT, bool kStream, bool kLanes>
+void q2k_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const uint8_t* xp, int64_t xp_stride,
+              float* y, int64_t y_stride, int n_rows, PrefetchWindow next) {
+  KRow x[NT];
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = k_row(xp + t * xp_stride, cols);
+    acc[t] = _mm512_setzero_ps();
+  }
+  const __m512i low4 = _mm512_set1_epi16(0x0F);
+  SpreadPrefetch next_lines(next, cols / 256 * 8);
+  const uint8_t* blk = group;
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ2_KBlock) {
+    // Σ_j sc_j·(Σ u·x) in float, as in q45k_tile.
+    __m512 part[NT];
+    for (int t = 0; t < NT; ++t) part[t] = _mm512_setzero_ps();
+    for (int p = 0; p < 8; ++p) {
+      tile_prefetch<kStream>(blk, kQ2_KBlock, p, 8, next_lines);
+      // Row i's scale-min bytes of sub-blocks 2p, 2p+1 as a 16-bit pair in lane i.
+      const __m512i pair = _mm512_and_si512(
+          _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ2_KScales + 32 * p))),
+          low4);
+      const __m512 scales[2] = {_mm512_cvtepi32_ps(_mm512_and_si512(pair, _mm512_set1_epi32(0xFFFF))),
+                                _mm512_cvtepi32_ps(_mm512_srli_epi32(pair, 16))};
+      for (int h = 0; h < 2; ++h) {
+        const int j = 2 * p + h;
+        __m512i w[4];
+        if constexpr (kLanes) {
+          for (int g = 0; g < 4; ++g) w[g] = _mm512_load_si512(lanes + 64 * (64 * sb + 4 * j + g));
+        } else {
+          unpack_q2k_sub_block(blk + kQ2_KQuants + 64 * j, w);
+        }
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* xq = x[t].q + 256 * sb + 16 * j;
+          __m512i s = dpbusd_x4_from_zero(w[0], xq);
+          s = dpbusd_x4(s, w[1], xq + 4);
+          s = dpbusd_x4(s, w[2], xq + 8);
+          s = dpbusd_x4(s, w[3], xq + 12);
+          part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scales[h], part[t]);
+        }
+      }
+    }
+    const __m512 d = load_f16x16(blk), dmin = load_f16x16(blk + kQ2_KDmin);
+    // The mins' share after the scales' loop (as in q45k_tile), widened once
+    // for every token: Σ_j m_j·(Σx over sub-block j) by int16 pairs.
+    __m512i mins[8];
+    for (int p = 0; p < 8; ++p) {
+      mins[p] = _mm512_srli_epi16(
+          _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ2_KScales + 32 * p))), 4);
+    }
+    for (int t = 0; t < NT; ++t) {
+      __m512i msum = _mm512_setzero_si512();
+      for (int p = 0; p < 8; ++p) {
+        msum = _mm512_dpwssd_epi32(msum, mins[p], _mm512_set1_epi32(load_i32(x[t].bsum + 16 * sb + 2 * p)));
+      }
+      const __m512 dx = _mm512_set1_ps(x[t].d[sb]);
+      acc[t] = _mm512_fmadd_ps(part[t], _mm512_mul_ps(d, dx), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, dx), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
+}
+
 // ---- groups unpacked once into lane registers (gemm_tokens' lanes) --------
+
+void unpack_q2k_lanes(const uint8_t* group, int64_t cols, uint8_t* lanes) {
+  const uint8_t* blk = group;
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ2_KBlock) {
+    for (int j = 0; j < 16; ++j, lanes += 4 * 64) {
+      __m512i w[4];
+      unpack_q2k_sub_block(blk + kQ2_KQuants + 64 * j, w);
+      for (int g = 0; g < 4; ++g) _mm512_store_si512(lanes + 64 * g, w[g]);
+    }
+  }
+}
 
 template <bool kHigh>
 void unpack_q45k_lanes(const uint8_t* group, int64_t cols, uint8_t* lanes) {
@@ -498,6 +585,7 @@ TESSERA_PACKED_LANE_TILE(Q6KTile, (k16_tile<true, NT, kStream, kLanes>), cols / 
                          unpack_k16_lanes<true>)
 TESSERA_PACKED_LANE_TILE(Q3KTile, (k16_tile<false, NT, kStream, kLanes>), cols / 256 * kQ3_KBlock,
                          unpack_k16_lanes<false>)
+TESSERA_PACKED_LANE_TILE(Q2KTile, (q2k_tile<NT, kStream, kLanes>), cols / 256 * kQ2_KBlock, unpack_q2k_lanes)
 #undef TESSERA_PACKED_TILE
 #undef TESSERA_PACKED_LANE_TILE
 
@@ -538,6 +626,11 @@ void packed_gemm_q6_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 void packed_gemm_q3_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
   gemm_tokens<Q3KTile, 8, 8, 8>(g, c, xp, xs, n, y, ys, rows);
+}
+
+void packed_gemm_q2_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<Q2KTile, 8, 8, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 
 void row_scaled_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,

@@ -31,6 +31,11 @@
 //   Q3_K (2336 B): Q6_K's layout without the high bits: f16 d[16] |
 //                  i8 scale_pair[8][16][2] (GGUF's 6-bit scale - 32) | per
 //                  16-column sub-block j: nib[2][64]; u = q + 4 (0..7)
+//   Q2_K (1344 B, the file's bytes): f16 d[16] | f16 dmin[16] |
+//                  u8 scale_min_pair[8][16][2] (GGUF's byte of sub-blocks 2p,
+//                  2p+1 of row i: scale in the low, min in the high nibble) |
+//                  per 16-column sub-block j: quants[64]: bits 2g, 2g+1 of
+//                  byte 4i+m are u(i, 16j + 4g + m); u = q (0..3)
 // Row-scaled legacy types (PackedScales::kRowToken: every block of a row
 // carries the same d, so the group stores it once):
 //   header (64 B): f32 d[16] (row i's scale)
@@ -76,6 +81,10 @@ inline constexpr int64_t kQ6_KSubBlocks = 32 + 256;
 inline constexpr int64_t kQ6_KSubBlock = 192;
 inline constexpr int64_t kQ3_KBlock = 2336;
 inline constexpr int64_t kQ3_KSubBlock = 128;  // after Q6_K's header (kQ6_KSubBlocks)
+inline constexpr int64_t kQ2_KBlock = 1344;
+inline constexpr int64_t kQ2_KDmin = 32;
+inline constexpr int64_t kQ2_KScales = 64;
+inline constexpr int64_t kQ2_KQuants = 64 + 256;  // 64 bytes per sub-block
 
 inline constexpr int64_t kRowScaledHeader = 64;  // f32 d[16]
 inline constexpr int64_t kQ4_0RowBlock = 256;

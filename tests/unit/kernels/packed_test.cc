@@ -26,7 +26,8 @@ using testing::random_floats;
 using testing::random_weights;
 
 constexpr GgmlType kPackedTypes[] = {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K,
-                                     GgmlType::Q6_K, GgmlType::Q3_K, GgmlType::Q4_1, GgmlType::Q5_1};
+                                     GgmlType::Q6_K, GgmlType::Q3_K, GgmlType::Q4_1, GgmlType::Q5_1,
+                                     GgmlType::Q2_K};
 
 struct Case {
   std::vector<uint8_t> data;
@@ -95,7 +96,7 @@ TEST(Packed, ScalarReferenceAgreesWithRowKernels) {
 TEST(Packed, KSumOrdersAgreeBelowTwoToTheTwentyFour) {
   std::mt19937 rng(13);
   ThreadPool pool(1);
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q3_K}) {
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q3_K, GgmlType::Q2_K}) {
     const PackedKernel* int_sums = find_packed_kernel_scalar(type, KSums::kInt32);
     const PackedKernel* float_sums = find_packed_kernel_scalar(type, KSums::kFloat);
     ASSERT_NE(int_sums, nullptr);
@@ -180,6 +181,7 @@ TEST(Packed, SimdKernelsExactAtExtremeValues) {
 // scales at their largest, activations all 1) the K types' partial sums pass
 // 2^24 with arbitrary low bits: the two KSums orders then round differently,
 // and each SIMD kernel must still equal the reference of its own order.
+// (Q3_K and Q2_K cannot get there: their |S| stays below 2^23.)
 TEST(Packed, KSumOrdersDifferOnlyByRoundingAtTheExtremes) {
   std::mt19937 rng(17);
   ThreadPool pool(1);
@@ -275,7 +277,7 @@ TEST(Packed, RejectsMismatchedMatrices) {
   EXPECT_THROW(pack_matrix(*find_packed_kernel_scalar(GgmlType::Q8_0), w, pool), InvalidArgument);
   EXPECT_EQ(find_packed_kernel_scalar(GgmlType::F16), nullptr);
   EXPECT_EQ(find_packed_kernel(GgmlType::Q4_0, IsaLevel::kScalar), nullptr);  // below AVX2: row kernels
-  EXPECT_EQ(find_packed_kernel(GgmlType::Q2_K, IsaLevel::kAvx2), nullptr);    // no packed layout
+  EXPECT_EQ(find_packed_kernel(GgmlType::BF16, IsaLevel::kAvx2), nullptr);    // no packed layout
 }
 
 // ---- row-scaled kernels (one scale per weight row and per token) ---------
