@@ -32,6 +32,8 @@ void packed_gemm_q5_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q3_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q2_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_f16(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_bf16(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 }  // namespace avx512
@@ -46,6 +48,8 @@ void packed_gemm_q5_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
 void packed_gemm_q6_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q3_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void packed_gemm_q2_k(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_f16(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
+void packed_gemm_bf16(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q4_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void row_scaled_gemm_q8_0(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int);
 void prepare_token_row(const float* x, uint8_t* out, int64_t n);
@@ -494,6 +498,63 @@ void unpack_q3k_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
   }
 }
 
+// ---- float groups (F16, BF16) ---------------------------------------------
+
+int64_t float16_group_bytes(int64_t cols) { return cols * kFloat16Column; }
+
+void pack_float16_group(const uint8_t* rows, int64_t row_stride, int n_rows, int64_t cols, uint8_t* out) {
+  std::memset(out, 0, static_cast<size_t>(float16_group_bytes(cols)));
+  for (int i = 0; i < n_rows; ++i) {
+    const uint8_t* row = rows + i * row_stride;
+    for (int64_t c = 0; c < cols; ++c) std::memcpy(out + kFloat16Column * c + 2 * i, row + 2 * c, 2);
+  }
+}
+
+void unpack_float16_row(const uint8_t* group, int i, int64_t cols, uint8_t* out) {
+  for (int64_t c = 0; c < cols; ++c) std::memcpy(out + 2 * c, group + kFloat16Column * c + 2 * i, 2);
+}
+
+int64_t prepared_float_bytes(int64_t cols) { return round_up_64(4 * cols); }
+
+// Activations rounded through f16 / bf16 (ggml's conversions for F16 / BF16
+// weights), kept as f32.
+void prepare_f16(const float* x, uint8_t* out, int64_t n) {
+  auto* y = reinterpret_cast<float*>(out);
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8) {
+    _mm256_storeu_ps(y + c, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + c), _MM_FROUND_TO_NEAREST_INT)));
+  }
+  for (; c < n; ++c) y[c] = half_to_float(float_to_half(x[c]));
+}
+
+void prepare_bf16(const float* x, uint8_t* out, int64_t n) {
+  auto* y = reinterpret_cast<float*>(out);
+  for (int64_t c = 0; c < n; ++c) y[c] = bfloat_to_float(float_to_bfloat(x[c]));
+}
+
+template <GgmlType kType>
+float float16_weight(const uint8_t* group, int i, int64_t c) {
+  uint16_t h;
+  std::memcpy(&h, group + kFloat16Column * c + 2 * i, 2);
+  return kType == GgmlType::F16 ? half_to_float(h) : bfloat_to_float(h);
+}
+
+template <GgmlType kType>
+void scalar_gemm_float16(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
+                         float* y, int64_t y_stride, int n_rows) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const auto* x = reinterpret_cast<const float*>(xp + t * xp_stride);
+    for (int i = 0; i < n_rows; ++i) {
+      float even = 0.0f, odd = 0.0f;
+      for (int64_t c = 0; c < cols; c += 2) {
+        even = std::fma(float16_weight<kType>(group, i, c), x[c], even);
+        odd = std::fma(float16_weight<kType>(group, i, c + 1), x[c + 1], odd);
+      }
+      y[t * y_stride + i] = even + odd;
+    }
+  }
+}
+
 // ---- row-scaled legacy groups (Q4_0, Q8_0 with one scale per row) ---------
 
 template <GgmlType kType>
@@ -897,6 +958,12 @@ constexpr PackedKernel kernel(GgmlType type, PackedGemmFn gemm, IsaLevel isa, KS
     case GgmlType::Q5_K:
       return {type, q45k_group_bytes<GgmlType::Q5_K>, pack_q45k_group<GgmlType::Q5_K>,
               unpack_q45k_row<GgmlType::Q5_K>, prepared_k_bytes, prepare_k, gemm, isa, PackedScales::kBlock, k_sums};
+    case GgmlType::F16:
+      return {type, float16_group_bytes, pack_float16_group, unpack_float16_row, prepared_float_bytes, prepare_f16,
+              gemm, isa};
+    case GgmlType::BF16:
+      return {type, float16_group_bytes, pack_float16_group, unpack_float16_row, prepared_float_bytes, prepare_bf16,
+              gemm, isa};
     case GgmlType::Q2_K:
       return {type, q2k_group_bytes, pack_q2k_group, unpack_q2k_row, prepared_k_bytes, prepare_k, gemm, isa,
               PackedScales::kBlock, k_sums};
@@ -939,6 +1006,8 @@ constexpr PackedKernel kScalarKernels[] = {
     kernel(GgmlType::Q6_K, scalar_gemm_k16<true, KSums::kInt32>, IsaLevel::kScalar),
     kernel(GgmlType::Q3_K, scalar_gemm_k16<false, KSums::kInt32>, IsaLevel::kScalar),
     kernel(GgmlType::Q2_K, scalar_gemm_q2k<KSums::kInt32>, IsaLevel::kScalar),
+    kernel(GgmlType::F16, scalar_gemm_float16<GgmlType::F16>, IsaLevel::kScalar),
+    kernel(GgmlType::BF16, scalar_gemm_float16<GgmlType::BF16>, IsaLevel::kScalar),
 };
 // The references of the AVX-512 K kernels' order.
 constexpr PackedKernel kScalarFloatSumKernels[] = {
@@ -960,6 +1029,8 @@ constexpr PackedKernel kAvx512Kernels[] = {
     kernel(GgmlType::Q6_K, avx512::packed_gemm_q6_k, IsaLevel::kAvx512, KSums::kFloat),
     kernel(GgmlType::Q3_K, avx512::packed_gemm_q3_k, IsaLevel::kAvx512, KSums::kFloat),
     kernel(GgmlType::Q2_K, avx512::packed_gemm_q2_k, IsaLevel::kAvx512, KSums::kFloat),
+    kernel(GgmlType::F16, avx512::packed_gemm_f16, IsaLevel::kAvx512),
+    kernel(GgmlType::BF16, avx512::packed_gemm_bf16, IsaLevel::kAvx512),
 };
 
 constexpr PackedKernel kAvx2Kernels[] = {
@@ -973,6 +1044,8 @@ constexpr PackedKernel kAvx2Kernels[] = {
     kernel(GgmlType::Q6_K, avx2::packed_gemm_q6_k, IsaLevel::kAvx2),
     kernel(GgmlType::Q3_K, avx2::packed_gemm_q3_k, IsaLevel::kAvx2),
     kernel(GgmlType::Q2_K, avx2::packed_gemm_q2_k, IsaLevel::kAvx2),
+    kernel(GgmlType::F16, avx2::packed_gemm_f16, IsaLevel::kAvx2),
+    kernel(GgmlType::BF16, avx2::packed_gemm_bf16, IsaLevel::kAvx2),
 };
 
 template <size_t N>

@@ -24,6 +24,10 @@
 //               acc = fma(-float(Σ_j m_j Σ x), dmin_w·d_x, acc)
 //   Q6_K, Q3_K: acc = fma(S - offset·float(Σ_j sc_j Σ x), d_w·d_x, acc)
 //         (offset 32 and 4, u = q + offset)
+//   F16, BF16 (per column, not per block): even = fma(w, x, even) over the
+//         even columns in order, odd likewise over the odd ones; the result
+//         is even + odd (two chains, so one token's FMAs overlap; activations
+//         rounded through the weights' type, every product exact)
 // with every Σ an exact int32 and S the super-block's scaled sub-block sums
 // Σ_j sc_j·(Σ q·x) (Q6_K, Q3_K: u = q + offset), added in one of two ways (KSums):
 //   kInt32: in int32, exactly; S = float(that sum)

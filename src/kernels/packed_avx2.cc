@@ -562,6 +562,56 @@ void q2k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
   });
 }
 
+// ---- float tiles (F16, BF16) ---------------------------------------------
+
+// Eight rows' weights of one column as floats (exact widening).
+template <bool kBf16>
+inline __m256 load_float16_x8(const uint8_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if constexpr (kBf16) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  } else {
+    return _mm256_cvtph_ps(h);
+  }
+}
+
+// The AVX-512 tile's order (packed.h): even and odd columns in two chains per
+// row and token, both 8-row halves in one pass.
+template <bool kBf16, int NT, bool kStream>
+void float16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+                  int64_t y_stride, int n_rows, PrefetchWindow next) {
+  const float* x[NT];
+  __m256 even[NT][2], odd[NT][2];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = reinterpret_cast<const float*>(xp + t * xp_stride);
+    even[t][0] = even[t][1] = odd[t][0] = odd[t][1] = _mm256_setzero_ps();
+  }
+  SpreadPrefetch next_lines(next, cols / 32);
+  const uint8_t* blk = group;
+  for (int64_t c0 = 0; c0 < cols; c0 += 32, blk += kFloat16Block) {
+    tile_prefetch<kStream>(blk, kFloat16Block, 0, 1, next_lines);
+    for (int k = 0; k < 32; k += 2) {
+      const uint8_t* col = blk + kFloat16Column * k;
+      const __m256 w0[2] = {load_float16_x8<kBf16>(col), load_float16_x8<kBf16>(col + 16)};
+      const __m256 w1[2] = {load_float16_x8<kBf16>(col + kFloat16Column),
+                            load_float16_x8<kBf16>(col + kFloat16Column + 16)};
+      for (int t = 0; t < NT; ++t) {
+        const __m256 x0 = _mm256_set1_ps(x[t][c0 + k]), x1 = _mm256_set1_ps(x[t][c0 + k + 1]);
+        for (int h = 0; h < 2; ++h) {
+          even[t][h] = _mm256_fmadd_ps(w0[h], x0, even[t][h]);
+          odd[t][h] = _mm256_fmadd_ps(w1[h], x1, odd[t][h]);
+        }
+      }
+    }
+  }
+  alignas(32) float out[16];
+  for (int t = 0; t < NT; ++t) {
+    _mm256_store_ps(out, _mm256_add_ps(even[t][0], odd[t][0]));
+    _mm256_store_ps(out + 8, _mm256_add_ps(even[t][1], odd[t][1]));
+    for (int i = 0; i < n_rows; ++i) y[t * y_stride + i] = out[i];
+  }
+}
+
 // One token of Q6_K / Q3_K with both halves per activation broadcast
 // (decode): the four broadcasts of a 16-column sub-block serve all 16 rows,
 // where k16_tile broadcasts them once per half. Same integer sums and float order.
@@ -716,6 +766,8 @@ TESSERA_PACKED_TILE(Q5KTile, (q45k_tile_shared<true, NT, kStream>), cols / 256 *
 TESSERA_PACKED_TILE(Q6KTile, (k16_tile<true, NT, kStream>), cols / 256 * kQ6_KBlock)
 TESSERA_PACKED_TILE(Q3KTile, (k16_tile<false, NT, kStream>), cols / 256 * kQ3_KBlock)
 TESSERA_PACKED_TILE(Q2KTile, (q2k_tile<NT, kStream>), cols / 256 * kQ2_KBlock)
+TESSERA_PACKED_TILE(F16Tile, (float16_tile<false, NT, kStream>), cols / 32 * kFloat16Block)
+TESSERA_PACKED_TILE(BF16Tile, (float16_tile<true, NT, kStream>), cols / 32 * kFloat16Block)
 TESSERA_PACKED_TILE(Q4_0RowTile, (q4_0_row_tile<NT, kStream>), kRowScaledHeader + cols / 32 * kQ4_0RowBlock)
 TESSERA_PACKED_TILE(Q8_0RowTile, (q8_0_row_tile<NT, kStream>), kRowScaledHeader + cols / 32 * kQ8_0RowBlock)
 #undef TESSERA_PACKED_TILE
@@ -846,6 +898,14 @@ void packed_gemm_q3_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 void packed_gemm_q2_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
   gemm_tokens<Q2KTile, 3>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_f16(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                     int rows) {
+  gemm_tokens<F16Tile, 3>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_bf16(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<BF16Tile, 3>(g, c, xp, xs, n, y, ys, rows);
 }
 
 }  // namespace tessera::avx2

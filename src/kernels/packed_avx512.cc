@@ -478,6 +478,48 @@ void q2k_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const ui
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
 }
 
+// ---- float tiles (F16, BF16) ---------------------------------------------
+
+// One column's 16 weights as floats (exact: f16 and bf16 widen to f32).
+template <bool kBf16>
+inline __m512 load_float16_column(const uint8_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if constexpr (kBf16) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else {
+    return _mm512_cvtph_ps(h);
+  }
+}
+
+// One FMA per column, token and 16 rows; the even and odd columns in two
+// chains (packed.h's order), so even one token has two FMAs in flight.
+template <bool kBf16, int NT, bool kStream>
+void float16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+                  int64_t y_stride, int n_rows, PrefetchWindow next) {
+  const float* x[NT];
+  __m512 even[NT], odd[NT];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = reinterpret_cast<const float*>(xp + t * xp_stride);
+    even[t] = odd[t] = _mm512_setzero_ps();
+  }
+  SpreadPrefetch next_lines(next, cols / 32);
+  const uint8_t* blk = group;
+  for (int64_t c0 = 0; c0 < cols; c0 += 32, blk += kFloat16Block) {
+    tile_prefetch<kStream>(blk, kFloat16Block, 0, 1, next_lines);
+    for (int k = 0; k < 32; k += 2) {
+      const __m512 w0 = load_float16_column<kBf16>(blk + kFloat16Column * k);
+      const __m512 w1 = load_float16_column<kBf16>(blk + kFloat16Column * (k + 1));
+      for (int t = 0; t < NT; ++t) {
+        even[t] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[t][c0 + k]), even[t]);
+        odd[t] = _mm512_fmadd_ps(w1, _mm512_set1_ps(x[t][c0 + k + 1]), odd[t]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), _mm512_add_ps(even[t], odd[t]));
+  }
+}
+
 // ---- groups unpacked once into lane registers (gemm_tokens' lanes) --------
 
 void unpack_q2k_lanes(const uint8_t* group, int64_t cols, uint8_t* lanes) {
@@ -585,6 +627,8 @@ TESSERA_PACKED_LANE_TILE(Q6KTile, (k16_tile<true, NT, kStream, kLanes>), cols / 
                          unpack_k16_lanes<true>)
 TESSERA_PACKED_LANE_TILE(Q3KTile, (k16_tile<false, NT, kStream, kLanes>), cols / 256 * kQ3_KBlock,
                          unpack_k16_lanes<false>)
+TESSERA_PACKED_TILE(F16Tile, (float16_tile<false, NT, kStream>), cols / 32 * kFloat16Block)
+TESSERA_PACKED_TILE(BF16Tile, (float16_tile<true, NT, kStream>), cols / 32 * kFloat16Block)
 TESSERA_PACKED_LANE_TILE(Q2KTile, (q2k_tile<NT, kStream, kLanes>), cols / 256 * kQ2_KBlock, unpack_q2k_lanes)
 #undef TESSERA_PACKED_TILE
 #undef TESSERA_PACKED_LANE_TILE
@@ -631,6 +675,15 @@ void packed_gemm_q3_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 void packed_gemm_q2_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
   gemm_tokens<Q2KTile, 8, 8, 8>(g, c, xp, xs, n, y, ys, rows);
+}
+
+void packed_gemm_f16(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                     int rows) {
+  gemm_tokens<F16Tile, 12, 12>(g, c, xp, xs, n, y, ys, rows);
+}
+void packed_gemm_bf16(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
+                      int rows) {
+  gemm_tokens<BF16Tile, 12, 12>(g, c, xp, xs, n, y, ys, rows);
 }
 
 void row_scaled_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y,

@@ -36,6 +36,9 @@
 //                  2p+1 of row i: scale in the low, min in the high nibble) |
 //                  per 16-column sub-block j: quants[64]: bits 2g, 2g+1 of
 //                  byte 4i+m are u(i, 16j + 4g + m); u = q (0..3)
+// Float types (the file's bytes), per column c: the 16 rows' values (2
+// bytes each, row i at byte 2i), 32 bytes; walked in blocks of 32 columns:
+//   F16, BF16 (1024 B per 32 columns)
 // Row-scaled legacy types (PackedScales::kRowToken: every block of a row
 // carries the same d, so the group stores it once):
 //   header (64 B): f32 d[16] (row i's scale)
@@ -48,6 +51,9 @@
 //   K:      i8 q[n] | f32 d[n/256] | i16 bsum[n/16] (Σ q per 16, as Q8_K) |
 //           i16 sum32[n/32] (Σ q per 32)
 //   token:  i8 q[n] | f32 d | i32 sum (one scale and Σ q for the whole row)
+//   float (F16, BF16 weights): f32 x[n], each rounded through the weights'
+//           type as ggml converts activations for them, so every product
+//           of a weight and an activation is exact in float
 // each padded to a multiple of 64 bytes.
 #pragma once
 
@@ -85,6 +91,9 @@ inline constexpr int64_t kQ2_KBlock = 1344;
 inline constexpr int64_t kQ2_KDmin = 32;
 inline constexpr int64_t kQ2_KScales = 64;
 inline constexpr int64_t kQ2_KQuants = 64 + 256;  // 64 bytes per sub-block
+
+inline constexpr int64_t kFloat16Column = 32;   // 16 rows x 2 bytes
+inline constexpr int64_t kFloat16Block = 1024;   // 32 columns
 
 inline constexpr int64_t kRowScaledHeader = 64;  // f32 d[16]
 inline constexpr int64_t kQ4_0RowBlock = 256;
