@@ -125,6 +125,15 @@ inline void dot32_tokens_lanes(const uint8_t* lanes, const int8_t* const (&x)[NT
   }
 }
 
+// The same onto sums already started (s holds each token's start).
+template <int NT>
+inline void dot32_tokens_lanes_onto(const uint8_t* lanes, const int8_t* const (&x)[NT], __m512i (&s)[NT]) {
+  for (int g = 0; g < 8; ++g) {
+    const __m512i w = _mm512_load_si512(lanes + 64 * g);
+    for (int t = 0; t < NT; ++t) s[t] = dpbusd_x4(s[t], w, x[t] + 4 * g);
+  }
+}
+
 // A format's kNibbles: its weights are the four nibble registers at
 // nibbles(blk) alone (unpack_nibbles8_times16 applies). kMins: its weights
 // are d·u + m (Q4_1, Q5_1; no offset, activations carry s = d·Σq).
@@ -210,9 +219,10 @@ inline __m512i dot32_block(__m512i start, const __m512i w[8], const int8_t* x) {
 
 inline __mmask16 row_mask(int n_rows) { return static_cast<__mmask16>((1u << n_rows) - 1); }
 
-template <typename Format, int NT, bool kStream>
-void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
-                 int64_t y_stride, int n_rows, PrefetchWindow next) {
+// kLanes: as in q45k_tile.
+template <typename Format, int NT, bool kStream, bool kLanes>
+void legacy_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const uint8_t* xp, int64_t xp_stride,
+                 float* y, int64_t y_stride, int n_rows, PrefetchWindow next) {
   // Rows of the prepared layout: LegacyRow's sums, or Legacy1Row's s (kMins).
   using Row = std::conditional_t<Format::kMins, Legacy1Row, LegacyRow>;
   Row x[NT];
@@ -229,18 +239,37 @@ void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
   const uint8_t* blk = group;
   for (int64_t b = 0; b < cols / 32; ++b, blk += Format::kBlock) {
     tile_prefetch<kStream>(blk, Format::kBlock, 0, 1, next_lines);
-    __m512i w[8];
-    unpack_block<Format, NT>(blk, w);
     const __m512 dw = load_f16x16(blk);
-    for (int t = 0; t < NT; ++t) {
-      __m512i start = _mm512_setzero_si512();
-      if constexpr (!Format::kMins) start = _mm512_set1_epi32(-Format::kOffset * x[t].sum[b]);
-      const __m512i isum = dot32_block<Format, NT>(start, w, x[t].q + 32 * b);
+    // Token t's float work on its block sum.
+    auto add_block = [&](int t, __m512i isum) {
       const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(x[t].d[b]));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
       if constexpr (Format::kMins) {
         acc[t] = _mm512_fmadd_ps(load_f16x16(blk + kLegacyMins), _mm512_set1_ps(x[t].s[b]), acc[t]);
       }
+    };
+    // Each token's sum starts at -offset·Σx (Σ u·x = Σ q·x + offset·Σx), or
+    // at 0 for the types with mins (u = q).
+    auto start = [&](int t) {
+      if constexpr (Format::kMins) {
+        return _mm512_setzero_si512();
+      } else {
+        return _mm512_set1_epi32(-Format::kOffset * x[t].sum[b]);
+      }
+    };
+    if constexpr (kLanes) {
+      __m512i isums[NT];
+      const int8_t* xq[NT];
+      for (int t = 0; t < NT; ++t) {
+        isums[t] = start(t);
+        xq[t] = x[t].q + 32 * b;
+      }
+      dot32_tokens_lanes_onto<NT>(lanes + 64 * 8 * b, xq, isums);
+      for (int t = 0; t < NT; ++t) add_block(t, isums[t]);
+    } else {
+      __m512i w[8];
+      unpack_block<Format, NT>(blk, w);
+      for (int t = 0; t < NT; ++t) add_block(t, dot32_block<Format, NT>(start(t), w, x[t].q + 32 * b));
     }
   }
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
@@ -522,6 +551,16 @@ void float16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t
 
 // ---- groups unpacked once into lane registers (gemm_tokens' lanes) --------
 
+template <typename Format>
+void unpack_legacy_lanes(const uint8_t* group, int64_t cols, uint8_t* lanes) {
+  const uint8_t* blk = group;
+  for (int64_t b = 0; b < cols / 32; ++b, blk += Format::kBlock, lanes += 8 * 64) {
+    __m512i w[8];
+    Format::unpack(blk, w);
+    for (int g = 0; g < 8; ++g) _mm512_store_si512(lanes + 64 * g, w[g]);
+  }
+}
+
 void unpack_q2k_lanes(const uint8_t* group, int64_t cols, uint8_t* lanes) {
   const uint8_t* blk = group;
   for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ2_KBlock) {
@@ -613,7 +652,8 @@ void row_scaled_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
 
 template <typename Format>
 struct LegacyTile {
-  TESSERA_PACKED_TILE(Of, (legacy_tile<Format, NT, kStream>), cols / 32 * Format::kBlock)
+  TESSERA_PACKED_LANE_TILE(Of, (legacy_tile<Format, NT, kStream, kLanes>), cols / 32 * Format::kBlock,
+                           unpack_legacy_lanes<Format>)
 };
 template <typename Format>
 struct RowScaledTile {
@@ -637,11 +677,11 @@ TESSERA_PACKED_LANE_TILE(Q2KTile, (q2k_tile<NT, kStream, kLanes>), cols / 256 * 
 
 void packed_gemm_q4_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q4_0Format>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q4_0Format>::Of, 8, 8, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q5_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q5_0Format>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q5_0Format>::Of, 8, 8, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
@@ -649,11 +689,11 @@ void packed_gemm_q8_0(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 }
 void packed_gemm_q4_1(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q4_1Format>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q4_1Format>::Of, 8, 8, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q5_1(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<LegacyTile<Q5_1Format>::Of, 8>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<LegacyTile<Q5_1Format>::Of, 8, 8, 8>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
