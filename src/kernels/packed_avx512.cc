@@ -114,24 +114,22 @@ inline void dot32_tokens(const __m512i w[8], const int8_t* const (&x)[NT], __m51
 }
 
 // dot32_tokens over a sub-block's lane registers as gemm_tokens unpacked them
-// (packed_walk.h): each register is loaded once, for all NT tokens.
-template <int NT>
-inline void dot32_tokens_lanes(const uint8_t* lanes, const int8_t* const (&x)[NT], __m512i (&s)[NT]) {
-  const __m512i w0 = _mm512_load_si512(lanes);
-  for (int t = 0; t < NT; ++t) s[t] = dpbusd_x4_from_zero(w0, x[t]);
-  for (int g = 1; g < 8; ++g) {
+// (packed_walk.h), onto sums already started (s holds each token's start),
+// from lane register kFirst on: each register is loaded once, for all NT tokens.
+template <int NT, int kFirst = 0>
+inline void dot32_tokens_lanes_onto(const uint8_t* lanes, const int8_t* const (&x)[NT], __m512i (&s)[NT]) {
+  for (int g = kFirst; g < 8; ++g) {
     const __m512i w = _mm512_load_si512(lanes + 64 * g);
     for (int t = 0; t < NT; ++t) s[t] = dpbusd_x4(s[t], w, x[t] + 4 * g);
   }
 }
 
-// The same onto sums already started (s holds each token's start).
+// The same from zero.
 template <int NT>
-inline void dot32_tokens_lanes_onto(const uint8_t* lanes, const int8_t* const (&x)[NT], __m512i (&s)[NT]) {
-  for (int g = 0; g < 8; ++g) {
-    const __m512i w = _mm512_load_si512(lanes + 64 * g);
-    for (int t = 0; t < NT; ++t) s[t] = dpbusd_x4(s[t], w, x[t] + 4 * g);
-  }
+inline void dot32_tokens_lanes(const uint8_t* lanes, const int8_t* const (&x)[NT], __m512i (&s)[NT]) {
+  const __m512i w0 = _mm512_load_si512(lanes);
+  for (int t = 0; t < NT; ++t) s[t] = dpbusd_x4_from_zero(w0, x[t]);
+  dot32_tokens_lanes_onto<NT, 1>(lanes, x, s);
 }
 
 // A format's kNibbles: its weights are the four nibble registers at

@@ -109,8 +109,8 @@ inline uint8_t* lane_buffer(int64_t bytes) {
 // takes is not prefetched; the last one's window runs past it (harmless).
 //
 // Lanes (kLaneTile > 0). Tiles that walk a group in cache each unpack its
-// weights (nibbles and high bits into bytes) for themselves: a fifth of a
-// Q4_K prefill tile's instructions, a quarter of Q6_K's. With kLaneTile, the
+// weights (nibbles and high bits into bytes) for themselves: about a seventh
+// of a Q4_K prefill tile's instructions, a fifth of Q6_K's. With kLaneTile, the
 // group is unpacked once into lane registers, one 64-byte register of
 // unsigned weights per 4 columns (register r holds u(row i, column 4r + m) at
 // byte 4i + m: what a tile unpacks, stored in column order), and tiles of up
