@@ -77,13 +77,15 @@ void matmul_tiles(const WeightMatrix& w, const float* x, int64_t n_tokens, float
 // (ffn_down of a 1.1B model at pp512: 3 MB of activations per tile). Each
 // weight row (packed group) is read, and unpacked into lanes, once per chunk,
 // so a chunk is as large as L2 allows: half of a core's L2 (the other half
-// for the group, its lanes and the outputs), at least 256 KiB. On the AVX-512
-// Xeon VMs (2 MiB L2) 1 MiB against the former fixed 256 KiB: 1.1B Q4_K_M
-// pp128 +8 % (ffn_down's 5632 columns had taken 36 tokens per chunk).
+// for the group, its lanes and the outputs), from 256 KiB (also when the size
+// is unknown) to 2 MiB (a VM reporting a shared cache as L2 would otherwise
+// get chunks that live in L3). On the AVX-512 Xeon VMs (2 MiB L2) 1 MiB
+// against the former fixed 256 KiB: 1.1B Q4_K_M pp128 +8 % (ffn_down's 5632
+// columns had taken 36 tokens per chunk).
 int64_t token_chunk_bytes() {
   static const int64_t bytes = [] {
     const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    return std::max<int64_t>(256 * 1024, l2 > 0 ? l2 / 2 : 0);
+    return std::clamp<int64_t>(l2 > 0 ? l2 / 2 : 0, 256 * 1024, 2 * 1024 * 1024);
   }();
   return bytes;
 }
