@@ -818,6 +818,17 @@ class SubBlockSum {
   float float_sum_ = 0.0f;
 };
 
+// A super-block's share for row i in Q4_K's float order (packed.h), also
+// Q2_K's: both keep f16 d[16] then f16 dmin[16] at the block's start.
+static_assert(kQ4_KDmin == kQ2_KDmin);
+inline float add_super_block(float acc, float scaled, int32_t msum, const uint8_t* blk, int i, float dx) {
+  uint16_t d, dmin;
+  std::memcpy(&d, blk + 2 * i, 2);
+  std::memcpy(&dmin, blk + kQ4_KDmin + 2 * i, 2);
+  acc = std::fma(scaled, half_to_float(d) * dx, acc);
+  return std::fma(-static_cast<float>(msum), half_to_float(dmin) * dx, acc);
+}
+
 template <GgmlType kType, KSums kSums>
 void scalar_gemm_q45k(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, int64_t n_tokens,
                       float* y, int64_t y_stride, int n_rows) {
@@ -842,11 +853,7 @@ void scalar_gemm_q45k(const uint8_t* group, int64_t cols, const uint8_t* xp, int
           scaled.add(s * blk[kQ4_KScales + 16 * j + i]);
           msum += blk[kQ4_KMins + 32 * (j / 2) + 2 * i + (j % 2)] * x.sum32[8 * sb + j];
         }
-        uint16_t d, dmin;
-        std::memcpy(&d, blk + 2 * i, 2);
-        std::memcpy(&dmin, blk + kQ4_KDmin + 2 * i, 2);
-        acc = std::fma(scaled.value(), half_to_float(d) * x.d[sb], acc);
-        acc = std::fma(-static_cast<float>(msum), half_to_float(dmin) * x.d[sb], acc);
+        acc = add_super_block(acc, scaled.value(), msum, blk, i, x.d[sb]);
       }
       y[t * y_stride + i] = acc;
     }
@@ -917,11 +924,7 @@ void scalar_gemm_q2k(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
           scaled.add(s * (scale_min & 0x0F));
           msum += (scale_min >> 4) * x.bsum[16 * sb + j];
         }
-        uint16_t d, dmin;
-        std::memcpy(&d, blk + 2 * i, 2);
-        std::memcpy(&dmin, blk + kQ2_KDmin + 2 * i, 2);
-        acc = std::fma(scaled.value(), half_to_float(d) * x.d[sb], acc);
-        acc = std::fma(-static_cast<float>(msum), half_to_float(dmin) * x.d[sb], acc);
+        acc = add_super_block(acc, scaled.value(), msum, blk, i, x.d[sb]);
       }
       y[t * y_stride + i] = acc;
     }
@@ -1113,8 +1116,7 @@ void check_layout(const PackedKernel& k, const WeightMatrix& w) {
     raise<InvalidArgument>("pack_matrix: a {} matrix given to the {} kernel", type_name(w.type),
                            type_name(k.weight_type));
   }
-  const int64_t block_cols = type_traits(w.type).block_size;
-  if (w.cols % block_cols != 0 || w.cols % 32 != 0) {
+  if (!packs_columns(w)) {
     raise<InvalidArgument>("pack_matrix: {} columns is not a multiple of the {} block", w.cols, type_name(w.type));
   }
 }
@@ -1176,6 +1178,10 @@ const uint8_t* matrix_row_bytes(const WeightMatrix& w, int64_t row, uint8_t* buf
   const PackedKernel& k = *w.packed_kernel;
   k.unpack_row(w.packed + row / kPackRows * k.group_bytes(w.cols), static_cast<int>(row % kPackRows), w.cols, buf);
   return buf;
+}
+
+bool packs_columns(const WeightMatrix& w) {
+  return w.cols % type_traits(w.type).block_size == 0 && w.cols % 32 == 0;
 }
 
 bool repack_enabled() {

@@ -151,6 +151,11 @@ void pack_matrix_into(const PackedKernel& k, const WeightMatrix& w, ThreadPool& 
 // ways: reading the file's rows would fault them back into memory).
 const uint8_t* matrix_row_bytes(const WeightMatrix& w, int64_t row, uint8_t* buf);
 
+// Whether w's rows fit a packed layout: whole blocks of its type, walked 32
+// columns at a time (always true of quantized rows; F16 / BF16 rows of other
+// widths keep their row kernels).
+bool packs_columns(const WeightMatrix& w);
+
 // Whether models loaded now repack their weights: the CPU has a packed kernel
 // level and TESSERA_REPACK is not 0.
 bool repack_enabled();

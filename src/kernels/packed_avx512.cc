@@ -132,6 +132,29 @@ inline void dot32_tokens_lanes(const uint8_t* lanes, const int8_t* const (&x)[NT
   dot32_tokens_lanes_onto<NT, 1>(lanes, x, s);
 }
 
+// Σ over the 16 columns of a 16-column sub-block's lane registers of w·x,
+// for one token (Q6_K, Q3_K, Q2_K).
+inline __m512i dot16(const __m512i w[4], const int8_t* x) {
+  __m512i s = dpbusd_x4_from_zero(w[0], x);
+  s = dpbusd_x4(s, w[1], x + 4);
+  s = dpbusd_x4(s, w[2], x + 8);
+  return dpbusd_x4(s, w[3], x + 12);
+}
+
+// A super-block's share for one token in Q4_K's float order (packed.h), also
+// Q2_K's: acc + part·(d·dx) - float(Σ_p mins[p]·sums pair p)·(dmin·dx), the
+// mins widened to int16 pairs once for every token, sums the token's matching
+// int16 activation sums (per 32 columns for Q4_K, per 16 for Q2_K).
+template <int kPairs>
+inline __m512 add_super_block(__m512 acc, __m512 part, __m512 d, __m512 dmin, const __m512i (&mins)[kPairs],
+                              const int16_t* sums, float dx) {
+  __m512i msum = _mm512_setzero_si512();
+  for (int p = 0; p < kPairs; ++p) msum = _mm512_dpwssd_epi32(msum, mins[p], _mm512_set1_epi32(load_i32(sums + 2 * p)));
+  const __m512 dxv = _mm512_set1_ps(dx);
+  acc = _mm512_fmadd_ps(part, _mm512_mul_ps(d, dxv), acc);
+  return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, dxv), acc);
+}
+
 // A format's kNibbles: its weights are the four nibble registers at
 // nibbles(blk) alone (unpack_nibbles8_times16 applies). kMins: its weights
 // are d·u + m (Q4_1, Q5_1; no offset, activations carry s = d·Σq).
@@ -337,15 +360,7 @@ void q45k_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const u
     for (int p = 0; p < 4; ++p) {
       mins[p] = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ4_KMins + 32 * p)));
     }
-    for (int t = 0; t < NT; ++t) {
-      __m512i msum = _mm512_setzero_si512();
-      for (int p = 0; p < 4; ++p) {
-        msum = _mm512_dpwssd_epi32(msum, mins[p], _mm512_set1_epi32(load_i32(x[t].sum32 + 8 * sb + 2 * p)));
-      }
-      const __m512 dx = _mm512_set1_ps(x[t].d[sb]);
-      acc[t] = _mm512_fmadd_ps(part[t], _mm512_mul_ps(d, dx), acc[t]);
-      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, dx), acc[t]);
-    }
+    for (int t = 0; t < NT; ++t) acc[t] = add_super_block(acc[t], part[t], d, dmin, mins, x[t].sum32 + 8 * sb, x[t].d[sb]);
   }
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
 }
@@ -402,11 +417,7 @@ void k16_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const ui
           unpack_k16_sub_block<kSixBit>(blk + kQ6_KSubBlocks + Layout::kSubBlock * j, w);
         }
         for (int t = 0; t < NT; ++t) {
-          const int8_t* xq = x[t].q + 256 * sb + 16 * j;
-          __m512i s = dpbusd_x4_from_zero(w[0], xq);
-          s = dpbusd_x4(s, w[1], xq + 4);
-          s = dpbusd_x4(s, w[2], xq + 8);
-          s = dpbusd_x4(s, w[3], xq + 12);
+          const __m512i s = dot16(w, x[t].q + 256 * sb + 16 * j);
           part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scales[h], part[t]);
         }
       }
@@ -475,11 +486,7 @@ void q2k_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const ui
           unpack_q2k_sub_block(blk + kQ2_KQuants + 64 * j, w);
         }
         for (int t = 0; t < NT; ++t) {
-          const int8_t* xq = x[t].q + 256 * sb + 16 * j;
-          __m512i s = dpbusd_x4_from_zero(w[0], xq);
-          s = dpbusd_x4(s, w[1], xq + 4);
-          s = dpbusd_x4(s, w[2], xq + 8);
-          s = dpbusd_x4(s, w[3], xq + 12);
+          const __m512i s = dot16(w, x[t].q + 256 * sb + 16 * j);
           part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scales[h], part[t]);
         }
       }
@@ -492,15 +499,7 @@ void q2k_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const ui
       mins[p] = _mm512_srli_epi16(
           _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ2_KScales + 32 * p))), 4);
     }
-    for (int t = 0; t < NT; ++t) {
-      __m512i msum = _mm512_setzero_si512();
-      for (int p = 0; p < 8; ++p) {
-        msum = _mm512_dpwssd_epi32(msum, mins[p], _mm512_set1_epi32(load_i32(x[t].bsum + 16 * sb + 2 * p)));
-      }
-      const __m512 dx = _mm512_set1_ps(x[t].d[sb]);
-      acc[t] = _mm512_fmadd_ps(part[t], _mm512_mul_ps(d, dx), acc[t]);
-      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, dx), acc[t]);
-    }
+    for (int t = 0; t < NT; ++t) acc[t] = add_super_block(acc[t], part[t], d, dmin, mins, x[t].bsum + 16 * sb, x[t].d[sb]);
   }
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);
 }

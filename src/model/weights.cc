@@ -142,9 +142,7 @@ std::vector<PackedMatrix> pack_weights(ModelWeights& w, ThreadPool& pool, bool t
     const bool row_scales = row_scaled && has_row_scales(m);
     const PackedKernel* k = row_scales ? find_row_scaled_kernel(m.type, cpu_features().level) : nullptr;
     if (k == nullptr) k = find_packed_kernel(m.type);
-    // Packed groups are walked in blocks of 32 columns: F16 / BF16 rows of
-    // other widths keep their row kernels (quantized rows always qualify).
-    if (k == nullptr || m.cols % 32 != 0) return;
+    if (k == nullptr || !packs_columns(m)) return;
     plan.push_back({&m, k, total});
     total += packed_matrix_bytes(*k, m, /*row_scales_known=*/row_scales);
   };
