@@ -209,6 +209,51 @@ inline void dot32_u4_pairs_both_halves(const uint8_t* nib, const int8_t* const (
   }
 }
 
+// The same sums from a sub-block's eight lane registers as gemm_tokens
+// unpacked them (packed_walk.h; the nibble split done once per group):
+// register 2k holds slice register k's low nibbles, 2k + 1 its high ones.
+template <int NT>
+inline void dot32_u4_pairs_both_halves_lanes(const uint8_t* lanes, const int8_t* const (&q)[NT], int64_t col,
+                                             __m256i (&s)[NT][2]) {
+  // (k == 0 overwrites these; zeroed so that GCC sees them initialized.)
+  for (int t = 0; t < NT; ++t) s[t][0] = s[t][1] = _mm256_setzero_si256();
+  for (int k = 0; k < 4; ++k) {
+    __m256i lo[2], hi[2];
+    for (int h = 0; h < 2; ++h) {
+      lo[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes + 64 * (2 * k) + 32 * h));
+      hi[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes + 64 * (2 * k + 1) + 32 * h));
+    }
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* x = q[t] + col + 8 * k;
+      const __m256i xa = broadcast4(x), xb = broadcast4(x + 4);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xa), _mm256_maddubs_epi16(hi[h], xb));
+        s[t][h] = k == 0 ? p : _mm256_add_epi16(s[t][h], p);
+        __asm__("" : "+x"(s[t][h]));  // as in dot32_u4_pairs_both_halves
+      }
+    }
+  }
+}
+
+// A Q4_K group's lane registers: each nibble register's two halves split
+// once, stored in the order dot32_u4_pairs_both_halves_lanes reads.
+void unpack_q4k_lanes(const uint8_t* group, int64_t cols, uint8_t* lanes) {
+  const uint8_t* blk = group;
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
+    for (int j = 0; j < 8; ++j, lanes += 8 * 64) {
+      const uint8_t* nib = blk + kQ4_KQuants + 256 * j;
+      for (int k = 0; k < 4; ++k) {
+        for (int h = 0; h < 2; ++h) {
+          __m256i lo, hi;
+          split_nibbles(load256(nib + 64 * k + 32 * h), lo, hi);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 64 * (2 * k) + 32 * h), lo);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 64 * (2 * k + 1) + 32 * h), hi);
+        }
+      }
+    }
+  }
+}
+
 // acc[t][h] += Σ q·x over the 32 columns of an 8-bit slice (u[8][64], Q8_0's
 // layout, u = q + 128), half h's rows, token t's activations q[t] + col: each
 // lane as |q| · (x with q's sign) (a maddubs pair is at most 2·128·127 =
@@ -375,10 +420,12 @@ void q8_0_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
 
 // Q4_K, and Q5_K (kHigh): Q5_K's 5-bit weights overflow int16 pair sums over
 // 32 columns, so each sub-block is two 16-column halves, each scaled into the
-// int32 sums on its own (exact either way).
-template <bool kHigh, int NT, bool kStream>
-void q45k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
-                      int64_t y_stride, int n_rows, PrefetchWindow next) {
+// int32 sums on its own (exact either way). kLanes (Q4_K): the weights come
+// unpacked from `lanes` (packed_walk.h), not from the group's nibbles.
+template <bool kHigh, int NT, bool kStream, bool kLanes>
+void q45k_tile_shared(const uint8_t* group, const uint8_t* lanes, int64_t cols, const uint8_t* xp, int64_t xp_stride,
+                      float* y, int64_t y_stride, int n_rows, PrefetchWindow next) {
+  static_assert(!(kHigh && kLanes), "Q5_K has no lanes here");
   constexpr int64_t kBlock = kHigh ? kQ5_KBlock : kQ4_KBlock;
   KRow x[NT];
   const int8_t* q[NT];
@@ -412,6 +459,10 @@ void q45k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
           dot16_u5_pairs_both_halves<NT>(nib, blk + kQ5_KHigh + 64 * j, q, 256 * sb + 32 * j, pair, s);
           add_scaled(s);
         }
+      } else if constexpr (kLanes) {
+        __m256i s[NT][2];
+        dot32_u4_pairs_both_halves_lanes<NT>(lanes + 64 * (64 * sb + 8 * j), q, 256 * sb + 32 * j, s);
+        add_scaled(s);
       } else {
         __m256i s[NT][2];
         dot32_u4_pairs_both_halves<NT>(nib, q, 256 * sb + 32 * j, s);
@@ -441,6 +492,12 @@ void q45k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int
     }
   }
   write_rows<NT>(acc, y, y_stride, n_rows);
+}
+
+template <int NT, bool kStream>
+void q5k_tile_shared(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+                     int64_t y_stride, int n_rows, PrefetchWindow next) {
+  q45k_tile_shared<true, NT, kStream, false>(group, nullptr, cols, xp, xp_stride, y, y_stride, n_rows, next);
 }
 
 // Q6_K's bits 4 and 5 into its four lane registers of a sub-block half:
@@ -761,8 +818,9 @@ struct LegacyTile {
 TESSERA_PACKED_TILE(Q4_0SharedTile, (q4_0_tile_shared<NT, kStream>), cols / 32 * kQ4_0Block)
 TESSERA_PACKED_TILE(Q5_0SharedTile, (q5_0_tile_shared<NT, kStream>), cols / 32 * kQ5_0Block)
 TESSERA_PACKED_TILE(Q8_0SharedTile, (q8_0_tile_shared<NT, kStream>), cols / 32 * kQ8_0Block)
-TESSERA_PACKED_TILE(Q4KTile, (q45k_tile_shared<false, NT, kStream>), cols / 256 * kQ4_KBlock)
-TESSERA_PACKED_TILE(Q5KTile, (q45k_tile_shared<true, NT, kStream>), cols / 256 * kQ5_KBlock)
+TESSERA_PACKED_LANE_TILE(Q4KTile, (q45k_tile_shared<false, NT, kStream, kLanes>), cols / 256 * kQ4_KBlock,
+                         unpack_q4k_lanes)
+TESSERA_PACKED_TILE(Q5KTile, (q5k_tile_shared<NT, kStream>), cols / 256 * kQ5_KBlock)
 TESSERA_PACKED_TILE(Q6KTile, (k16_tile<true, NT, kStream>), cols / 256 * kQ6_KBlock)
 TESSERA_PACKED_TILE(Q3KTile, (k16_tile<false, NT, kStream>), cols / 256 * kQ3_KBlock)
 TESSERA_PACKED_TILE(Q2KTile, (q2k_tile<NT, kStream>), cols / 256 * kQ2_KBlock)
@@ -771,6 +829,7 @@ TESSERA_PACKED_TILE(BF16Tile, (float16_tile<true, NT, kStream>), cols / 32 * kFl
 TESSERA_PACKED_TILE(Q4_0RowTile, (q4_0_row_tile<NT, kStream>), kRowScaledHeader + cols / 32 * kQ4_0RowBlock)
 TESSERA_PACKED_TILE(Q8_0RowTile, (q8_0_row_tile<NT, kStream>), kRowScaledHeader + cols / 32 * kQ8_0RowBlock)
 #undef TESSERA_PACKED_TILE
+#undef TESSERA_PACKED_LANE_TILE
 
 // One token only (gemm_tokens<K16OneTokenTile<kSixBit>::Of, 1>).
 template <bool kSixBit>
@@ -880,7 +939,7 @@ void packed_gemm_q5_1(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs
 }
 void packed_gemm_q4_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
-  gemm_tokens<Q4KTile, 3>(g, c, xp, xs, n, y, ys, rows);
+  gemm_tokens<Q4KTile, 3, 3, 3>(g, c, xp, xs, n, y, ys, rows);
 }
 void packed_gemm_q5_k(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_t n, float* y, int64_t ys,
                       int rows) {
