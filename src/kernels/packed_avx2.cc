@@ -235,22 +235,25 @@ inline void dot32_u4_pairs_both_halves_lanes(const uint8_t* lanes, const int8_t*
   }
 }
 
-// A Q4_K group's lane registers: each nibble register's two halves split
-// once, stored in the order dot32_u4_pairs_both_halves_lanes reads.
+// The eight lane registers of a 4-bit slice (nib[4][64]): each nibble
+// register's two halves split once, stored in the order
+// dot32_u4_pairs_both_halves_lanes reads.
+inline void split_slice_into_lanes(const uint8_t* nib, uint8_t* lanes) {
+  for (int k = 0; k < 4; ++k) {
+    for (int h = 0; h < 2; ++h) {
+      __m256i lo, hi;
+      split_nibbles(load256(nib + 64 * k + 32 * h), lo, hi);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 64 * (2 * k) + 32 * h), lo);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 64 * (2 * k + 1) + 32 * h), hi);
+    }
+  }
+}
+
+// A Q4_K group's lane registers, sub-block by sub-block.
 void unpack_q4k_lanes(const uint8_t* group, int64_t cols, uint8_t* lanes) {
   const uint8_t* blk = group;
   for (int64_t sb = 0; sb < cols / 256; ++sb, blk += kQ4_KBlock) {
-    for (int j = 0; j < 8; ++j, lanes += 8 * 64) {
-      const uint8_t* nib = blk + kQ4_KQuants + 256 * j;
-      for (int k = 0; k < 4; ++k) {
-        for (int h = 0; h < 2; ++h) {
-          __m256i lo, hi;
-          split_nibbles(load256(nib + 64 * k + 32 * h), lo, hi);
-          _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 64 * (2 * k) + 32 * h), lo);
-          _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 64 * (2 * k + 1) + 32 * h), hi);
-        }
-      }
-    }
+    for (int j = 0; j < 8; ++j, lanes += 8 * 64) split_slice_into_lanes(blk + kQ4_KQuants + 256 * j, lanes);
   }
 }
 
@@ -510,10 +513,38 @@ inline void add_high_bit_pairs(__m256i high, __m256i (&w)[4]) {
   w[3] = _mm256_or_si256(w[3], _mm256_and_si256(_mm256_srli_epi16(high, 2), bits45));
 }
 
+// The four lane registers of half `half` of a Q6_K (kSixBit) or Q3_K
+// sub-block (16 columns).
+template <bool kSixBit>
+inline void unpack_k16_half(const uint8_t* sub, int half, __m256i (&w)[4]) {
+  split_nibbles(load256(sub + 32 * half), w[0], w[1]);
+  split_nibbles(load256(sub + 64 + 32 * half), w[2], w[3]);
+  if constexpr (kSixBit) add_high_bit_pairs(load256(sub + 128 + 32 * half), w);
+}
+
+// A Q6_K group's lane registers (packed_walk.h; kSixBit false would be
+// Q3_K's, which does not use them): sub-block j of
+// super-block sb's register g at 64·(64·sb + 4·j + g), half h at + 32·h.
+template <bool kSixBit>
+void unpack_k16_lanes(const uint8_t* group, int64_t cols, uint8_t* lanes) {
+  using Layout = K16Layout<kSixBit>;
+  const uint8_t* blk = group;
+  for (int64_t sb = 0; sb < cols / 256; ++sb, blk += Layout::kBlock) {
+    for (int j = 0; j < 16; ++j, lanes += 4 * 64) {
+      for (int half = 0; half < 2; ++half) {
+        __m256i w[4];
+        unpack_k16_half<kSixBit>(blk + kQ6_KSubBlocks + Layout::kSubBlock * j, half, w);
+        for (int g = 0; g < 4; ++g) _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 64 * g + 32 * half), w[g]);
+      }
+    }
+  }
+}
+
 // Q6_K (kSixBit), and Q3_K: its layout without the high bits (packed_impl.h).
-template <bool kSixBit, int NT, bool kStream>
-void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
-              int n_rows, PrefetchWindow next) {
+// kLanes: the weights come unpacked from `lanes` (packed_walk.h).
+template <bool kSixBit, int NT, bool kStream, bool kLanes>
+void k16_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y,
+              int64_t y_stride, int n_rows, PrefetchWindow next) {
   using Layout = K16Layout<kSixBit>;
   KRow x[NT];
   for (int t = 0; t < NT; ++t) x[t] = k_row(xp + t * xp_stride, cols);
@@ -537,11 +568,14 @@ void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
       }
       for (int h = 0; h < 2; ++h) {
         const int j = 2 * p + h;
-        const uint8_t* sub = blk + kQ6_KSubBlocks + Layout::kSubBlock * j;
         __m256i w[4];
-        split_nibbles(load256(sub + 32 * half), w[0], w[1]);
-        split_nibbles(load256(sub + 64 + 32 * half), w[2], w[3]);
-        if constexpr (kSixBit) add_high_bit_pairs(load256(sub + 128 + 32 * half), w);
+        if constexpr (kLanes) {
+          for (int g = 0; g < 4; ++g) {
+            w[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes + 64 * (64 * sb + 4 * j + g) + 32 * half));
+          }
+        } else {
+          unpack_k16_half<kSixBit>(blk + kQ6_KSubBlocks + Layout::kSubBlock * j, half, w);
+        }
         // u < 64: a maddubs pair is at most 2·63·128 = 16128, two of them 32256.
         for (int t = 0; t < NT; ++t) {
           const int8_t* xq = x[t].q + 256 * sb + 16 * j;
@@ -560,6 +594,15 @@ void k16_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(x[t].d[sb])), acc[t]);
     }
   });
+}
+
+// Q3_K without lanes: its unpacking is the nibble split alone, and lanes
+// measured no faster (1.1B Q3_K_M pp128 with TESSERA_ISA=avx2: 177 against
+// 174 tok/s, three alternations).
+template <int NT, bool kStream>
+void q3k_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t xp_stride, float* y, int64_t y_stride,
+              int n_rows, PrefetchWindow next) {
+  k16_tile<false, NT, kStream, false>(group, nullptr, cols, xp, xp_stride, y, y_stride, n_rows, next);
 }
 
 // Q2_K: k16_tile's walk with unsigned 4-bit scales and Q4_K's mins (each
@@ -821,8 +864,9 @@ TESSERA_PACKED_TILE(Q8_0SharedTile, (q8_0_tile_shared<NT, kStream>), cols / 32 *
 TESSERA_PACKED_LANE_TILE(Q4KTile, (q45k_tile_shared<false, NT, kStream, kLanes>), cols / 256 * kQ4_KBlock,
                          unpack_q4k_lanes)
 TESSERA_PACKED_TILE(Q5KTile, (q5k_tile_shared<NT, kStream>), cols / 256 * kQ5_KBlock)
-TESSERA_PACKED_TILE(Q6KTile, (k16_tile<true, NT, kStream>), cols / 256 * kQ6_KBlock)
-TESSERA_PACKED_TILE(Q3KTile, (k16_tile<false, NT, kStream>), cols / 256 * kQ3_KBlock)
+TESSERA_PACKED_LANE_TILE(Q6KTile, (k16_tile<true, NT, kStream, kLanes>), cols / 256 * kQ6_KBlock,
+                         unpack_k16_lanes<true>)
+TESSERA_PACKED_TILE(Q3KTile, (q3k_tile<NT, kStream>), cols / 256 * kQ3_KBlock)
 TESSERA_PACKED_TILE(Q2KTile, (q2k_tile<NT, kStream>), cols / 256 * kQ2_KBlock)
 TESSERA_PACKED_TILE(F16Tile, (float16_tile<false, NT, kStream>), cols / 32 * kFloat16Block)
 TESSERA_PACKED_TILE(BF16Tile, (float16_tile<true, NT, kStream>), cols / 32 * kFloat16Block)
@@ -856,7 +900,7 @@ void gemm_k16(const uint8_t* g, int64_t c, const uint8_t* xp, int64_t xs, int64_
   if (n == 1) {
     gemm_tokens<K16OneTokenTile<kSixBit>::template Of, 1>(g, c, xp, xs, n, y, ys, rows);
   } else if constexpr (kSixBit) {
-    gemm_tokens<Q6KTile, 6>(g, c, xp, xs, n, y, ys, rows);
+    gemm_tokens<Q6KTile, 6, 6, 6>(g, c, xp, xs, n, y, ys, rows);
   } else {
     gemm_tokens<Q3KTile, 6>(g, c, xp, xs, n, y, ys, rows);
   }
