@@ -187,13 +187,22 @@ void legacy_tile(const uint8_t* group, int64_t cols, const uint8_t* xp, int64_t 
 // s[t][h] = Σ u·x over the 32 columns of a 4-bit slice (nib[4][64], Q4_0's
 // layout) as int16 pairs, half h's rows, token t's activations q[t] + col. u < 16:
 // a maddubs pair is at most 2·15·128 = 3840 in magnitude, eight of them
-// 30720 < 2^15.
-template <int NT>
-inline void dot32_u4_pairs_both_halves(const uint8_t* nib, const int8_t* const (&q)[NT], int64_t col,
+// 30720 < 2^15. kLanes: `src` is the slice's eight lane registers as
+// gemm_tokens unpacked them (packed_walk.h; register 2k holds nibble register
+// k's low nibbles, 2k + 1 its high ones), not the nibbles themselves.
+template <int NT, bool kLanes = false>
+inline void dot32_u4_pairs_both_halves(const uint8_t* src, const int8_t* const (&q)[NT], int64_t col,
                                        __m256i (&s)[NT][2]) {
   for (int k = 0; k < 4; ++k) {
     __m256i lo[2], hi[2];
-    for (int h = 0; h < 2; ++h) split_nibbles(load256(nib + 64 * k + 32 * h), lo[h], hi[h]);
+    for (int h = 0; h < 2; ++h) {
+      if constexpr (kLanes) {
+        lo[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(src + 64 * (2 * k) + 32 * h));
+        hi[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(src + 64 * (2 * k + 1) + 32 * h));
+      } else {
+        split_nibbles(load256(src + 64 * k + 32 * h), lo[h], hi[h]);
+      }
+    }
     for (int t = 0; t < NT; ++t) {
       const int8_t* x = q[t] + col + 8 * k;
       const __m256i xa = broadcast4(x), xb = broadcast4(x + 4);
@@ -209,35 +218,9 @@ inline void dot32_u4_pairs_both_halves(const uint8_t* nib, const int8_t* const (
   }
 }
 
-// The same sums from a sub-block's eight lane registers as gemm_tokens
-// unpacked them (packed_walk.h; the nibble split done once per group):
-// register 2k holds slice register k's low nibbles, 2k + 1 its high ones.
-template <int NT>
-inline void dot32_u4_pairs_both_halves_lanes(const uint8_t* lanes, const int8_t* const (&q)[NT], int64_t col,
-                                             __m256i (&s)[NT][2]) {
-  // (k == 0 overwrites these; zeroed so that GCC sees them initialized.)
-  for (int t = 0; t < NT; ++t) s[t][0] = s[t][1] = _mm256_setzero_si256();
-  for (int k = 0; k < 4; ++k) {
-    __m256i lo[2], hi[2];
-    for (int h = 0; h < 2; ++h) {
-      lo[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes + 64 * (2 * k) + 32 * h));
-      hi[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes + 64 * (2 * k + 1) + 32 * h));
-    }
-    for (int t = 0; t < NT; ++t) {
-      const int8_t* x = q[t] + col + 8 * k;
-      const __m256i xa = broadcast4(x), xb = broadcast4(x + 4);
-      for (int h = 0; h < 2; ++h) {
-        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xa), _mm256_maddubs_epi16(hi[h], xb));
-        s[t][h] = k == 0 ? p : _mm256_add_epi16(s[t][h], p);
-        __asm__("" : "+x"(s[t][h]));  // as in dot32_u4_pairs_both_halves
-      }
-    }
-  }
-}
-
 // The eight lane registers of a 4-bit slice (nib[4][64]): each nibble
 // register's two halves split once, stored in the order
-// dot32_u4_pairs_both_halves_lanes reads.
+// dot32_u4_pairs_both_halves<NT, true> reads.
 inline void split_slice_into_lanes(const uint8_t* nib, uint8_t* lanes) {
   for (int k = 0; k < 4; ++k) {
     for (int h = 0; h < 2; ++h) {
@@ -464,7 +447,7 @@ void q45k_tile_shared(const uint8_t* group, const uint8_t* lanes, int64_t cols, 
         }
       } else if constexpr (kLanes) {
         __m256i s[NT][2];
-        dot32_u4_pairs_both_halves_lanes<NT>(lanes + 64 * (64 * sb + 8 * j), q, 256 * sb + 32 * j, s);
+        dot32_u4_pairs_both_halves<NT, true>(lanes + 64 * (64 * sb + 8 * j), q, 256 * sb + 32 * j, s);
         add_scaled(s);
       } else {
         __m256i s[NT][2];
