@@ -7,11 +7,16 @@
 //
 //   g++ -O2 -std=c++20 -mavx2 -mfma -mf16c -mbmi2 -Isrc -Itests/unit bench/probes/kernel_stream.cc \
 //       build/libtessera_kernels.a build/libtessera_quant.a build/libtessera_gguf.a build/libtessera_core.a \
-//       -lfmt -lpthread -o /tmp/kernel_stream && /tmp/kernel_stream q4_k
+//       -lfmt -lpthread -o /tmp/kernel_stream && /tmp/kernel_stream q4_k [TOKENS,...]
+//
+// TOKENS: the token counts to time (default 1,2,4,8; 64 or 128 time the
+// prefill tiles, from cache).
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,7 +44,10 @@ int main(int argc, char** argv) {
   weights = {};
   const int64_t xp_row = k->prepared_row_bytes(cols), group_bytes = k->group_bytes(cols);
   std::printf("%s, %ld columns, one thread; GB/s of weights (GMAC/s)\n", name.c_str(), static_cast<long>(cols));
-  for (int n_tokens : {1, 2, 4, 8}) {
+  std::vector<int> token_counts;
+  std::istringstream list(argc > 2 ? argv[2] : "1,2,4,8");
+  for (std::string item; std::getline(list, item, ',');) token_counts.push_back(std::max(1, std::atoi(item.c_str())));
+  for (int n_tokens : token_counts) {
     const std::vector<float> x = testing::random_floats(n_tokens * cols, rng);
     std::vector<uint8_t> xp(static_cast<size_t>(xp_row * n_tokens));
     for (int t = 0; t < n_tokens; ++t) k->prepare(x.data() + t * cols, xp.data() + t * xp_row, cols);
