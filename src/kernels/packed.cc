@@ -667,15 +667,19 @@ void prepare_k(const float* x, uint8_t* out, int64_t n) {
   auto* d = reinterpret_cast<float*>(out + n);
   auto* bsum = reinterpret_cast<int16_t*>(out + n + 4 * nsb);
   auto* sum32 = reinterpret_cast<int16_t*>(out + n + 36 * nsb);
+  auto* q6k_start = reinterpret_cast<int32_t*>(out + n + 52 * nsb);
   for (int64_t sb = 0; sb < nsb; ++sb) {
     std::memcpy(q + 256 * sb, xb[sb].qs, 256);
     d[sb] = xb[sb].d;
-    for (int j = 0; j < 16; ++j) bsum[16 * sb + j] = xb[sb].bsums[j];
+    for (int j = 0; j < 16; ++j) {
+      bsum[16 * sb + j] = xb[sb].bsums[j];
+      q6k_start[16 * sb + j] = -kOffsetQ6_K * xb[sb].bsums[j];
+    }
     for (int j = 0; j < 8; ++j) {
       sum32[8 * sb + j] = static_cast<int16_t>(xb[sb].bsums[2 * j] + xb[sb].bsums[2 * j + 1]);
     }
   }
-  std::memset(out + n + 52 * nsb, 0, static_cast<size_t>(k_row_bytes(n) - n - 52 * nsb));
+  std::memset(out + n + 116 * nsb, 0, static_cast<size_t>(k_row_bytes(n) - n - 116 * nsb));
 }
 
 // One scale per token (the row-scaled kernels' activations): d = max|x| / 127,
@@ -885,13 +889,19 @@ void scalar_gemm_k16(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
             }
           }
           const int scale = static_cast<int8_t>(blk[kQ6_KScales + 32 * (j / 2) + 2 * i + (j % 2)]);
-          scaled.add(s * scale);
-          corr += scale * x.bsum[16 * sb + j];
+          if constexpr (kSixBit) {
+            // Q6_K: each term is sc·Σ (u - 32)·x, ggml's signed weights.
+            scaled.add(scale * (s - Layout::kOffset * x.bsum[16 * sb + j]));
+          } else {
+            scaled.add(s * scale);
+            corr += scale * x.bsum[16 * sb + j];
+          }
         }
         uint16_t d;
         std::memcpy(&d, blk + 2 * i, 2);
-        // offset·corr is exact in float (|corr| < 2^24 / 32), so the kFloat
-        // order's difference is the AVX-512 kernel's single-rounding fnmadd.
+        // Q3_K: offset·corr is exact in float (|corr| < 2^24 / 32), so the
+        // kFloat order's difference is the AVX-512 kernel's single-rounding
+        // fnmadd. (Q6_K: corr = 0.)
         const float total = scaled.minus(Layout::kOffset * corr);
         acc = std::fma(total, half_to_float(d) * x.d[sb], acc);
       }

@@ -140,6 +140,11 @@ inline __m512i dot16(const __m512i w[4], const int8_t* x) {
   s = dpbusd_x4(s, w[2], x + 8);
   return dpbusd_x4(s, w[3], x + 12);
 }
+// The same onto a start.
+inline __m512i dot16_onto(__m512i s, const __m512i w[4], const int8_t* x) {
+  for (int g = 0; g < 4; ++g) s = dpbusd_x4(s, w[g], x + 4 * g);
+  return s;
+}
 
 // A super-block's share for one token in Q4_K's float order (packed.h), also
 // Q2_K's: acc + part·(d·dx) - float(Σ_p mins[p]·sums pair p)·(dmin·dx), the
@@ -417,15 +422,23 @@ void k16_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const ui
           unpack_k16_sub_block<kSixBit>(blk + kQ6_KSubBlocks + Layout::kSubBlock * j, w);
         }
         for (int t = 0; t < NT; ++t) {
-          const __m512i s = dot16(w, x[t].q + 256 * sb + 16 * j);
+          const int8_t* xq = x[t].q + 256 * sb + 16 * j;
+          // Q6_K: the chain starts from -32·Σx, so it ends at Σ (u - 32)·x
+          // and no offset correction follows (packed.h).
+          const __m512i s =
+              kSixBit ? dot16_onto(_mm512_set1_epi32(x[t].q6k_start[16 * sb + j]), w, xq) : dot16(w, xq);
           part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scales[h], part[t]);
         }
       }
     }
     const __m512 d = load_f16x16(blk);
+    if constexpr (kSixBit) {
+      for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(part[t], _mm512_mul_ps(d, _mm512_set1_ps(x[t].d[sb])), acc[t]);
+      continue;
+    }
     for (int t = 0; t < NT; ++t) {
-      // The offset's correction (offset·Σ sc·Σx) after the scales' loop, whose
-      // registers it would otherwise compete for.
+      // Q3_K: the offset's correction (offset·Σ sc·Σx) after the scales'
+      // loop, whose registers it would otherwise compete for.
       __m512i corr = _mm512_setzero_si512();
       for (int p = 0; p < 8; ++p) {
         const __m512i pair =

@@ -49,7 +49,8 @@
 //   legacy with mins (Q4_1, Q5_1): i8 q[n] | f32 d[n/32] | f32 s[n/32]
 //           (s = d·Σq rounded to f16, as ggml's Q8_1 blocks carry it)
 //   K:      i8 q[n] | f32 d[n/256] | i16 bsum[n/16] (Σ q per 16, as Q8_K) |
-//           i16 sum32[n/32] (Σ q per 32)
+//           i16 sum32[n/32] (Σ q per 32) | i32 q6k_start[n/16] (-32·Σ q
+//           per 16: where the AVX-512 Q6_K tiles start their chains)
 //   token:  i8 q[n] | f32 d | i32 sum (one scale and Σ q for the whole row)
 //   float (F16, BF16 weights): f32 x[n], each rounded through the weights'
 //           type as ggml converts activations for them, so every product
@@ -145,14 +146,16 @@ struct KRow {
   const float* d;
   const int16_t* bsum;   // per 16
   const int16_t* sum32;  // per 32
+  const int32_t* q6k_start;  // per 16: -kQ6_KOffset · bsum
 };
 inline KRow k_row(const uint8_t* row, int64_t n) {
   const int64_t nsb = n / 256;
   return {reinterpret_cast<const int8_t*>(row), reinterpret_cast<const float*>(row + n),
           reinterpret_cast<const int16_t*>(row + n + 4 * nsb),
-          reinterpret_cast<const int16_t*>(row + n + 4 * nsb + 32 * nsb)};
+          reinterpret_cast<const int16_t*>(row + n + 4 * nsb + 32 * nsb),
+          reinterpret_cast<const int32_t*>(row + n + 4 * nsb + 32 * nsb + 16 * nsb)};
 }
-inline int64_t k_row_bytes(int64_t n) { return round_up_64(n + 52 * (n / 256)); }
+inline int64_t k_row_bytes(int64_t n) { return round_up_64(n + 116 * (n / 256)); }
 
 struct TokenRow {
   const int8_t* q;
