@@ -7,7 +7,7 @@
 //
 //   g++ -O2 -std=c++20 -mavx2 -mfma -mf16c -mbmi2 -Isrc -Itests/unit bench/probes/kernel_stream.cc \
 //       build/libtessera_kernels.a build/libtessera_quant.a build/libtessera_gguf.a build/libtessera_core.a \
-//       -lfmt -lpthread -o /tmp/kernel_stream && /tmp/kernel_stream q4_k [TOKENS,...]
+//       -lfmt -lpthread -o /tmp/kernel_stream && /tmp/kernel_stream q4_k|q4_0|q6_k|q3_k [TOKENS,...]
 //
 // TOKENS: the token counts to time (default 1,2,4,8; 64 or 128 time the
 // prefill tiles, from cache).
@@ -27,7 +27,10 @@
 int main(int argc, char** argv) {
   using namespace tessera;
   const std::string name = argc > 1 ? argv[1] : "q4_k";
-  const GgmlType type = name == "q4_0" ? GgmlType::Q4_0 : name == "q6_k" ? GgmlType::Q6_K : GgmlType::Q4_K;
+  const GgmlType type = name == "q4_0"   ? GgmlType::Q4_0
+                        : name == "q6_k" ? GgmlType::Q6_K
+                        : name == "q3_k" ? GgmlType::Q3_K
+                                         : GgmlType::Q4_K;
   const int64_t cols = 2048;
   const int64_t memory_groups = 16384;  // 262144 rows: 300+ MB, beyond what the caches keep
   const int64_t cache_groups = 64;      // 1024 rows: 1.2-1.7 MB, in L2

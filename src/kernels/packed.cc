@@ -667,13 +667,13 @@ void prepare_k(const float* x, uint8_t* out, int64_t n) {
   auto* d = reinterpret_cast<float*>(out + n);
   auto* bsum = reinterpret_cast<int16_t*>(out + n + 4 * nsb);
   auto* sum32 = reinterpret_cast<int16_t*>(out + n + 36 * nsb);
-  auto* q6k_start = reinterpret_cast<int32_t*>(out + n + 52 * nsb);
+  auto* k16_start = reinterpret_cast<int32_t*>(out + n + 52 * nsb);
   for (int64_t sb = 0; sb < nsb; ++sb) {
     std::memcpy(q + 256 * sb, xb[sb].qs, 256);
     d[sb] = xb[sb].d;
     for (int j = 0; j < 16; ++j) {
       bsum[16 * sb + j] = xb[sb].bsums[j];
-      q6k_start[16 * sb + j] = -kOffsetQ6_K * xb[sb].bsums[j];
+      k16_start[16 * sb + j] = -32 * xb[sb].bsums[j];
     }
     for (int j = 0; j < 8; ++j) {
       sum32[8 * sb + j] = static_cast<int16_t>(xb[sb].bsums[2 * j] + xb[sb].bsums[2 * j + 1]);
@@ -811,11 +811,7 @@ class SubBlockSum {
       float_sum_ += static_cast<float>(term);
     }
   }
-  float value() const { return minus(0); }
-  // S - v rounded once; v must be exact in float (a multiple of 2^k below 2^(24+k)).
-  float minus(int32_t v) const {
-    return kSums == KSums::kInt32 ? static_cast<float>(int_sum_ - v) : float_sum_ - static_cast<float>(v);
-  }
+  float value() const { return kSums == KSums::kInt32 ? static_cast<float>(int_sum_) : float_sum_; }
 
  private:
   int32_t int_sum_ = 0;
@@ -877,7 +873,6 @@ void scalar_gemm_k16(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
         const uint8_t* blk = group + sb * Layout::kBlock;
         const int8_t* xq = x.q + 256 * sb;
         SubBlockSum<kSums> scaled;
-        int32_t corr = 0;
         for (int j = 0; j < 16; ++j) {
           const uint8_t* sub = blk + kQ6_KSubBlocks + Layout::kSubBlock * j;
           int32_t s = 0;
@@ -889,20 +884,12 @@ void scalar_gemm_k16(const uint8_t* group, int64_t cols, const uint8_t* xp, int6
             }
           }
           const int scale = static_cast<int8_t>(blk[kQ6_KScales + 32 * (j / 2) + 2 * i + (j % 2)]);
-          if constexpr (kSixBit) {
-            // Q6_K: each term is sc·Σ (u - 32)·x, ggml's signed weights.
-            scaled.add(scale * (s - Layout::kOffset * x.bsum[16 * sb + j]));
-          } else {
-            scaled.add(s * scale);
-            corr += scale * x.bsum[16 * sb + j];
-          }
+          // Each term is sc·Σ (u - offset)·x: the signed weights.
+          scaled.add(scale * (s - Layout::kOffset * x.bsum[16 * sb + j]));
         }
         uint16_t d;
         std::memcpy(&d, blk + 2 * i, 2);
-        // Q3_K: offset·corr is exact in float (|corr| < 2^24 / 32), so the
-        // kFloat order's difference is the AVX-512 kernel's single-rounding
-        // fnmadd. (Q6_K: corr = 0.)
-        const float total = scaled.minus(Layout::kOffset * corr);
+        const float total = scaled.value();
         acc = std::fma(total, half_to_float(d) * x.d[sb], acc);
       }
       y[t * y_stride + i] = acc;

@@ -22,15 +22,14 @@
 //               (s_x = d_x·Σx through f16, as ggml's Q8_1 blocks carry it)
 //   Q4_K, Q5_K, Q2_K: acc = fma(S, d_w·d_x, acc);
 //               acc = fma(-float(Σ_j m_j Σ x), dmin_w·d_x, acc)
-//   Q6_K: acc = fma(S, d_w·d_x, acc)
-//   Q3_K: acc = fma(S - 4·float(Σ_j sc_j Σ x), d_w·d_x, acc)
+//   Q6_K, Q3_K: acc = fma(S, d_w·d_x, acc)
 //   F16, BF16 (per column, not per block): even = fma(w, x, even) over the
 //         even columns in order, odd likewise over the odd ones; the result
 //         is even + odd (two chains, so one token's FMAs overlap; activations
 //         rounded through the weights' type, every product exact)
 // with every Σ an exact int32 and S the super-block's scaled sub-block sums
-// Σ_j sc_j·(Σ q·x) (Q3_K: over its unsigned u = q + 4; Q6_K: over ggml's
-// signed q = u - 32, so no offset term follows), added in one of two ways (KSums):
+// Σ_j sc_j·(Σ q·x) (q the signed weights, u - 32 and u - 4 of the stored u),
+// added in one of two ways (KSums):
 //   kInt32: in int32, exactly; S = float(that sum)
 //   kFloat: S = ((0 + float(t_0)) + float(t_1)) + ... in float, j in order,
 //           each term t_j = sc_j·(Σ q·x) exact (|t_j| <= 128·16·63·127 < 2^24)

@@ -373,12 +373,26 @@ void q45k_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const u
 // (lo | (high & 0x30)) in one instruction: vpternlog truth table of A | (B & C).
 constexpr int kOrAndMask = 0xF8;
 
-// The four lane registers of a Q6_K (kSixBit) or Q3_K sub-block (16 columns).
+// (a << 3) & 0x78 and (a >> 1) & 0x78: 8·u of a register's two 3-bit
+// nibbles (Q3_K's u <= 7, so each nibble's top bit is clear).
+inline void split_nibbles_times8(__m512i a, __m512i& lo, __m512i& hi) {
+  const __m512i bits3to6 = _mm512_set1_epi8(0x78);
+  lo = _mm512_and_si512(_mm512_slli_epi16(a, 3), bits3to6);
+  hi = _mm512_and_si512(_mm512_srli_epi16(a, 1), bits3to6);
+}
+
+// The four lane registers of a Q6_K (kSixBit: u) or Q3_K sub-block (16
+// columns; 8·u, see k16_tile).
 template <bool kSixBit>
 inline void unpack_k16_sub_block(const uint8_t* sub, __m512i w[4]) {
+  if constexpr (!kSixBit) {
+    split_nibbles_times8(load512(sub), w[0], w[1]);
+    split_nibbles_times8(load512(sub + 64), w[2], w[3]);
+    return;
+  }
   split_nibbles(load512(sub), w[0], w[1]);
   split_nibbles(load512(sub + 64), w[2], w[3]);
-  if constexpr (kSixBit) {
+  {
     const __m512i bits45 = _mm512_set1_epi8(0x30);
     const __m512i high = load512(sub + 128);
     w[0] = _mm512_ternarylogic_epi32(w[0], _mm512_slli_epi16(high, 4), bits45, kOrAndMask);
@@ -423,31 +437,20 @@ void k16_tile(const uint8_t* group, const uint8_t* lanes, int64_t cols, const ui
         }
         for (int t = 0; t < NT; ++t) {
           const int8_t* xq = x[t].q + 256 * sb + 16 * j;
-          // Q6_K: the chain starts from -32·Σx, so it ends at Σ (u - 32)·x
-          // and no offset correction follows (packed.h).
-          const __m512i s =
-              kSixBit ? dot16_onto(_mm512_set1_epi32(x[t].q6k_start[16 * sb + j]), w, xq) : dot16(w, xq);
+          // The chain starts from -32·Σx, so it ends at Σ (u - 32)·x, the
+          // signed weights, and no offset correction follows (packed.h).
+          // Q3_K's lanes hold 8·u: its chain ends at 8·Σ (u - 4)·x.
+          const __m512i s = dot16_onto(_mm512_set1_epi32(x[t].k16_start[16 * sb + j]), w, xq);
           part[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scales[h], part[t]);
         }
       }
     }
     const __m512 d = load_f16x16(blk);
-    if constexpr (kSixBit) {
-      for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(part[t], _mm512_mul_ps(d, _mm512_set1_ps(x[t].d[sb])), acc[t]);
-      continue;
-    }
     for (int t = 0; t < NT; ++t) {
-      // Q3_K: the offset's correction (offset·Σ sc·Σx) after the scales'
-      // loop, whose registers it would otherwise compete for.
-      __m512i corr = _mm512_setzero_si512();
-      for (int p = 0; p < 8; ++p) {
-        const __m512i pair =
-            _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ6_KScales + 32 * p)));
-        corr = _mm512_dpwssd_epi32(corr, pair, _mm512_set1_epi32(load_i32(x[t].bsum + 16 * sb + 2 * p)));
-      }
-      const __m512 total =
-          _mm512_fnmadd_ps(_mm512_cvtepi32_ps(corr), _mm512_set1_ps(static_cast<float>(Layout::kOffset)), part[t]);
-      acc[t] = _mm512_fmadd_ps(total, _mm512_mul_ps(d, _mm512_set1_ps(x[t].d[sb])), acc[t]);
+      // Q3_K's sums are 8x the reference's: so are its float partial sums,
+      // exactly (a power of two), and dx / 8 undoes it in the same product.
+      const float dx = kSixBit ? x[t].d[sb] : x[t].d[sb] * 0.125f;
+      acc[t] = _mm512_fmadd_ps(part[t], _mm512_mul_ps(d, _mm512_set1_ps(dx)), acc[t]);
     }
   }
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, row_mask(n_rows), acc[t]);

@@ -49,8 +49,8 @@
 //   legacy with mins (Q4_1, Q5_1): i8 q[n] | f32 d[n/32] | f32 s[n/32]
 //           (s = d·Σq rounded to f16, as ggml's Q8_1 blocks carry it)
 //   K:      i8 q[n] | f32 d[n/256] | i16 bsum[n/16] (Σ q per 16, as Q8_K) |
-//           i16 sum32[n/32] (Σ q per 32) | i32 q6k_start[n/16] (-32·Σ q
-//           per 16: where the AVX-512 Q6_K tiles start their chains)
+//           i16 sum32[n/32] (Σ q per 32) | i32 k16_start[n/16] (-32·Σ q
+//           per 16: where the AVX-512 Q6_K and Q3_K tiles start their chains)
 //   token:  i8 q[n] | f32 d | i32 sum (one scale and Σ q for the whole row)
 //   float (F16, BF16 weights): f32 x[n], each rounded through the weights'
 //           type as ggml converts activations for them, so every product
@@ -146,7 +146,7 @@ struct KRow {
   const float* d;
   const int16_t* bsum;   // per 16
   const int16_t* sum32;  // per 32
-  const int32_t* q6k_start;  // per 16: -kQ6_KOffset · bsum
+  const int32_t* k16_start;  // per 16: -32 · bsum
 };
 inline KRow k_row(const uint8_t* row, int64_t n) {
   const int64_t nsb = n / 256;
