@@ -33,7 +33,8 @@ from random_llama import SHAPES, write_random_llama  # noqa: E402
 QUANTIZATIONS = {"Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "Q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
                  "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "Q5_K_M": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
                  "Q3_K_M": "LLAMA_FTYPE_MOSTLY_Q3_K_M", "Q4_1": "LLAMA_FTYPE_MOSTLY_Q4_1",
-                 "Q5_1": "LLAMA_FTYPE_MOSTLY_Q5_1", "Q2_K": "LLAMA_FTYPE_MOSTLY_Q2_K", "F16": None,
+                 "Q5_1": "LLAMA_FTYPE_MOSTLY_Q5_1", "Q2_K": "LLAMA_FTYPE_MOSTLY_Q2_K",
+                 "Q6_K": "LLAMA_FTYPE_MOSTLY_Q6_K", "F16": None,
                  "BF16": "LLAMA_FTYPE_MOSTLY_BF16"}
 
 TINYLLAMA = SHAPES["tinyllama"]

@@ -2,7 +2,9 @@
 // prefill tile stops"): ns per vpdpbusd of loops shaped like q45k_tile's lane
 // loop (8 tokens, one chain per token restarted every 32-column sub-block, a
 // convert and an FMA per token and sub-block; data in L1), against plain
-// chains of vpdpbusd with register operands and with a broadcast activation.
+// chains of vpdpbusd with register operands and with a broadcast activation,
+// and (tenth session) the tile over 32 rows, each activation broadcast once
+// into a register for two row groups.
 // One thread; the clock is estimated from a chain of 1-cycle vpaddd.
 //
 //   g++ -O3 -std=c++20 -mavx512f -mavx512bw -mavx512vl -mavx512vnni bench/probes/lane_loop.cc -o /tmp/lane_loop \
@@ -78,6 +80,48 @@ __attribute__((noinline)) void lane_loop(const uint8_t* lanes, const int8_t* xba
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + 16 * t, part[t]);
 }
 
+inline __m512i broadcast_to_register(const int8_t* x) {
+  __m512i r;
+  asm("vpbroadcastd %1, %0" : "=v"(r) : "m"(*reinterpret_cast<const int32_t(*)[1]>(x)));
+  return r;
+}
+inline __m512i dp_reg(__m512i acc, __m512i w, __m512i a) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(w), "v"(a));
+  return acc;
+}
+
+// The tile over 32 rows (two lane registers per 4 columns, 1 KiB per
+// sub-block): each token's activation broadcast once into a register and
+// used by both row groups' chains; NT tokens, 2·NT chains.
+template <int NT>
+__attribute__((noinline)) void lane_loop_32_rows(const uint8_t* lanes, const int8_t* xbase, int64_t xs,
+                                                 const uint8_t* scales, int64_t n_sub, float* out) {
+  __m512 part[NT][2];
+  for (int t = 0; t < NT; ++t) part[t][0] = part[t][1] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n_sub; ++j) {
+    const uint8_t* l = lanes + 1024 * (j & 31);
+    const int8_t* xq = xbase + 32 * (j & 31);
+    __m512i s[NT][2];
+    for (int t = 0; t < NT; ++t) s[t][0] = s[t][1] = _mm512_setzero_si512();
+    for (int g = 0; g < 8; ++g) {
+      const __m512i w0 = _mm512_load_si512(l + 64 * g), w1 = _mm512_load_si512(l + 512 + 64 * g);
+      for (int t = 0; t < NT; ++t) {
+        const __m512i a = broadcast_to_register(xq + t * xs + 4 * g);
+        s[t][0] = dp_reg(s[t][0], w0, a);
+        s[t][1] = dp_reg(s[t][1], w1, a);
+      }
+    }
+    for (int r = 0; r < 2; ++r) {
+      const __m512 scale = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * r + 32 * (j & 31)))));
+      for (int t = 0; t < NT; ++t) part[t][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t][r]), scale, part[t][r]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    for (int r = 0; r < 2; ++r) _mm512_storeu_ps(out + 16 * (2 * t + r), part[t][r]);
+  }
+}
+
 #define R(k) "vpdpbusd %%zmm0, %%zmm1, %%zmm" #k "\n\t"
 #define B(k, off) "vpdpbusd " #off "(%0)%{1to16%}, %%zmm1, %%zmm" #k "\n\t"
 #define A "vpaddd %%zmm0, %%zmm2, %%zmm2\n\t"
@@ -130,4 +174,11 @@ int main() {
   tile("the same, an integer op instead of cvt + FMA", lane_loop<8, Shape::kIntegerOnly>);
   tile("the same, the lane register kept in a register", lane_loop<8, Shape::kNoLaneLoads>);
   tile("the same, two chains per token (16 chains of 4)", lane_loop<8, Shape::kTwoChains>);
+  // 32 rows: 16 vpdpbusd per token and sub-block.
+  auto tile32 = [&](const char* name, auto fn, int n_tokens) {
+    fn(lanes, x, 2304, scales, n_sub / 10, out);
+    report(name, seconds([&] { fn(lanes, x, 2304, scales, n_sub, out); }) / (n_sub * 16.0 * n_tokens) * 1e9);
+  };
+  tile32("6 tokens x 32 rows, activations broadcast to registers", lane_loop_32_rows<6>, 6);
+  tile32("4 tokens x 32 rows, the same", lane_loop_32_rows<4>, 4);
 }

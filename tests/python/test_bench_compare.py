@@ -19,7 +19,7 @@ def test_compare_script_short_mode(tmp_path):
     print(proc.stdout)
     rows = json.loads(out.read_text())
     assert {r["model"] for r in rows} == {"small Q4_K_M", "small Q4_0", "small Q8_0", "small Q5_K_M",
-                                          "small Q3_K_M", "small Q4_1", "small Q5_1", "small Q2_K", "small F16",
+                                          "small Q3_K_M", "small Q4_1", "small Q5_1", "small Q2_K", "small Q6_K", "small F16",
                                           "small BF16"}
     for r in rows:
         for key in ("tessera_pp", "llamacpp_pp", "tessera_tg", "llamacpp_tg", "pp_ratio", "tg_ratio"):
