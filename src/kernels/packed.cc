@@ -673,13 +673,15 @@ void prepare_k(const float* x, uint8_t* out, int64_t n) {
     d[sb] = xb[sb].d;
     for (int j = 0; j < 16; ++j) {
       bsum[16 * sb + j] = xb[sb].bsums[j];
-      k16_start[16 * sb + j] = -32 * xb[sb].bsums[j];
+      // Q6_K's offset; Q3_K's tiles hold 8·u and share it (8 · 4 = 32).
+      k16_start[16 * sb + j] = -kOffsetQ6_K * xb[sb].bsums[j];
     }
     for (int j = 0; j < 8; ++j) {
       sum32[8 * sb + j] = static_cast<int16_t>(xb[sb].bsums[2 * j] + xb[sb].bsums[2 * j + 1]);
     }
   }
-  std::memset(out + n + 116 * nsb, 0, static_cast<size_t>(k_row_bytes(n) - n - 116 * nsb));
+  const int64_t used = n + kKRowTailPerSuperBlock * nsb;
+  std::memset(out + used, 0, static_cast<size_t>(k_row_bytes(n) - used));
 }
 
 // One scale per token (the row-scaled kernels' activations): d = max|x| / 127,

@@ -388,11 +388,9 @@ inline void unpack_k16_sub_block(const uint8_t* sub, __m512i w[4]) {
   if constexpr (!kSixBit) {
     split_nibbles_times8(load512(sub), w[0], w[1]);
     split_nibbles_times8(load512(sub + 64), w[2], w[3]);
-    return;
-  }
-  split_nibbles(load512(sub), w[0], w[1]);
-  split_nibbles(load512(sub + 64), w[2], w[3]);
-  {
+  } else {
+    split_nibbles(load512(sub), w[0], w[1]);
+    split_nibbles(load512(sub + 64), w[2], w[3]);
     const __m512i bits45 = _mm512_set1_epi8(0x30);
     const __m512i high = load512(sub + 128);
     w[0] = _mm512_ternarylogic_epi32(w[0], _mm512_slli_epi16(high, 4), bits45, kOrAndMask);

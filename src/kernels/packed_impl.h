@@ -155,7 +155,9 @@ inline KRow k_row(const uint8_t* row, int64_t n) {
           reinterpret_cast<const int16_t*>(row + n + 4 * nsb + 32 * nsb),
           reinterpret_cast<const int32_t*>(row + n + 4 * nsb + 32 * nsb + 16 * nsb)};
 }
-inline int64_t k_row_bytes(int64_t n) { return round_up_64(n + 116 * (n / 256)); }
+// Bytes a K row carries per super-block after its quants: d, bsum, sum32, k16_start.
+inline constexpr int64_t kKRowTailPerSuperBlock = 4 + 32 + 16 + 64;
+inline int64_t k_row_bytes(int64_t n) { return round_up_64(n + kKRowTailPerSuperBlock * (n / 256)); }
 
 struct TokenRow {
   const int8_t* q;
