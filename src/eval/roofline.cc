@@ -24,12 +24,13 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The read loop prefetches as far ahead as the decode kernels
-// (packed::kPrefetchAhead): a read that does not understates what the
+// Each read loop prefetches as far ahead as the decode kernels of its ISA
+// (packed_walk.h): a read that does not understates what the
 // machine delivers (on an AVX-512 Xeon VM one thread read 15.8 GB/s without
 // and 19.1 with it, 2 threads 30.6 and 37.0), and the kernels then
 // "exceeded" the machine's bandwidth.
-constexpr int64_t kReadAhead = packed::kPrefetchAhead;
+constexpr int64_t kReadAhead = packed::kPrefetchAheadAvx2;
+constexpr int64_t kReadAheadZmm = packed::kPrefetchAheadAvx512;
 
 // Sums a range with 4 independent AVX2 accumulators; the result is returned so
 // the compiler cannot drop the loads.
@@ -123,7 +124,7 @@ Roofline measure_roofline(ThreadPool& pool, size_t buffer_bytes) {
     pool.run([&](int t, int threads) {
       const size_t begin = (n / threads) * t / 64 * 64;
       const size_t end = t + 1 == threads ? n_read : (n / threads) * (t + 1) / 64 * 64;
-      sink[t] += use_zmm ? avx512::read_range_zmm(buf.get() + begin, end - begin, kReadAhead)
+      sink[t] += use_zmm ? avx512::read_range_zmm(buf.get() + begin, end - begin, kReadAheadZmm)
                          : read_range(buf.get() + begin, end - begin);
     });
     best = std::min(best, seconds_since(t0));

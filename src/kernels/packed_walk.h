@@ -18,14 +18,26 @@
 namespace tessera::packed {
 namespace {
 
-// One token's decode streams each weight once; software prefetches this far
-// ahead of the block being multiplied keep more line requests in flight than
-// the hardware prefetcher alone. 1-2 KiB measured best on the 2026-12-02 Zen 3
-// VMs; 2 KiB on the 2026-12-03 one (whole-model decode, 2 threads, against 1
-// KiB for the legacy blocks and 4 or 8 KiB for the K blocks). On the
-// AVX-512 Xeon VMs (AMX-capable) 0.5-4 KiB and no prefetch at all measured
-// within the noise once the weights sat on huge pages (docs/performance.md).
-constexpr int64_t kPrefetchAhead = 2048;
+// A streaming tile reads each weight once; software prefetches this far ahead
+// of the block being multiplied keep more line requests in flight than the
+// hardware prefetcher alone. The distance is per ISA because each was
+// measured on the machines that run that translation unit's kernels:
+//  - AVX2 (the 2026-12-02/03 Zen 3 VMs): 1-2 KiB best, whole-model decode,
+//    2 threads (1 KiB for the legacy blocks and 4 or 8 KiB for the K blocks
+//    were slower).
+//  - AVX-512: on the Xeon VMs 0.5-4 KiB and no prefetch at all measured within
+//    the noise once the weights sat on huge pages; on the 2026-12-04 Zen 5 VM
+//    an 8-token tile (a serving step of 8 sequences) streamed its weights at
+//    16-17 GB/s per thread with 2 KiB against 25-26 GB/s from cache, and at
+//    the cache's rate with 8 KiB (bench/probes/kernel_stream.cc; one token
+//    within the noise). docs/performance.md, eleventh session.
+constexpr int64_t kPrefetchAheadAvx2 = 2048;
+constexpr int64_t kPrefetchAheadAvx512 = 8192;
+#if defined(__AVX512F__)
+constexpr int64_t kPrefetchAhead = kPrefetchAheadAvx512;
+#else
+constexpr int64_t kPrefetchAhead = kPrefetchAheadAvx2;
+#endif
 
 // Prefetches slice i of n of a block's cache lines, kPrefetchAhead bytes
 // ahead. A K super-block (2368 or 3360 bytes) prefetched in one burst of 37 or
