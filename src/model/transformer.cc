@@ -204,17 +204,31 @@ void Transformer::run_forward(const Batch& batch, KvCache& kv, float* logits, Th
     }
   });
 
+  // The last layer's FFN runs only for the tokens that want logits, as
+  // llama.cpp's graph does (its inp_out_ids): every other token's output of
+  // that layer is never read, and its K / V are in the cache by then. A
+  // serving step's prompt chunks want one row or none, so this removes about
+  // a layer's FFN per prompt token (1.1B: 22 layers). A matmul observer
+  // (calibration) sees every token's input, so it keeps the full batch.
+  const int64_t n_out = batch.n_logits();
+  const bool prune_last = observer_ == nullptr && n_out < n;
   for (int il = 0; il < hp_.n_layer; ++il) {
     attention_block(il, batch, kv, pool);
-    ffn_block(il, batch, pool);
+    if (il + 1 == hp_.n_layer && prune_last) {
+      if (n_out == 0) return;
+      keep_logit_rows(batch);
+      ffn_block(il, out_batch_, pool);
+    } else {
+      ffn_block(il, batch, pool);
+    }
   }
 
-  // Final norm and output projection, only for the tokens that want logits.
-  const int64_t n_out = batch.n_logits();
+  // Final norm and output projection, only for the tokens that want logits
+  // (after keep_logit_rows, x_'s first n_out rows are those tokens).
   if (n_out == 0) return;
   grow(logit_in_, n_out * d);
-  for (int64_t t = 0, o = 0; t < n; ++t) {
-    if (!batch.want_logits[t]) continue;
+  for (int64_t t = 0, o = 0; o < n_out; ++t) {
+    if (!prune_last && !batch.want_logits[t]) continue;
     rms_norm(x_.data() + t * d, w_.output_norm, logit_in_.data() + o * d, d, hp_.norm_eps);
     ++o;
   }
@@ -222,6 +236,19 @@ void Transformer::run_forward(const Batch& batch, KvCache& kv, float* logits, Th
   if (hp_.final_logit_softcap > 0.0f) {
     softcap_inplace(logits, hp_.final_logit_softcap, n_out * hp_.n_vocab);
   }
+}
+
+void Transformer::keep_logit_rows(const Batch& batch) {
+  const int64_t d = hp_.n_embd;
+  out_batch_.clear();
+  for (int64_t t = 0; t < batch.size(); ++t) {
+    if (!batch.want_logits[t]) continue;
+    const int64_t o = out_batch_.size();
+    // o <= t: rows move towards the front, never over one still to be read.
+    if (o != t) std::memcpy(x_.data() + o * d, x_.data() + t * d, static_cast<size_t>(d) * sizeof(float));
+    out_batch_.add(batch.tokens[t], batch.positions[t], batch.seq_ids[t], true);
+  }
+  out_batch_.invariant = batch.invariant;
 }
 
 void Transformer::attention_block(int il, const Batch& batch, KvCache& kv, ThreadPool& pool) {

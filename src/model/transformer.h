@@ -70,6 +70,9 @@ class Transformer final : public Model {
   void check_batch(const Batch& batch, const KvCache& kv) const;
   void attention_block(int il, const Batch& batch, KvCache& kv, ThreadPool& pool);
   void ffn_block(int il, const Batch& batch, ThreadPool& pool);
+  // Moves the rows of x_ whose tokens want logits to its front, in order, and
+  // describes them in out_batch_ (the last layer's FFN runs on those alone).
+  void keep_logit_rows(const Batch& batch);
 
   std::unique_ptr<GgufFile> file_;
   HParams hp_;
@@ -87,6 +90,7 @@ class Transformer final : public Model {
   // the steady-state decode loop).
   std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_, attn_scratch_, logit_in_, act_scratch_;
   std::vector<float> rope_angles_;  // per token: cos, then sin of its n_rot / 2 angles
+  Batch out_batch_;                 // keep_logit_rows' tokens (reused: no allocation per step)
 };
 
 }  // namespace tessera
