@@ -3,7 +3,9 @@
 and prints the engine's own step counts and seconds from /metrics, by step kind
 (docs/performance.md, "Why batched decode steps stay far from their compute rate").
 
-  build/venv/bin/python bench/probes/serve_steps.py [POLICY] [extra serve args]
+  [TESSERA_BIN=BINARY] build/venv/bin/python bench/probes/serve_steps.py [POLICY] [extra serve args]
+
+TESSERA_BIN picks the server binary (default build/tessera), e.g. a copy of an older build.
 """
 import pathlib
 import sys
