@@ -47,6 +47,7 @@ struct HttpServer::Impl {
   ChatPrompt chat_prompt;
   CompletionHandler completions;
   httplib::Server http;
+  socket_t listen_socket = INVALID_SOCKET;  // set when bind() creates it
   int64_t created = unix_now();
   std::mutex counts_mutex;
   std::map<int, uint64_t> response_counts;  // HTTP status -> responses
@@ -96,6 +97,12 @@ struct HttpServer::Impl {
     const int threads =
         options.http_threads > 0 ? options.http_threads : std::max(64, 8 * engine.config().max_seqs);
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    // Remember the listening socket (bind() widens its backlog); the default
+    // options (address reuse) still apply.
+    http.set_socket_options([this](socket_t sock) {
+      httplib::default_socket_options(sock);
+      listen_socket = sock;
+    });
     http.set_payload_max_length(options.max_body_bytes);
     http.set_read_timeout(std::chrono::seconds(30));
     http.set_write_timeout(std::chrono::seconds(30));
@@ -221,15 +228,32 @@ HttpServer::HttpServer(serving::ServingEngine& engine, ServerOptions options)
 
 HttpServer::~HttpServer() { stop(); }
 
+namespace {
+
+// Pending connections the kernel holds for the accept loop. Debian's
+// cpp-httplib (a compiled library: its CPPHTTPLIB_LISTEN_BACKLOG cannot be
+// overridden) listens with 5; 32 clients connecting at once on a loaded
+// machine overflowed that, the kernel fell back to SYN cookies ("Possible SYN
+// flooding" in dmesg) and a client's connection was reset before its response
+// (the 32-stream serving test, once in CI). listen() again on a listening
+// socket only changes its backlog; the kernel caps it at net.core.somaxconn.
+constexpr int kListenBacklog = 1024;
+
+}  // namespace
+
 int HttpServer::bind() {
   const auto& o = impl_->options;
+  int port = o.port;
   if (o.port == 0) {
-    const int port = impl_->http.bind_to_any_port(o.host);
+    port = impl_->http.bind_to_any_port(o.host);
     if (port <= 0) raise("cannot listen on {} (any port)", o.host);
-    return port;
+  } else if (!impl_->http.bind_to_port(o.host, o.port)) {
+    raise("cannot listen on {}:{} (in use, or a bad address?)", o.host, o.port);
   }
-  if (!impl_->http.bind_to_port(o.host, o.port)) raise("cannot listen on {}:{} (in use, or a bad address?)", o.host, o.port);
-  return o.port;
+  if (impl_->listen_socket != INVALID_SOCKET && ::listen(impl_->listen_socket, kListenBacklog) != 0) {
+    raise("cannot widen the listen backlog on {}:{}", o.host, port);
+  }
+  return port;
 }
 
 bool HttpServer::run() { return impl_->http.listen_after_bind(); }

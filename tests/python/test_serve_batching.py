@@ -1,6 +1,7 @@
 """Continuous batching through the HTTP server: batch invariance (must-show 2),
 32 concurrent streams of mixed lengths (must-show 3) and preemption with a
 deliberately small KV pool (must-show 6)."""
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -42,6 +43,17 @@ def stream_text(server, prompt, max_tokens):
     chunks = events[:-2]
     finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"][0]["finish_reason"]]
     return "".join(c["choices"][0]["text"] for c in chunks), finish, usage
+
+
+def test_listen_queue_holds_a_burst_of_clients(small_server):
+    """The kernel's queue of pending connections must hold 32 clients connecting at once.
+    cpp-httplib listens with a backlog of 5; on a loaded machine the burst below overflowed
+    it, the kernel answered with SYN cookies and a client's connection was reset before its
+    response (CI, once). For a listening socket, `ss` reports the backlog as Send-Q."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{small_server.port}"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert len(out) >= 3 and out[0] == "LISTEN", out
+    assert int(out[2]) >= 128
 
 
 def test_32_concurrent_streams_complete_and_free_their_blocks(small_server):
