@@ -7,6 +7,7 @@ and prints the engine's own step counts and seconds from /metrics, by step kind
 
 TESSERA_BIN picks the server binary (default build/tessera), e.g. a copy of an older build.
 """
+import os
 import pathlib
 import sys
 
@@ -14,7 +15,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import serve_load  # noqa: E402
 
 policy = sys.argv[1] if len(sys.argv) > 1 else "fcfs"
-server = serve_load.Server(__import__("os").environ.get("TESSERA_BIN","build/tessera"), "build/bench-models/tinyllama-q4_k_m.gguf",
+server = serve_load.Server(os.environ.get("TESSERA_BIN", "build/tessera"), "build/bench-models/tinyllama-q4_k_m.gguf",
                            ["-t", "2", "--policy", policy, *sys.argv[2:]])
 try:
     before = server.metrics()

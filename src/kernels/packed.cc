@@ -664,10 +664,11 @@ void prepare_k(const float* x, uint8_t* out, int64_t n) {
   const auto* xb = reinterpret_cast<const BlockQ8_K*>(blocks);
   const int64_t nsb = n / 256;
   auto* q = reinterpret_cast<int8_t*>(out);
-  auto* d = reinterpret_cast<float*>(out + n);
-  auto* bsum = reinterpret_cast<int16_t*>(out + n + 4 * nsb);
-  auto* sum32 = reinterpret_cast<int16_t*>(out + n + 36 * nsb);
-  auto* k16_start = reinterpret_cast<int32_t*>(out + n + 52 * nsb);
+  const KRowLayout at(n);
+  auto* d = reinterpret_cast<float*>(out + at.d);
+  auto* bsum = reinterpret_cast<int16_t*>(out + at.bsum);
+  auto* sum32 = reinterpret_cast<int16_t*>(out + at.sum32);
+  auto* k16_start = reinterpret_cast<int32_t*>(out + at.k16_start);
   for (int64_t sb = 0; sb < nsb; ++sb) {
     std::memcpy(q + 256 * sb, xb[sb].qs, 256);
     d[sb] = xb[sb].d;

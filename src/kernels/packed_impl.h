@@ -148,14 +148,20 @@ struct KRow {
   const int16_t* sum32;  // per 32
   const int32_t* k16_start;  // per 16: -32 · bsum
 };
+// Byte offsets of a prepared K row's fields: its n quants, then per super-block
+// d (one float), bsum (16 int16), sum32 (8 int16), k16_start (16 int32).
+struct KRowLayout {
+  int64_t d, bsum, sum32, k16_start;
+  explicit KRowLayout(int64_t n)
+      : d(n), bsum(d + 4 * (n / 256)), sum32(bsum + 32 * (n / 256)), k16_start(sum32 + 16 * (n / 256)) {}
+};
 inline KRow k_row(const uint8_t* row, int64_t n) {
-  const int64_t nsb = n / 256;
-  return {reinterpret_cast<const int8_t*>(row), reinterpret_cast<const float*>(row + n),
-          reinterpret_cast<const int16_t*>(row + n + 4 * nsb),
-          reinterpret_cast<const int16_t*>(row + n + 4 * nsb + 32 * nsb),
-          reinterpret_cast<const int32_t*>(row + n + 4 * nsb + 32 * nsb + 16 * nsb)};
+  const KRowLayout at(n);
+  return {reinterpret_cast<const int8_t*>(row), reinterpret_cast<const float*>(row + at.d),
+          reinterpret_cast<const int16_t*>(row + at.bsum), reinterpret_cast<const int16_t*>(row + at.sum32),
+          reinterpret_cast<const int32_t*>(row + at.k16_start)};
 }
-// Bytes a K row carries per super-block after its quants: d, bsum, sum32, k16_start.
+// Bytes a K row carries per super-block after its quants (KRowLayout's fields).
 inline constexpr int64_t kKRowTailPerSuperBlock = 4 + 32 + 16 + 64;
 inline int64_t k_row_bytes(int64_t n) { return round_up_64(n + kKRowTailPerSuperBlock * (n / 256)); }
 
