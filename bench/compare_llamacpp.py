@@ -95,7 +95,7 @@ def time_tessera(binary: pathlib.Path, model: pathlib.Path, n_prompt: int, n_gen
     )
     j = json.loads(proc.stdout)
     return {"pp": j["prefill_tok_s"], "tg": j["decode_tok_s"], "share": j["bandwidth_share"],
-            "gbps": j["decode_read_gbps"], "machine_gbps": j["machine_read_gbps"]}
+            "gbps": j["decode_read_gbps"], "weights_read_gbps": j["weights_read_gbps"]}
 
 
 def main() -> int:
@@ -161,7 +161,8 @@ def main() -> int:
 
     fa_note = {"off": "without", "on": "with", "best": "the faster of with and without"}[args.llama_fa]
     print(f"\npp{n_prompt} / tg{n_gen}, median of {reps} alternation(s); ratio = tessera / llama.cpp "
-          f"(llama.cpp {fa_note} flash attention)\n")
+          f"(llama.cpp {fa_note} flash attention); share of read BW = tessera's decode GB/s over the rate "
+          f"the same weights are read at, without compute, right before and after its decode run\n")
     print("| model | size MiB | threads | tessera pp | llama.cpp pp | pp ratio | tessera tg | "
           "llama.cpp tg | tg ratio | decode GB/s | share of read BW |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

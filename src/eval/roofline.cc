@@ -96,7 +96,46 @@ int int8_loop(int64_t iters) {
   return _mm256_extract_epi32(s, 0);
 }
 
+// Reads the 64-byte aligned interior of p[0, bytes) in whole iterations of the
+// CPU's read loop; adds the bytes it read to `read`.
+float read_aligned_interior(const uint8_t* p, int64_t bytes, bool zmm, int64_t& read) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  const int64_t skip = static_cast<int64_t>((64 - address % 64) % 64);
+  const int64_t step = zmm ? 256 : 128;  // bytes per iteration of read_range_zmm / read_range
+  const int64_t n = std::max<int64_t>(0, bytes - skip) / step * step;
+  if (n == 0) return 0;
+  read += n;
+  const auto* f = reinterpret_cast<const float*>(p + skip);
+  const auto n_floats = static_cast<size_t>(n / 4);
+  return zmm ? avx512::read_range_zmm(f, n_floats, kReadAheadZmm) : read_range(f, n_floats);
+}
+
 }  // namespace
+
+ReadPass read_spans(std::span<const std::span<const uint8_t>> spans, ThreadPool& pool) {
+  int64_t total = 0;
+  for (const auto& s : spans) total += static_cast<int64_t>(s.size());
+  if (total == 0) return {};
+  const bool zmm = cpu_features().level >= IsaLevel::kAvx512;
+  std::vector<int64_t> read(static_cast<size_t>(pool.size()), 0);
+  std::vector<float> sink(static_cast<size_t>(pool.size()), 0);
+  const auto t0 = Clock::now();
+  pool.run([&](int t, int threads) {
+    // This thread's share [begin, end) of the spans laid end to end.
+    const int64_t begin = total * t / threads, end = total * (t + 1) / threads;
+    int64_t offset = 0;
+    for (const auto& s : spans) {
+      const int64_t size = static_cast<int64_t>(s.size());
+      const int64_t b = std::max(begin, offset), e = std::min(end, offset + size);
+      if (b < e) sink[t] += read_aligned_interior(s.data() + (b - offset), e - b, zmm, read[t]);
+      offset += size;
+    }
+  });
+  ReadPass pass;
+  pass.seconds = seconds_since(t0);
+  for (int64_t r : read) pass.bytes += r;
+  return pass;
+}
 
 Roofline measure_roofline(ThreadPool& pool, size_t buffer_bytes) {
   Roofline r;

@@ -1,11 +1,13 @@
 #include "eval/speed_bench.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "core/error.h"
+#include "eval/roofline.h"
 #include "kv/kv_cache.h"
 
 namespace tessera {
@@ -100,6 +102,14 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
   batch.add(token(rng), 0, 0, true);
   model.forward(batch, *kv, logits.data(), pool);
 
+  const std::vector<std::span<const uint8_t>> weights = model.decode_weight_spans();
+  auto best_read_gbps = [&] {
+    double best = 0;
+    for (int i = 0; i < kReadPasses; ++i) best = std::max(best, read_spans(weights, pool).gbps());
+    return best;
+  };
+  std::vector<double> read_gbps, shares;
+  const int64_t bytes_per_step = model.weight_bytes_per_token();
   for (int rep = 0; rep < o.repetitions; ++rep) {
     if (o.n_prompt > 0) {
       if (progress) progress("prefill", rep);
@@ -107,9 +117,14 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
     }
     if (o.n_gen > 0) {
       if (progress) progress("decode", rep);
+      const double read_before = best_read_gbps();
       const auto t0 = std::chrono::steady_clock::now();
       decode_from_empty();
-      tg.push_back(static_cast<double>(o.n_gen) * o.n_parallel / elapsed(t0));
+      const double seconds = elapsed(t0);
+      const double read = std::max(read_before, best_read_gbps());
+      tg.push_back(static_cast<double>(o.n_gen) * o.n_parallel / seconds);
+      read_gbps.push_back(read);
+      if (read > 0) shares.push_back(static_cast<double>(bytes_per_step) * o.n_gen / seconds / 1e9 / read);
     }
   }
   SpeedBenchResult r;
@@ -123,8 +138,10 @@ SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenc
   }
   r.prefill = summarize(pp);
   r.decode = summarize(tg);
-  r.weight_bytes_per_token = model.weight_bytes_per_token();
+  r.weight_bytes_per_token = bytes_per_step;
   r.decode_read_gbps = static_cast<double>(r.weight_bytes_per_token) * r.decode.mean / o.n_parallel / 1e9;
+  r.weights_read_gbps = summarize(read_gbps).mean;
+  r.bandwidth_share = summarize(shares).mean;
   return r;
 }
 

@@ -48,10 +48,20 @@ struct SpeedBenchResult {
   Throughput decode;
   int64_t weight_bytes_per_token = 0;  // bytes of weights one decode step reads
   double decode_read_gbps = 0;         // weight_bytes_per_token * decode steps / s
+  // The same weights read without compute (read_spans) right before and
+  // right after each decode run, the best of kReadPasses passes on each side;
+  // the mean over runs.
+  double weights_read_gbps = 0;
+  // The mean over decode runs of the run's weight GB/s over its own read
+  // figure: how close decode comes to streaming its weights.
+  double bandwidth_share = 0;
   ProfiledRun prefill_profile;  // with options.profile (empty without prompt tokens)
   ProfiledRun decode_profile;   // with options.profile (empty without decode tokens)
 };
 
+
+// Read passes over the decode weights on each side of a decode run.
+inline constexpr int kReadPasses = 3;
 
 // progress(stage, repetition) is called before each measurement.
 SpeedBenchResult run_speed_bench(Model& model, ThreadPool& pool, const SpeedBenchOptions& options,

@@ -331,9 +331,11 @@ void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x
   });
 }
 
-int64_t matrix_read_bytes(const WeightMatrix& w) {
-  if (w.packed != nullptr) return n_groups(w) * w.packed_kernel->group_bytes(w.cols);
-  return w.rows * row_bytes(w.type, w.cols);
+std::span<const uint8_t> matrix_read_span(const WeightMatrix& w) {
+  if (w.packed != nullptr) {
+    return {w.packed, static_cast<size_t>(n_groups(w) * w.packed_kernel->group_bytes(w.cols))};
+  }
+  return {w.data, static_cast<size_t>(w.rows * row_bytes(w.type, w.cols))};
 }
 
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {

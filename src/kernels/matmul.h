@@ -66,10 +66,11 @@ inline constexpr size_t kMaxSharedInput = 4;
 void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
                          std::span<float* const> ys, ThreadPool& pool, SumOrder order = SumOrder::kLlamaCpp);
 
-// Bytes of weights one pass over w reads: its packed copy when it has one (a
+// The weights one pass over w reads: its packed copy when it has one (a
 // packed layout can differ from the GGUF rows: byte-wide K scales, or no
 // per-block scales in row-scaled groups), else its GGUF rows.
-int64_t matrix_read_bytes(const WeightMatrix& w);
+std::span<const uint8_t> matrix_read_span(const WeightMatrix& w);
+inline int64_t matrix_read_bytes(const WeightMatrix& w) { return static_cast<int64_t>(matrix_read_span(w).size()); }
 
 // Plain float reference: dequantizes each row and accumulates in double.
 // Used by tests to check every fast path.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -50,10 +51,13 @@ class Model {
   // of one sequence must appear in increasing position order.
   virtual void forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) = 0;
 
-  // Bytes of weights one decode step reads: every matrix in the layout the
+  // The weights one decode step reads: every matrix in the layout the
   // kernels read (packed copies where there are some), and one row of the
   // embedding table (all of it again when it doubles as the output matrix).
-  virtual int64_t weight_bytes_per_token() const = 0;
+  // `tessera bench` reads them to measure the bandwidth a decode could reach.
+  virtual std::vector<std::span<const uint8_t>> decode_weight_spans() const = 0;
+  // Their bytes, in all.
+  int64_t weight_bytes_per_token() const;
 
   // Installs (or, with nullptr, removes) an observer of every matmul input.
   // Models that cannot report them throw Error.

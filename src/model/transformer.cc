@@ -72,6 +72,12 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   return std::make_unique<Transformer>(std::make_unique<GgufFile>(path));
 }
 
+int64_t Model::weight_bytes_per_token() const {
+  int64_t bytes = 0;
+  for (const auto& span : decode_weight_spans()) bytes += static_cast<int64_t>(span.size());
+  return bytes;
+}
+
 void Model::set_matmul_observer(MatmulObserver*) { raise("this model does not report its matmul inputs"); }
 void Model::set_activation_quant(const ActivationQuant&) { raise("this model has no activation quantization"); }
 void Model::set_op_profile(OpProfile*) { raise("this model does not time its operations"); }
@@ -156,14 +162,20 @@ void Transformer::check_batch(const Batch& batch, const KvCache& kv) const {
   }
 }
 
-int64_t Transformer::weight_bytes_per_token() const {
-  int64_t bytes = matrix_read_bytes(w_.output) + row_bytes(w_.token_embd.type, w_.token_embd.cols);
+std::vector<std::span<const uint8_t>> Transformer::decode_weight_spans() const {
+  std::vector<std::span<const uint8_t>> spans;
   for (const LayerWeights& l : w_.layers) {
     for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-      bytes += matrix_read_bytes(*m);
+      spans.push_back(matrix_read_span(*m));
     }
   }
-  return bytes;
+  spans.push_back(matrix_read_span(w_.output));
+  // A token's embedding row (any: they are all one size), from the packed copy
+  // when the table doubles as a packed output matrix (the file's pages of it
+  // were released; reading them would page them back in).
+  const std::span<const uint8_t> embd = matrix_read_span(w_.token_embd);
+  spans.push_back(embd.first(std::min(embd.size(), static_cast<size_t>(row_bytes(w_.token_embd.type, w_.token_embd.cols)))));
+  return spans;
 }
 
 void Transformer::forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) {

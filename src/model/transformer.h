@@ -23,7 +23,7 @@ class Transformer final : public Model {
   const GgufFile& file() const override { return *file_; }
   std::unique_ptr<KvCache> make_kv_cache(int64_t n_ctx) const override;
   void forward(const Batch& batch, KvCache& kv, float* logits, ThreadPool& pool) override;
-  int64_t weight_bytes_per_token() const override;
+  std::vector<std::span<const uint8_t>> decode_weight_spans() const override;
   void set_matmul_observer(MatmulObserver* observer) override { observer_ = observer; }
   void set_activation_quant(const ActivationQuant& q) override { act_quant_ = q; }
   void set_op_profile(OpProfile* profile) override { profile_ = profile; }

@@ -13,6 +13,10 @@ def test_bench_json_and_decode_profile(tmp_path):
                                "--json").stdout)
     assert r["prefill_tok_s"] > 0 and r["decode_tok_s"] > 0 and r["peak_rss_bytes"] > 0
     assert 0 < r["bandwidth_share"] and r["weight_bytes_per_token"] > 0
+    # The share compares decode with reads of its own weights beside each run.
+    assert r["weights_read_gbps"] > 0
+    assert abs(r["bandwidth_share"] - r["decode_read_gbps"] / r["weights_read_gbps"]) < 1e-9  # one run (-r 1)
+    assert "roofline_read_gbps" not in r  # measured only when asked for (--roofline)
     ops = {op["op"]: op for op in r["decode_profile"]}
     n_layer = 2
     matmuls = {name: op for name, op in ops.items() if name.startswith("matmul ")}
@@ -73,3 +77,12 @@ def test_bench_parallel_decode_counts_every_sequence(tmp_path):
     # 2 layers x (q+k+v, o, gate+up, down) + the output, per step of 5 tokens.
     matmul_calls = sum(op["calls_per_token"] for name, op in ops.items() if name.startswith("matmul "))
     assert abs(matmul_calls - (4 * 2 + 1) / 5) < 1e-9
+
+
+def test_bench_roofline_measures_the_machine(tmp_path):
+    """--roofline adds the machine's own limits: a read of a buffer far larger
+    than the caches, and the FMA / int8 peaks."""
+    model = model_fixtures.build(tmp_path, "llama", "Q4_K")
+    r = json.loads(run_tessera("bench", "-m", model, "-p", "0", "-n", "2", "-r", "1", "-t", "2", "--roofline",
+                               "--json").stdout)
+    assert r["roofline_read_gbps"] > 0 and r["fma_gflops"] > 0 and r["int8_gops"] > 0

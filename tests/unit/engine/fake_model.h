@@ -69,7 +69,7 @@ class FakeModel : public Model {
   const HParams& hparams() const override { return hparams_; }
   const Tokenizer& tokenizer() const override { return tokenizer_; }
   const GgufFile& file() const override { throw std::logic_error("FakeModel has no file"); }
-  int64_t weight_bytes_per_token() const override { return 0; }  // no weights
+  std::vector<std::span<const uint8_t>> decode_weight_spans() const override { return {}; }  // no weights
 
   std::unique_ptr<KvCache> make_kv_cache(int64_t n_ctx) const override {
     KvCacheConfig c;
