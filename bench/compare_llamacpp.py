@@ -161,11 +161,12 @@ def main() -> int:
 
     fa_note = {"off": "without", "on": "with", "best": "the faster of with and without"}[args.llama_fa]
     print(f"\npp{n_prompt} / tg{n_gen}, median of {reps} alternation(s); ratio = tessera / llama.cpp "
-          f"(llama.cpp {fa_note} flash attention); share of read BW = tessera's decode GB/s over the rate "
-          f"the same weights are read at, without compute, right before and after its decode run\n")
+          f"(llama.cpp {fa_note} flash attention); read GB/s = the rate the same weights are read at, "
+          f"without compute, right before and after tessera's decode run (the machine's bandwidth at that moment, or "
+          f"its caches' for a model they hold); share of read BW = tessera's decode GB/s over it\n")
     print("| model | size MiB | threads | tessera pp | llama.cpp pp | pp ratio | tessera tg | "
-          "llama.cpp tg | tg ratio | decode GB/s | share of read BW |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "llama.cpp tg | tg ratio | decode GB/s | read GB/s | share of read BW |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     raw = []
     for (label, t), runs in results.items():
         med = lambda xs: statistics.median(xs)  # noqa: E731
@@ -174,12 +175,13 @@ def main() -> int:
         pp_ratio = med([r[0]["pp"] / r[1]["pp"] for r in runs])
         tg_ratio = med([r[0]["tg"] / r[1]["tg"] for r in runs])
         gbps = med([r[0]["gbps"] for r in runs]); share = med([r[0]["share"] for r in runs])
+        read = med([r[0]["weights_read_gbps"] for r in runs])
         size = files[label].stat().st_size / 2**20
         print(f"| {label} | {size:.0f} | {t} | {ts_pp:.1f} | {lc_pp:.1f} | {pp_ratio:.2f} | "
-              f"{ts_tg:.1f} | {lc_tg:.1f} | {tg_ratio:.2f} | {gbps:.1f} | {100 * share:.0f}% |")
+              f"{ts_tg:.1f} | {lc_tg:.1f} | {tg_ratio:.2f} | {gbps:.1f} | {read:.1f} | {100 * share:.0f}% |")
         raw.append(dict(model=label, threads=t, tessera_pp=ts_pp, llamacpp_pp=lc_pp, pp_ratio=pp_ratio,
                         tessera_tg=ts_tg, llamacpp_tg=lc_tg, tg_ratio=tg_ratio, decode_gbps=gbps,
-                        bandwidth_share=share))
+                        weights_read_gbps=read, bandwidth_share=share))
     if args.json_out:
         pathlib.Path(args.json_out).write_text(json.dumps(raw, indent=2))
     return 0

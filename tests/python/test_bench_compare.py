@@ -22,7 +22,8 @@ def test_compare_script_short_mode(tmp_path):
                                           "small Q3_K_M", "small Q4_1", "small Q5_1", "small Q2_K", "small Q6_K", "small F16",
                                           "small BF16"}
     for r in rows:
-        for key in ("tessera_pp", "llamacpp_pp", "tessera_tg", "llamacpp_tg", "pp_ratio", "tg_ratio"):
+        for key in ("tessera_pp", "llamacpp_pp", "tessera_tg", "llamacpp_tg", "pp_ratio", "tg_ratio",
+                    "weights_read_gbps", "bandwidth_share"):
             assert r[key] > 0, (r["model"], key)
     assert "| small Q4_K_M |" in proc.stdout
 
