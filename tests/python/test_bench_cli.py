@@ -86,3 +86,22 @@ def test_bench_roofline_measures_the_machine(tmp_path):
     r = json.loads(run_tessera("bench", "-m", model, "-p", "0", "-n", "2", "-r", "1", "-t", "2", "--roofline",
                                "--json").stdout)
     assert r["roofline_read_gbps"] > 0 and r["fma_gflops"] > 0 and r["int8_gops"] > 0
+
+
+def test_peak_rss_stays_within_file_kv_cache_and_150_mib(default_model):
+    """Issue 3's memory bound on the default model: peak RSS of `bench` (a
+    512-token prefill) and of `run` stays within the file's size, the KV cache
+    the run needs and 150 MiB."""
+    info = json.loads(run_tessera("info", default_model, "--json").stdout)
+    hp = info["hparams"]
+    kv_bytes_per_token = (int(hp["block_count"]) * int(hp["attention.head_count_kv"]) *
+                          (int(hp["attention.key_length"]) + int(hp["attention.value_length"])) * 2)  # f16 K and V
+    limit = lambda tokens: info["file_bytes"] + kv_bytes_per_token * tokens + 150 * 2**20  # noqa: E731
+    bench = json.loads(run_tessera("bench", "-m", default_model, "-p", "512", "-n", "16", "-r", "1", "-t", "2",
+                                   "--json").stdout)
+    assert 0 < bench["peak_rss_bytes"] <= limit(512 + 256)  # the prompt, whole cache blocks
+    run = json.loads(run_tessera("run", "-m", default_model, "--json", "--greedy", "-n", "20",
+                                 "The capital of France is").stdout)
+    assert 0 < run["peak_rss_bytes"] <= limit(256)
+    print(f"peak RSS: bench {bench['peak_rss_bytes'] / 2**20:.0f} MiB (limit {limit(768) / 2**20:.0f}), "
+          f"run {run['peak_rss_bytes'] / 2**20:.0f} MiB (limit {limit(256) / 2**20:.0f})")
