@@ -15,7 +15,8 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
 apt_packages=(cmake ninja-build g++ pkg-config nlohmann-json3-dev libfmt-dev libcli11-dev
               libicu-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
-              iproute2)  # iproute2: `ss`, which a serving test reads the listen backlog with
+              iproute2   # `ss`, which a serving test reads the listen backlog with
+              clang libclang-rt-dev)  # the fuzz targets (scripts/fuzz.sh): libFuzzer and the sanitizers
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: C++ unit tests (ctest) and the Python tests that
-# compare tessera against llama.cpp. Needs scripts/setup.sh first.
+# Runs the whole test suite: C++ unit tests (ctest), the Python tests that
+# compare tessera against llama.cpp, and a short fuzzing run of every fuzz
+# target (FUZZ_SECONDS each, default 30). Needs scripts/setup.sh first.
 #
 #   bash scripts/test.sh [extra pytest args]
 set -euo pipefail
@@ -30,3 +31,6 @@ ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
 log "Python tests"
 cd "$repo"
 TESSERA_BUILD="$build" "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider "$@"
+
+log "fuzzing (docs/testing.md)"
+BUILD_DIR="$build" bash "$repo/scripts/fuzz.sh" "${FUZZ_SECONDS:-30}"

@@ -364,7 +364,8 @@ class Renderer {
       }
       locals[param] = value;
     }
-    for (const auto& [k, v] : args.keyword) {
+    for (const auto& keyword : args.keyword) {
+      const auto& k = keyword.first;  // a named variable: lambdas cannot capture structured bindings in clang 14
       if (std::none_of(macro.params.begin(), macro.params.end(), [&](const auto& p) { return p.first == k; })) {
         raise<TemplateError>("macro '{}' has no parameter named '{}'", macro.targets[0], k);
       }
