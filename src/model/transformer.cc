@@ -174,7 +174,8 @@ std::vector<std::span<const uint8_t>> Transformer::decode_weight_spans() const {
   // when the table doubles as a packed output matrix (the file's pages of it
   // were released; reading them would page them back in).
   const std::span<const uint8_t> embd = matrix_read_span(w_.token_embd);
-  spans.push_back(embd.first(std::min(embd.size(), static_cast<size_t>(row_bytes(w_.token_embd.type, w_.token_embd.cols)))));
+  const auto embd_row = static_cast<size_t>(row_bytes(w_.token_embd.type, w_.token_embd.cols));
+  spans.push_back(embd.first(std::min(embd.size(), embd_row)));
   return spans;
 }
 
